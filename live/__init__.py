@@ -1,0 +1,3 @@
+"""live: real-time control of a live-shopping room."""
+
+__version__ = "0.1.0"

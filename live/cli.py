@@ -1,0 +1,158 @@
+"""`live serve | demo | token | schema | bench`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, LiveError
+from .protocol import STAFF
+from .settings import ROOT, Settings
+from .tokens import ANY_ROOM, Tokens
+
+WS_PROTOCOL = "live.web.transport:LiveWebSocketProtocol"
+
+
+def _duration(text: str) -> int:
+    """Seconds from '90', '45m', '12h' or '7d'."""
+    match = re.fullmatch(r"(\d+)([smhd]?)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 3600, 45m, 12h or 7d")
+    number, unit = int(match[1]), match[2] or "s"
+    return number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def _server_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (LIVE_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (LIVE_PORT, default 8000)")
+    parser.add_argument("--store", help="store URL: 'local' (default) (LIVE_STORE)")
+    parser.add_argument("--data-dir", type=Path, help="where the local store and the secret live (LIVE_DATA_DIR, default .live)")
+    parser.add_argument("--workers", type=int, help="worker processes; more than one needs a shared store (LIVE_WORKERS)")
+    parser.add_argument("--public-url", help="the URL people reach this server at, for printed links (LIVE_PUBLIC_URL)")
+    parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], help="(LIVE_LOG_LEVEL)")
+
+
+def _settings(args: argparse.Namespace, **extra) -> Settings:
+    flags = {
+        name: getattr(args, name, None)
+        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level")
+    }
+    return Settings.from_env(**flags, **extra)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="live", description="Real-time control of a live-shopping room.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the server", description="Run the server (uvicorn).")
+    _server_flags(serve)
+
+    demo = commands.add_parser(
+        "demo", help="seed a demo room, print its links, and serve",
+        description="Seed a demo room (lineup, scripts, stores and guides), print the links of every page with "
+        "valid tokens, in zh-CN and en, and serve.",
+    )
+    _server_flags(demo)
+    demo.add_argument("--room", default="demo", help="room id to seed (default demo)")
+    demo.add_argument("--no-serve", action="store_true", help="seed and print the links, then exit")
+
+    token = commands.add_parser("token", help="mint a staff token", description="Mint a signed, expiring staff token.")
+    token.add_argument("--role", required=True, choices=sorted(STAFF))
+    token.add_argument("--room", required=True, help=f"room id, or {ANY_ROOM!r} for an admin of every room")
+    token.add_argument("--sub", default="staff", help="who the token is for (a name or guide id)")
+    token.add_argument("--ttl", type=_duration, default="12h", help="lifetime: 3600, 45m, 12h, 7d (default 12h)")
+    token.add_argument("--data-dir", type=Path, help="data dir holding the server secret (LIVE_DATA_DIR)")
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of every wire message",
+                                 description="Print the JSON Schema of every wire message.")
+    schema.add_argument("--indent", type=int, default=2)
+
+    bench = commands.add_parser("bench", help="run a benchmark from bench/", description="Run a benchmark from bench/.")
+    bench.add_argument("name", help="benchmark name, e.g. fanout")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own flags (see `live bench NAME --help`)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            serve(_settings(args))
+        elif args.command == "demo":
+            from .demo import run_demo
+
+            run_demo(_settings(args), room=args.room, serve_after=not args.no_serve)
+        elif args.command == "token":
+            settings = Settings.from_env(data_dir=args.data_dir).resolved()
+            print(Tokens(settings.secret).mint(args.role, args.room, args.sub, args.ttl))
+        elif args.command == "schema":
+            from .protocol import json_schema
+
+            print(json.dumps(json_schema(), indent=args.indent, ensure_ascii=False))
+        elif args.command == "bench":
+            return run_bench(args.name, args.rest)
+    except (ConfigError, LiveError, ValueError) as exc:
+        print(f"live: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def uvicorn_config(settings: Settings) -> dict:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "ws": WS_PROTOCOL,
+        "ws_per_message_deflate": False,
+        "ws_max_size": settings.max_frame_bytes,
+        "ws_ping_interval": settings.ws_ping_interval_s,
+        "ws_ping_timeout": settings.ws_ping_interval_s,
+        "log_level": settings.log_level,
+        "backlog": 8192,
+        "timeout_graceful_shutdown": 5,
+    }
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = settings.resolved()
+    if settings.workers > 1:
+        if settings.store.startswith("local"):
+            raise ConfigError("--workers > 1 needs a shared store (--store redis://...); the local store is one process")
+        os.environ.update(_settings_env(settings))
+        uvicorn.run("live.app:create_app_from_env", factory=True, workers=settings.workers, **uvicorn_config(settings))
+        return
+    uvicorn.run(create_app(settings), **uvicorn_config(settings))
+
+
+def _settings_env(settings: Settings) -> dict[str, str]:
+    return {
+        "LIVE_STORE": settings.store,
+        "LIVE_DATA_DIR": str(settings.data_dir),
+        "LIVE_SECRET": settings.secret,
+        "LIVE_PUBLIC_URL": settings.public_url,
+        "LIVE_ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
+    }
+
+
+def run_bench(name: str, rest: list[str]) -> int:
+    """Benchmarks live in the repository's bench/ folder, next to the package."""
+    bench_dir = ROOT / "bench"
+    if not (bench_dir / f"{name}.py").exists():
+        names = sorted(p.stem for p in bench_dir.glob("*.py") if not p.stem.startswith("_"))
+        print(f"live: no benchmark {name!r}; there are: {', '.join(names) or 'none'}", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(ROOT))
+    module = __import__(f"bench.{name}", fromlist=["main"])
+    return int(asyncio.run(module.main(rest)) or 0) if asyncio.iscoroutinefunction(module.main) else int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

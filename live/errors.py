@@ -1,0 +1,90 @@
+"""The error tree of `live`.
+
+Handlers raise; the edge (a websocket or the HTTP API) turns any `LiveError` into one
+shape, `{"code", "message", "path"}`. Codes are stable: clients and tests match on
+them, people read the message.
+"""
+
+from __future__ import annotations
+
+
+class LiveError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
+class BadMessage(LiveError):
+    """A frame or body that does not decode into a protocol message."""
+
+    code = "bad_message"
+
+
+class BadJson(BadMessage):
+    code = "bad_json"
+
+
+class UnsupportedVersion(BadMessage):
+    code = "unsupported_version"
+
+
+class NotReady(LiveError):
+    """A command before the `hello` that identifies the connection."""
+
+    code = "hello_first"
+
+
+class Unauthorized(LiveError):
+    code = "unauthorized"
+    status = 401
+
+
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+
+
+class Forbidden(LiveError):
+    code = "forbidden"
+    status = 403
+
+
+class BadOrigin(Forbidden):
+    code = "bad_origin"
+
+
+class NotFound(LiveError):
+    code = "not_found"
+    status = 404
+
+
+class RoomNotFound(NotFound):
+    code = "room_not_found"
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+
+
+class Conflict(LiveError):
+    code = "conflict"
+    status = 409
+
+
+class RateLimited(LiveError):
+    code = "rate_limited"
+    status = 429
+
+
+class StoreUnavailable(LiveError):
+    code = "store_unavailable"
+    status = 503
+
+
+class ConfigError(LiveError):
+    """A setting that cannot work (bad store URL, workers without a shared store)."""
+
+    code = "config"

@@ -1,0 +1,382 @@
+"""Rooms and their connections: fan-out, backpressure, resume, presence, ticks.
+
+The hub subscribes to each room's events in the store (one subscription per room per
+process, never per viewer) and writes every event, encoded once into one websocket
+frame, to each connection of the room:
+
+- **Backpressure.** Before each write the connection's unsent bytes are checked against
+  `backlog_bytes`; past it the connection is closed with `CLOSE_SLOW_CONSUMER` (4008)
+  and the client resumes by seq. A slow viewer costs the others one comparison.
+- **Resume.** A ring of the room's recent events answers most reconnects from memory.
+  Otherwise the store's log does, up to `resume_window` events; past that (or if the
+  client's seq is not from this log) the client gets a snapshot that says why.
+  While a joining connection waits for its snapshot or resume, live events for it are
+  parked in `pending` and flushed after, skipping what the snapshot already covers:
+  nothing missed, nothing twice, always in order.
+- **Ticks.** Online count and likes reach viewers in one coalesced `tick` per
+  `viewer_tick_ms` when they changed; staff get `numbers` every `staff_tick_ms`.
+- **Presence.** A viewer is in the room while any of their connections is; after the
+  last one closes they get `presence_grace_ms` to come back (a page reload, a flaky
+  phone) before the store records the exit, at the time they actually left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from msgspec import Raw, Struct
+
+from . import protocol
+from .clock import now_ms
+from .domain.ratelimit import TokenBucket
+from .protocol import PROTOCOL_VERSION, Resume, Snapshot
+from .settings import Settings
+from .store import Event, Store, Subscription
+from .web.transport import LiveWebSocketProtocol, text_frame
+
+log = logging.getLogger("live.hub")
+
+SWEEP_EVERY_MS = 2000
+EMPTY_CHANNEL_TTL_MS = 10 * 60_000
+
+
+class Conn:
+    """One websocket connection in one room."""
+
+    __slots__ = (
+        "direct",
+        "transport",
+        "room",
+        "role",
+        "subject",
+        "viewer_id",
+        "via",
+        "token_exp_ms",
+        "pending",
+        "last_seen",
+        "bucket",
+        "closed",
+    )
+
+    def __init__(
+        self,
+        direct: LiveWebSocketProtocol,
+        room: str,
+        role: str,
+        subject: str,
+        bucket: TokenBucket,
+        viewer_id: str | None = None,
+        via: str | None = None,
+        token_exp_ms: int | None = None,
+    ) -> None:
+        self.direct = direct
+        self.transport = direct.transport
+        self.room = room
+        self.role = role
+        self.subject = subject
+        self.viewer_id = viewer_id
+        self.via = via
+        self.token_exp_ms = token_exp_ms
+        self.pending: list[tuple[int, bytes]] | None = None
+        self.last_seen = bucket.stamp
+        self.bucket = bucket
+        self.closed = False
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role != "viewer"
+
+
+@dataclass(slots=True)
+class _Recent:
+    seq: int
+    audience: str
+    frame: bytes
+    data: bytes
+
+
+class Channel:
+    """A room as this process serves it."""
+
+    __slots__ = (
+        "room",
+        "viewers",
+        "staff",
+        "ring",
+        "last_seq",
+        "subscription",
+        "presence",
+        "leaving",
+        "tick_at",
+        "staff_tick_at",
+        "last_tick",
+        "empty_since",
+    )
+
+    def __init__(self, room: str, window: int) -> None:
+        self.room = room
+        self.viewers: set[Conn] = set()
+        self.staff: set[Conn] = set()
+        self.ring: deque[_Recent] = deque(maxlen=window)
+        self.last_seq: int | None = None
+        self.subscription: Subscription | None = None
+        self.presence: dict[str, int] = {}
+        self.leaving: dict[str, int] = {}
+        self.tick_at = 0
+        self.staff_tick_at = 0
+        self.last_tick: tuple[int, int] | None = None
+        self.empty_since: int | None = None
+
+    def ring_covers(self, last_seq: int) -> bool:
+        """True if every event after `last_seq` is in the ring (or there are none)."""
+        if self.last_seq is None or last_seq > self.last_seq:
+            return False
+        return last_seq == self.last_seq or (bool(self.ring) and self.ring[0].seq <= last_seq + 1)
+
+
+class Hub:
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], int] = now_ms) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.channels: dict[str, Channel] = {}
+        self._ticker: asyncio.Task | None = None
+        self._next_sweep = 0
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick_forever(), name="live-hub-ticks")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for ch in list(self.channels.values()):
+            for viewer, left_at in list(ch.leaving.items()):
+                await self.store.leave(ch.room, viewer, left_at)
+            for viewer in list(ch.presence):
+                await self.store.leave(ch.room, viewer, self.clock())
+            if ch.subscription is not None:
+                ch.subscription.close()
+        self.channels.clear()
+
+    def connections(self) -> int:
+        return sum(len(ch.viewers) + len(ch.staff) for ch in self.channels.values())
+
+    # --- joining and leaving ------------------------------------------------------
+
+    async def join(self, conn: Conn, last_seq: int | None) -> None:
+        """Register `conn` and bring it up to date: a resume or a snapshot, then live."""
+        ch = self._channel(conn.room)
+        conn.pending = []
+        (ch.staff if conn.is_staff else ch.viewers).add(conn)
+        ch.empty_since = None
+        try:
+            if conn.viewer_id is not None:
+                await self._arrive(ch, conn)
+            if last_seq is not None and ch.ring_covers(last_seq):
+                self._resume_from_ring(ch, conn, last_seq)
+                return
+            upto = await self._catch_up(conn, last_seq)
+            parked, conn.pending = conn.pending, None
+            for seq, frame in parked:
+                if seq > upto:
+                    self._write(conn, frame)
+        except BaseException:
+            self.leave(conn)
+            raise
+
+    def leave(self, conn: Conn) -> None:
+        """Forget `conn`; safe to call more than once."""
+        ch = self.channels.get(conn.room)
+        conn.closed = True
+        if ch is None:
+            return
+        group = ch.staff if conn.is_staff else ch.viewers
+        if conn not in group:
+            return
+        group.discard(conn)
+        viewer = conn.viewer_id
+        if viewer is not None and viewer in ch.presence:
+            ch.presence[viewer] -= 1
+            if ch.presence[viewer] <= 0:
+                del ch.presence[viewer]
+                ch.leaving[viewer] = self.clock()
+        if not ch.viewers and not ch.staff:
+            ch.empty_since = self.clock()
+
+    async def _arrive(self, ch: Channel, conn: Conn) -> None:
+        viewer = conn.viewer_id
+        assert viewer is not None
+        count = ch.presence.get(viewer, 0)
+        ch.presence[viewer] = count + 1
+        if count == 0 and ch.leaving.pop(viewer, None) is None:
+            await self.store.enter(ch.room, viewer, conn.via)
+
+    def _resume_from_ring(self, ch: Channel, conn: Conn, last_seq: int) -> None:
+        staff = conn.is_staff
+        events = [
+            Raw(r.data) for r in ch.ring if r.seq > last_seq and (staff or r.audience == "all")
+        ]
+        conn.pending = None
+        self.send(conn, Resume(PROTOCOL_VERSION, ch.last_seq or last_seq, self.clock(), conn.role, conn.subject, events))
+
+    async def _catch_up(self, conn: Conn, last_seq: int | None) -> int:
+        """Send a resume from the store's log, or a snapshot; return the seq it covers."""
+        state = await self.store.state(conn.room)
+        reason = "join"
+        if last_seq is not None:
+            if last_seq > state.seq:
+                reason = "ahead"
+            elif state.seq - last_seq > self.settings.resume_window:
+                reason = "window"
+            else:
+                events = await self.store.events_after(conn.room, last_seq, state.seq - last_seq)
+                if not events or events[0].seq == last_seq + 1:
+                    visible = [Raw(e.data) for e in events if conn.is_staff or e.audience == "all"]
+                    upto = events[-1].seq if events else last_seq
+                    self.send(conn, Resume(PROTOCOL_VERSION, upto, self.clock(), conn.role, conn.subject, visible))
+                    return upto
+                reason = "window"
+        numbers, _ = await self.store.numbers(conn.room)
+        room = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned)
+        snapshot = Snapshot(
+            v=PROTOCOL_VERSION,
+            seq=state.seq,
+            server_time=self.clock(),
+            role=conn.role,
+            subject=conn.subject,
+            room=room,
+            reason=reason,
+            online=numbers.online,
+            likes=numbers.likes,
+        )
+        if conn.is_staff:
+            snapshot.numbers = numbers
+            snapshot.series = await self.store.series(conn.room)
+        self.send(conn, snapshot)
+        return state.seq
+
+    # --- sending ------------------------------------------------------------------
+
+    def send(self, conn: Conn, message: Struct) -> None:
+        """One message to one connection (replies, snapshots)."""
+        self._write(conn, text_frame(protocol.encode(message)))
+
+    def close(self, conn: Conn, code: int, reason: str) -> None:
+        if not conn.closed:
+            conn.direct.close_now(code, reason)
+        self.leave(conn)
+
+    def _write(self, conn: Conn, frame: bytes) -> None:
+        if conn.closed:
+            return
+        if conn.transport.get_write_buffer_size() > self.settings.backlog_bytes:
+            self.close(conn, protocol.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
+            return
+        conn.transport.write(frame)
+
+    def _fan_out(self, conns: set[Conn], seq: int, frame: bytes) -> None:
+        limit = self.settings.backlog_bytes
+        slow = None
+        for conn in conns:
+            if conn.pending is not None:
+                conn.pending.append((seq, frame))
+                continue
+            transport = conn.transport
+            if transport.get_write_buffer_size() > limit:
+                slow = slow or []
+                slow.append(conn)
+            else:
+                transport.write(frame)
+        if slow:
+            for conn in slow:
+                log.info("closing slow consumer in room %s (%s)", conn.room, conn.role)
+                self.close(conn, protocol.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
+
+    # --- events from the store ----------------------------------------------------
+
+    def _channel(self, room: str) -> Channel:
+        ch = self.channels.get(room)
+        if ch is None:
+            ch = self.channels[room] = Channel(room, self.settings.resume_window)
+            ch.subscription = self.store.subscribe(room, lambda events: self._on_events(ch, events))
+        return ch
+
+    def _on_events(self, ch: Channel, events: list[Event]) -> None:
+        for event in events:
+            if ch.last_seq is not None and event.seq <= ch.last_seq:
+                continue
+            if ch.last_seq is not None and event.seq != ch.last_seq + 1:
+                # Events went missing between the store and us: the ring can no longer
+                # answer resumes across the hole, the store's log still can.
+                log.warning("room %s: events %d..%d reached the hub late", ch.room, ch.last_seq + 1, event.seq - 1)
+                ch.ring.clear()
+            frame = text_frame(event.data)
+            ch.ring.append(_Recent(event.seq, event.audience, frame, event.data))
+            ch.last_seq = event.seq
+            self._fan_out(ch.staff, event.seq, frame)
+            if event.audience == "all":
+                self._fan_out(ch.viewers, event.seq, frame)
+
+    # --- ticks and sweeps ---------------------------------------------------------
+
+    async def _tick_forever(self) -> None:
+        period = min(self.settings.viewer_tick_ms, self.settings.staff_tick_ms, 250) / 1000
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("hub tick failed")
+
+    async def tick(self) -> None:
+        now = self.clock()
+        sweep = now >= self._next_sweep
+        if sweep:
+            self._next_sweep = now + SWEEP_EVERY_MS
+        for ch in list(self.channels.values()):
+            await self._settle_leavers(ch, now)
+            if sweep:
+                self._sweep(ch, now)
+                if ch.empty_since is not None and now - ch.empty_since > EMPTY_CHANNEL_TTL_MS and not ch.leaving:
+                    if ch.subscription is not None:
+                        ch.subscription.close()
+                    del self.channels[ch.room]
+                    continue
+            if ch.viewers and now - ch.tick_at >= self.settings.viewer_tick_ms:
+                ch.tick_at = now
+                numbers, _ = await self.store.numbers(ch.room)
+                current = (numbers.online, numbers.likes)
+                if current != ch.last_tick:
+                    ch.last_tick = current
+                    frame = text_frame(protocol.encode(protocol.Tick(now, *current)))
+                    self._fan_out(ch.viewers, 0, frame)
+            if ch.staff and now - ch.staff_tick_at >= self.settings.staff_tick_ms:
+                ch.staff_tick_at = now
+                numbers, minute = await self.store.numbers(ch.room)
+                frame = text_frame(protocol.encode(protocol.NumbersTick(numbers, minute)))
+                self._fan_out(ch.staff, 0, frame)
+
+    async def _settle_leavers(self, ch: Channel, now: int) -> None:
+        grace = self.settings.presence_grace_ms
+        gone = [(viewer, at) for viewer, at in ch.leaving.items() if now - at >= grace]
+        for viewer, left_at in gone:
+            del ch.leaving[viewer]
+            await self.store.leave(ch.room, viewer, left_at)
+
+    def _sweep(self, ch: Channel, now: int) -> None:
+        idle_ms = self.settings.idle_timeout_s * 1000
+        for conn in list(ch.viewers) + list(ch.staff):
+            if now - conn.last_seen > idle_ms:
+                self.close(conn, protocol.CLOSE_IDLE, "idle: no message from the client")
+            elif conn.token_exp_ms is not None and now >= conn.token_exp_ms:
+                self.send(conn, protocol.Error("token_expired", "your token has expired; open the page again"))
+                self.close(conn, protocol.CLOSE_UNAUTHORIZED, "token expired")

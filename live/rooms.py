@@ -1,0 +1,57 @@
+"""Command handlers: authorize -> store op -> reply.
+
+The websocket and the HTTP API both end here, with a decoded protocol message and the
+sender's identity, so a command behaves the same whichever way it came. Events go out
+through the store's subscription, not from here: the reply only says it was applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from msgspec import Struct
+
+from .clock import now_ms
+from .errors import BadMessage, Forbidden, TokenExpired
+from .protocol import Ack, Hello, Like, Pin, Ping, Pong, SetLineup
+from .store import Actor, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    room: str
+    role: str
+    subject: str
+    token_exp_ms: int | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.role, self.subject)
+
+
+class RoomCommands:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def handle(self, sender: Sender, message: Struct) -> Struct | None:
+        """Apply one message; return the reply for the sender, if any."""
+        kind = type(message)
+        if sender.role not in kind.roles:  # type: ignore[attr-defined]
+            raise Forbidden(f"a {sender.role} may not send {kind.__struct_config__.tag!r}", path="$.type")
+        if sender.token_exp_ms is not None and now_ms() >= sender.token_exp_ms:
+            raise TokenExpired("your token has expired; open the page again")
+        match message:
+            case Hello():
+                raise BadMessage("this connection already said hello", path="$.type")
+            case Ping(t=t):
+                return Pong(t, self.store.clock())
+            case Like(n=n):
+                await self.store.like(sender.room, n)
+                return None
+            case Pin(sku=sku, ref=ref):
+                events = await self.store.pin(sender.room, sku, sender.actor)
+            case SetLineup(skus=skus, ref=ref):
+                events = await self.store.set_lineup(sender.room, skus, sender.actor)
+            case _:
+                raise BadMessage(f"no handler for {kind.__name__}", path="$.type")
+        return Ack(ref, events[-1].seq if events else 0)

@@ -1,0 +1,386 @@
+"""The embedded store: state in this process, everything durable in SQLite (WAL).
+
+Each op checks and changes the in-memory state in one step with no `await` in between
+(the event loop is the critical section), then waits for the journal to commit before
+it returns, and only then are its events published. One process only: two processes on
+one data dir would each believe they own the room's sequence numbers, so the store
+takes an exclusive lock on the directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from .. import protocol
+from ..clock import now_ms
+from ..domain.numbers import LiveNumbers, MinuteBucket
+from ..errors import BadMessage, ConfigError, ProductNotFound, RoomNotFound
+from ..protocol import Minute, Numbers, Product
+from .base import Actor, Audience, Event, Listener, Room, RoomState, Store, Subscription
+from .journal import Journal, Statement, connect
+
+log = logging.getLogger("live.store")
+
+ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+FLUSH_EVERY_S = 1.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rooms (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, video_url TEXT, created_at INTEGER NOT NULL,
+    lineup TEXT NOT NULL DEFAULT '[]', pinned TEXT
+);
+CREATE TABLE IF NOT EXISTS products (sku TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    room TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, kind TEXT NOT NULL,
+    audience TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY, room TEXT NOT NULL, viewer TEXT NOT NULL, via TEXT,
+    started_at INTEGER NOT NULL, ended_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS sessions_room ON sessions (room, viewer);
+CREATE TABLE IF NOT EXISTS minutes (
+    room TEXT NOT NULL, t INTEGER NOT NULL, online_start INTEGER NOT NULL, online_max INTEGER NOT NULL,
+    online_end INTEGER NOT NULL, entries INTEGER NOT NULL, exits INTEGER NOT NULL, likes INTEGER NOT NULL,
+    PRIMARY KEY (room, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(slots=True)
+class _Session:
+    id: int
+    started_at: int
+
+
+@dataclass(slots=True)
+class _Room:
+    room: Room
+    lineup: list[str]
+    pinned: str | None
+    seq: int = 0
+    numbers: LiveNumbers = field(default_factory=LiveNumbers)
+    sessions: dict[str, _Session] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    listeners: list[Listener] = field(default_factory=list)
+    dirty: set[int] = field(default_factory=set)
+
+
+class _LocalSubscription(Subscription):
+    def __init__(self, listeners: list[Listener], listener: Listener) -> None:
+        self._listeners = listeners
+        self._listener = listener
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(self._listener)
+
+
+class LocalStore(Store):
+    def __init__(self, data_dir: Path, clock: Callable[[], int] = now_ms) -> None:
+        self.clock = clock
+        self._dir = data_dir
+        self._rooms: dict[str, _Room] = {}
+        self._products: dict[str, Product] = {}
+        self._journal = Journal(data_dir / "live.db")
+        self._reader: sqlite3.Connection | None = None
+        self._lockfile = None
+        self._next_session = 1
+        self._flusher: asyncio.Task | None = None
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._lockfile = open(self._dir / "live.lock", "w")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lockfile.close()
+            raise ConfigError(
+                f"another live process uses {self._dir}; the local store serves one process "
+                "(run more workers with a shared store, --store redis://...)"
+            ) from None
+        db = connect(self._dir / "live.db")
+        db.executescript(SCHEMA)
+        self._load(db)
+        self._reader = db
+        self._journal.start()
+        self._flusher = asyncio.create_task(self._flush_forever(), name="live-store-flush")
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+            self._flush()
+        await self._journal.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._lockfile is not None:
+            self._lockfile.close()
+            self._lockfile = None
+
+    def _load(self, db: sqlite3.Connection) -> None:
+        heartbeat = db.execute("SELECT value FROM meta WHERE key = 'heartbeat'").fetchone()
+        if heartbeat is not None:
+            # Sessions open when the process died end at its last heartbeat (<= 1 s off).
+            db.execute(
+                "UPDATE sessions SET ended_at = MAX(started_at, ?) WHERE ended_at IS NULL", (heartbeat[0],)
+            )
+        for sku, data in db.execute("SELECT sku, data FROM products"):
+            self._products[sku] = msgspec.json.decode(data, type=Product)
+        for rid, title, video, created, lineup, pinned in db.execute(
+            "SELECT id, title, video_url, created_at, lineup, pinned FROM rooms ORDER BY created_at, id"
+        ):
+            self._rooms[rid] = _Room(Room(rid, title, created, video), msgspec.json.decode(lineup), pinned)
+        for rid, seq in db.execute("SELECT room, MAX(seq) FROM events GROUP BY room"):
+            if rid in self._rooms:
+                self._rooms[rid].seq = seq
+        for rid, entries, exits, dwell in db.execute(
+            "SELECT room, COUNT(*), COUNT(ended_at), COALESCE(SUM(ended_at - started_at), 0) FROM sessions GROUP BY room"
+        ):
+            if rid in self._rooms:
+                n = self._rooms[rid].numbers
+                n.entries, n.exits, n.dwell_closed_ms = entries, exits, dwell
+        for rid, viewer in db.execute("SELECT DISTINCT room, viewer FROM sessions"):
+            if rid in self._rooms:
+                self._rooms[rid].seen.add(viewer)
+        for rid, likes, peak in db.execute("SELECT room, SUM(likes), MAX(online_max) FROM minutes GROUP BY room"):
+            if rid in self._rooms:
+                n = self._rooms[rid].numbers
+                n.likes, n.peak = likes, peak
+        horizon = self.clock() - 62 * 60_000
+        for rid, *values in db.execute(
+            "SELECT room, t, online_start, online_max, online_end, entries, exits, likes FROM minutes WHERE t >= ?",
+            (horizon,),
+        ):
+            if rid in self._rooms:
+                bucket = MinuteBucket(*values)
+                self._rooms[rid].numbers.minutes[bucket.t] = bucket
+        for r in self._rooms.values():
+            r.numbers.unique = len(r.seen)
+        self._next_session = (db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions").fetchone()[0]) + 1
+
+    # --- rooms and catalog --------------------------------------------------------
+
+    async def put_room(self, room_id: str, title: str, video_url: str | None = None) -> Room:
+        if not ROOM_ID.match(room_id):
+            raise BadMessage("a room id is 1-64 lowercase letters, digits and dashes", path="$.room")
+        existing = self._rooms.get(room_id)
+        if existing is None:
+            room = Room(room_id, title, self.clock(), video_url)
+            self._rooms[room_id] = _Room(room, [], None)
+        else:
+            room = Room(room_id, title, existing.room.created_at, video_url)
+            existing.room = room
+        await self._journal.write(
+            [
+                (
+                    "INSERT INTO rooms (id, title, video_url, created_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET title = excluded.title, video_url = excluded.video_url",
+                    (room.id, room.title, room.video_url, room.created_at),
+                )
+            ]
+        )
+        return room
+
+    async def get_room(self, room_id: str) -> Room:
+        return self._room(room_id).room
+
+    async def list_rooms(self) -> list[Room]:
+        return [r.room for r in self._rooms.values()]
+
+    async def put_products(self, products: list[Product]) -> None:
+        statements: list[Statement] = []
+        for product in products:
+            statements.append(
+                ("INSERT OR REPLACE INTO products (sku, data) VALUES (?, ?)", (product.sku, protocol.encode(product)))
+            )
+        for product in products:
+            self._products[product.sku] = product
+        await self._journal.write(statements)
+
+    async def list_products(self) -> list[Product]:
+        return [self._products[sku] for sku in sorted(self._products)]
+
+    # --- room ops -----------------------------------------------------------------
+
+    async def set_lineup(self, room_id: str, skus: list[str], actor: Actor) -> list[Event]:
+        r = self._room(room_id)
+        seen: set[str] = set()
+        for i, sku in enumerate(skus):
+            if sku not in self._products:
+                raise ProductNotFound(f"no product with sku {sku!r}", path=f"$.skus[{i}]")
+            if sku in seen:
+                raise BadMessage(f"sku {sku!r} appears twice", path=f"$.skus[{i}]")
+            seen.add(sku)
+        r.lineup = list(skus)
+        events = [
+            self._event(r, "lineup", "all", lambda seq, ts: protocol.LineupChanged(seq, ts, self._lineup(r), actor.label))
+        ]
+        if r.pinned is not None and r.pinned not in seen:
+            r.pinned = None
+            events.append(self._event(r, "pinned", "all", lambda seq, ts: protocol.Pinned(seq, ts, None, None, actor.label)))
+        await self._commit(
+            r, events, [("UPDATE rooms SET lineup = ?, pinned = ? WHERE id = ?", (msgspec.json.encode(r.lineup), r.pinned, room_id))]
+        )
+        return events
+
+    async def pin(self, room_id: str, sku: str | None, actor: Actor) -> list[Event]:
+        r = self._room(room_id)
+        if sku is not None and sku not in r.lineup:
+            raise ProductNotFound(f"{sku!r} is not in the lineup of room {room_id!r}", path="$.sku")
+        r.pinned = sku
+        product = self._products[sku] if sku is not None else None
+        events = [self._event(r, "pinned", "all", lambda seq, ts: protocol.Pinned(seq, ts, sku, product, actor.label))]
+        await self._commit(r, events, [("UPDATE rooms SET pinned = ? WHERE id = ?", (sku, room_id))])
+        return events
+
+    # --- the log ------------------------------------------------------------------
+
+    async def state(self, room_id: str) -> RoomState:
+        r = self._room(room_id)
+        return RoomState(r.seq, r.room, self._lineup(r), r.pinned)
+
+    async def events_after(self, room_id: str, seq: int, limit: int) -> list[Event]:
+        self._room(room_id)
+        rows = await asyncio.to_thread(self._read_events, room_id, seq, limit)
+        return [Event(room_id, s, ts, kind, audience, data) for s, ts, kind, audience, data in rows]
+
+    def _read_events(self, room_id: str, seq: int, limit: int) -> list[tuple]:
+        assert self._reader is not None
+        return self._reader.execute(
+            "SELECT seq, ts, kind, audience, data FROM events WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (room_id, seq, limit),
+        ).fetchall()
+
+    def subscribe(self, room_id: str, listener: Listener) -> Subscription:
+        listeners = self._room(room_id).listeners
+        listeners.append(listener)
+        return _LocalSubscription(listeners, listener)
+
+    # --- presence and numbers -----------------------------------------------------
+
+    async def enter(self, room_id: str, viewer_id: str, via: str | None = None) -> None:
+        r = self._room(room_id)
+        if viewer_id in r.sessions:
+            return
+        now = self.clock()
+        session = r.sessions[viewer_id] = _Session(self._next_session, now)
+        self._next_session += 1
+        new = viewer_id not in r.seen
+        r.seen.add(viewer_id)
+        r.dirty.add(r.numbers.enter(now, new).t)
+        self._journal.write_behind(
+            [
+                (
+                    "INSERT INTO sessions (id, room, viewer, via, started_at) VALUES (?, ?, ?, ?, ?)",
+                    (session.id, room_id, viewer_id, via, now),
+                )
+            ]
+        )
+
+    async def leave(self, room_id: str, viewer_id: str, left_at: int) -> None:
+        r = self._room(room_id)
+        session = r.sessions.pop(viewer_id, None)
+        if session is None:
+            return
+        left_at = max(left_at, session.started_at)
+        r.dirty.add(r.numbers.exit(self.clock(), session.started_at, left_at).t)
+        self._journal.write_behind([("UPDATE sessions SET ended_at = ? WHERE id = ?", (left_at, session.id))])
+
+    async def like(self, room_id: str, n: int) -> None:
+        r = self._room(room_id)
+        r.dirty.add(r.numbers.like(self.clock(), n).t)
+
+    async def numbers(self, room_id: str) -> tuple[Numbers, Minute]:
+        n = self._room(room_id).numbers
+        now = self.clock()
+        numbers = Numbers(
+            t=now,
+            online=n.online,
+            peak=n.peak,
+            entries=n.entries,
+            unique=n.unique,
+            exits=n.exits,
+            avg_dwell_s=n.avg_dwell_s(now),
+            likes=n.likes,
+        )
+        return numbers, _minute(n.current_minute(now))
+
+    async def series(self, room_id: str, minutes: int = 60) -> list[Minute]:
+        return [_minute(b) for b in self._room(room_id).numbers.series(self.clock(), minutes)]
+
+    # --- internals ----------------------------------------------------------------
+
+    def _room(self, room_id: str) -> _Room:
+        r = self._rooms.get(room_id)
+        if r is None:
+            raise RoomNotFound(f"no room {room_id!r}", path="$.room")
+        return r
+
+    def _lineup(self, r: _Room) -> list[Product]:
+        return [self._products[sku] for sku in r.lineup]
+
+    def _event(self, r: _Room, kind: str, audience: Audience, build: Callable[[int, int], msgspec.Struct]) -> Event:
+        r.seq += 1
+        ts = self.clock()
+        return Event(r.room.id, r.seq, ts, kind, audience, protocol.encode(build(r.seq, ts)))
+
+    async def _commit(self, r: _Room, events: list[Event], statements: list[Statement]) -> None:
+        statements = statements + [
+            (
+                "INSERT INTO events (room, seq, ts, kind, audience, data) VALUES (?, ?, ?, ?, ?, ?)",
+                (e.room, e.seq, e.ts, e.kind, e.audience, e.data),
+            )
+            for e in events
+        ]
+        await self._journal.write(statements, on_commit=lambda: self._publish(r, events))
+
+    @staticmethod
+    def _publish(r: _Room, events: list[Event]) -> None:
+        for listener in list(r.listeners):
+            try:
+                listener(events)
+            except Exception:
+                log.exception("event listener failed")
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            self._flush()
+
+    def _flush(self) -> None:
+        statements: list[Statement] = [
+            ("INSERT OR REPLACE INTO meta (key, value) VALUES ('heartbeat', ?)", (self.clock(),))
+        ]
+        for r in self._rooms.values():
+            for t in r.dirty:
+                b = r.numbers.minutes.get(t)
+                if b is not None:
+                    statements.append(
+                        (
+                            "INSERT OR REPLACE INTO minutes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (r.room.id, b.t, b.online_start, b.online_max, b.online_end, b.entries, b.exits, b.likes),
+                        )
+                    )
+            r.dirty.clear()
+        self._journal.write_behind(statements)
+
+
+def _minute(b: MinuteBucket) -> Minute:
+    return Minute(t=b.t, online=b.online_max, entries=b.entries, exits=b.exits, likes=b.likes)

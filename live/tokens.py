@@ -1,0 +1,98 @@
+"""Signed, expiring tokens for staff, and the signed viewer id in the viewer's cookie.
+
+Both are HS256 JWTs signed with the server secret. A `kind` claim keeps the two apart,
+so a viewer cookie can never be replayed as a staff token. Staff tokens name one room;
+only an admin token may name every room (`*`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from .errors import Forbidden, TokenExpired, Unauthorized
+from .protocol import STAFF
+
+_ALGORITHMS = ["HS256"]
+_AUDIENCE = "live"
+ANY_ROOM = "*"
+VIEWER_COOKIE = "live_vid"
+VIEWER_COOKIE_TTL_S = 400 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    role: str
+    room: str
+    sub: str
+    exp: int
+
+    def allows_room(self, room: str) -> bool:
+        return self.room == room or (self.room == ANY_ROOM and self.role == "admin")
+
+
+class Tokens:
+    def __init__(self, secret: str) -> None:
+        if len(secret) < 32:
+            raise ValueError("the token secret (LIVE_SECRET) must be at least 32 characters")
+        self._secret = secret
+
+    def mint(self, role: str, room: str, sub: str, ttl_s: int, now: float | None = None) -> str:
+        if role not in STAFF:
+            raise ValueError(f"staff tokens are for {sorted(STAFF)}, not {role!r}")
+        if room == ANY_ROOM and role != "admin":
+            raise ValueError("only an admin token may be valid for every room")
+        now = time.time() if now is None else now
+        payload = {"kind": "staff", "role": role, "room": room, "sub": sub, "iat": int(now), "exp": int(now + ttl_s), "aud": _AUDIENCE}
+        return jwt.encode(payload, self._secret, algorithm="HS256")
+
+    def verify(self, token: str, room: str | None = None, now: float | None = None) -> Claims:
+        """Claims of a valid staff token, or `Unauthorized`/`TokenExpired`/`Forbidden`."""
+        payload = self._decode(token, now)
+        if payload.get("kind") != "staff" or payload.get("role") not in STAFF:
+            raise Unauthorized("not a staff token")
+        claims = Claims(role=payload["role"], room=str(payload["room"]), sub=str(payload["sub"]), exp=int(payload["exp"]))
+        if room is not None and not claims.allows_room(room):
+            raise Forbidden(f"this token is for room {claims.room!r}, not {room!r}")
+        return claims
+
+    def viewer_cookie(self, viewer_id: str | None = None, now: float | None = None) -> tuple[str, str]:
+        """A new signed viewer id and the cookie value that carries it."""
+        viewer_id = viewer_id or new_viewer_id()
+        now = time.time() if now is None else now
+        payload = {"kind": "viewer", "sub": viewer_id, "iat": int(now), "exp": int(now + VIEWER_COOKIE_TTL_S), "aud": _AUDIENCE}
+        return viewer_id, jwt.encode(payload, self._secret, algorithm="HS256")
+
+    def viewer_id(self, cookie: str | None) -> str | None:
+        """The viewer id in a valid cookie, else None (the caller makes a new one)."""
+        if not cookie:
+            return None
+        try:
+            payload = self._decode(cookie, None)
+        except Unauthorized:
+            return None
+        return str(payload["sub"]) if payload.get("kind") == "viewer" else None
+
+    def _decode(self, token: str, now: float | None) -> dict:
+        options = {"require": ["exp", "sub", "kind"]}
+        try:
+            if now is None:
+                return jwt.decode(token, self._secret, algorithms=_ALGORITHMS, audience=_AUDIENCE, options=options)
+            payload = jwt.decode(
+                token, self._secret, algorithms=_ALGORITHMS, audience=_AUDIENCE, options={**options, "verify_exp": False}
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("the token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from None
+        if int(payload["exp"]) <= now:
+            raise TokenExpired("the token has expired")
+        return payload
+
+
+def new_viewer_id() -> str:
+    return "v_" + secrets.token_urlsafe(12)
+

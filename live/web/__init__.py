@@ -1,0 +1,1 @@
+"""The HTTP and websocket edge: Starlette routes, pages, the API and the socket."""

@@ -1,0 +1,23 @@
+"""What every route needs, built once by `create_app()` and kept on `app.state.live`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.templating import Jinja2Templates
+
+from ..hub import Hub
+from ..rooms import RoomCommands
+from ..settings import Settings
+from ..store import Store
+from ..tokens import Tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    settings: Settings
+    store: Store
+    hub: Hub
+    tokens: Tokens
+    commands: RoomCommands
+    templates: Jinja2Templates

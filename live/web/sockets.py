@@ -1,0 +1,159 @@
+"""The room websocket, `/ws/{room}`: handshake checks, hello, then one message at a time.
+
+Order of checks: Origin at the handshake (refused with HTTP 403 before any upgrade),
+then the first frame must be a `hello` within `hello_timeout_s` naming a protocol
+version we speak; a staff token must be valid for this room; the room must exist. Each
+later frame is rate limited, decoded (bad input gets an `error` and changes nothing)
+and handed to `RoomCommands`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .. import protocol
+from ..domain.ratelimit import TokenBucket
+from ..errors import BadMessage, LiveError, NotReady, TokenExpired, UnsupportedVersion
+from ..hub import Conn
+from ..protocol import Hello
+from ..rooms import Sender
+from ..settings import Settings
+from ..tokens import VIEWER_COOKIE, new_viewer_id
+from .services import Live
+from .transport import EXTENSION
+
+log = logging.getLogger("live.sockets")
+
+
+def origin_allowed(headers: Headers, settings: Settings) -> bool:
+    """Same origin by default, plus `allowed_origins`. A request without Origin is not
+    from a browser page (browsers always send it on websockets), so cross-site
+    websocket hijacking cannot come that way."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    if origin in settings.allowed_origins or "*" in settings.allowed_origins:
+        return True
+    return urlsplit(origin).netloc == headers.get("host")
+
+
+async def room_socket(websocket: WebSocket) -> None:
+    live: Live = websocket.app.state.live
+    room = websocket.path_params["room"]
+    if not origin_allowed(websocket.headers, live.settings):
+        log.info("refused websocket for room %s from origin %s", room, websocket.headers.get("origin"))
+        await websocket.close(code=1008)
+        return
+    direct = websocket.scope.get("extensions", {}).get(EXTENSION)
+    if direct is None:
+        log.error("the websocket is not served by live.web.transport; run it with `live serve`")
+        await websocket.close(code=1011)
+        return
+    await websocket.accept()
+    conn: Conn | None = None
+    try:
+        hello = await _hello(websocket, live)
+        if hello is None:
+            return
+        conn = await _identify(websocket, live, room, hello, direct)
+        if conn is None:
+            return
+        await live.hub.join(conn, hello.last_seq)
+        await _serve(websocket, live, conn)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if conn is not None:
+            live.hub.leave(conn)
+
+
+async def _refuse(websocket: WebSocket, exc: LiveError, close_code: int) -> None:
+    await websocket.send_text(protocol.encode(protocol.error_of(exc)).decode())
+    await websocket.close(code=close_code, reason=exc.code)
+
+
+async def _hello(websocket: WebSocket, live: Live) -> Hello | None:
+    try:
+        text = await asyncio.wait_for(websocket.receive_text(), live.settings.hello_timeout_s)
+    except TimeoutError:
+        await websocket.close(code=protocol.CLOSE_BAD_HELLO, reason="no hello")
+        return None
+    try:
+        message = protocol.decode_client(text)
+        if not isinstance(message, Hello):
+            raise NotReady("the first message must be a hello", path="$.type")
+        if message.v != protocol.PROTOCOL_VERSION:
+            raise UnsupportedVersion(
+                f"this server speaks protocol v{protocol.PROTOCOL_VERSION}, not v{message.v}", path="$.v"
+            )
+    except LiveError as exc:
+        await _refuse(websocket, exc, protocol.CLOSE_BAD_HELLO)
+        return None
+    return message
+
+
+async def _identify(websocket: WebSocket, live: Live, room: str, hello: Hello, direct) -> Conn | None:
+    now = live.store.clock()
+    bucket = TokenBucket(live.settings.rate_per_s, live.settings.rate_burst, now)
+    try:
+        await live.store.get_room(room)
+    except LiveError as exc:
+        await _refuse(websocket, exc, protocol.CLOSE_ROOM_NOT_FOUND)
+        return None
+    if hello.token is not None:
+        try:
+            claims = live.tokens.verify(hello.token, room)
+        except LiveError as exc:
+            await _refuse(websocket, exc, protocol.CLOSE_UNAUTHORIZED)
+            return None
+        return Conn(direct, room, claims.role, claims.sub, bucket, token_exp_ms=claims.exp * 1000)
+    viewer = live.tokens.viewer_id(websocket.cookies.get(VIEWER_COOKIE)) or new_viewer_id()
+    return Conn(direct, room, "viewer", viewer, bucket, viewer_id=viewer)
+
+
+async def _serve(websocket: WebSocket, live: Live, conn: Conn) -> None:
+    hub = live.hub
+    sender = Sender(conn.room, conn.role, conn.subject, conn.token_exp_ms)
+    dropped = 0
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        now = live.store.clock()
+        conn.last_seen = now
+        if not conn.bucket.take(now):
+            dropped += 1
+            if dropped > live.settings.rate_burst:
+                hub.close(conn, protocol.CLOSE_RATE_LIMITED, "too many messages")
+                return
+            if dropped == 1:
+                hub.send(conn, protocol.Error("rate_limited", "too many messages; slow down"))
+            continue
+        dropped = 0
+        text = message.get("text")
+        ref = None
+        try:
+            if text is None:
+                raise BadMessage("send JSON in text frames, not binary", path="$")
+            request = protocol.decode_client(text)
+            ref = getattr(request, "ref", None)
+            reply = await live.commands.handle(sender, request)
+        except TokenExpired as exc:
+            hub.send(conn, protocol.error_of(exc, ref))
+            hub.close(conn, protocol.CLOSE_UNAUTHORIZED, "token expired")
+            return
+        except LiveError as exc:
+            hub.send(conn, protocol.error_of(exc, ref))
+            continue
+        except Exception:
+            log.exception("command failed in room %s", conn.room)
+            hub.send(conn, protocol.Error("internal", "the server failed to apply this message", ref=ref))
+            continue
+        if reply is not None:
+            hub.send(conn, reply)
+

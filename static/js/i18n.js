@@ -1,0 +1,10 @@
+// The page's catalog (embedded by the server) and the page's own settings.
+
+const catalog = JSON.parse(document.getElementById("i18n")?.textContent || "{}");
+export const page = JSON.parse(document.getElementById("page")?.textContent || "{}");
+export const lang = document.documentElement.lang || "en";
+
+export function t(key, values = {}) {
+  const text = catalog[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (values[name] ?? "").toString());
+}

@@ -1,0 +1,59 @@
+// What every page does: connect, show the connection state and the server clock.
+
+import { LiveSocket } from "./live-socket.js";
+import { page, t } from "./i18n.js";
+import { clock, money } from "./format.js";
+
+/** The staff token: taken from the URL fragment once, then kept for this tab only. */
+export function staffToken() {
+  const key = `live.token.${location.pathname}`;
+  const match = location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if (match) {
+    sessionStorage.setItem(key, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(key);
+}
+
+export function connect({ token = null } = {}) {
+  const socket = new LiveSocket({ path: page.ws, token, heartbeatMs: page.heartbeat_ms });
+  const badge = document.getElementById("conn");
+  socket.addEventListener("state", (e) => {
+    if (!badge) return;
+    badge.dataset.state = e.detail.state;
+    badge.textContent = t(`state_${e.detail.state}`);
+  });
+  socket.addEventListener("message", (e) => {
+    if (e.detail.type === "error") notice(t("error", { message: e.detail.message }));
+  });
+  const clockEl = document.getElementById("clock");
+  if (clockEl) setInterval(() => (clockEl.textContent = clock(socket.serverNow())), 250);
+  return socket;
+}
+
+export function notice(text) {
+  const el = document.getElementById("notice");
+  if (!el) return;
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => (el.hidden = true), 6000);
+}
+
+/** Show a product (or nothing) in elements with ids prefix-image, -title, -price, -list-price. */
+export function showProduct(prefix, product, emptyText = "") {
+  const image = document.getElementById(`${prefix}-image`);
+  const title = document.getElementById(`${prefix}-title`);
+  const price = document.getElementById(`${prefix}-price`);
+  const listPrice = document.getElementById(`${prefix}-list-price`);
+  title.textContent = product ? product.title : emptyText;
+  price.textContent = product ? money(product.price) : "";
+  listPrice.textContent = product && product.list_price ? money(product.list_price) : "";
+  if (product && product.image) {
+    image.src = product.image;
+    image.hidden = false;
+  } else {
+    image.removeAttribute("src");
+    image.hidden = true;
+  }
+}

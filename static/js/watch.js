@@ -1,0 +1,72 @@
+// Viewer overlay: a transparent layer over any player. Pinned product, online count,
+// likes (taps batched into one message every 400 ms), and the video beneath if given.
+
+import { connect } from "./page-kit.js";
+import { apply, createRoomState } from "./room-state.js";
+import { count } from "./format.js";
+import { showProduct } from "./page-kit.js";
+
+const state = createRoomState();
+const socket = connect();
+const card = document.getElementById("pinned");
+let pendingLikes = 0;
+let localLikes = 0;
+
+socket.addEventListener("message", (e) => {
+  const message = e.detail;
+  if (!apply(state, message)) return;
+  if (message.type === "tick" || message.type === "snapshot") localLikes = 0;
+  render(message);
+});
+socket.start();
+
+function render(message) {
+  document.getElementById("online").textContent = count(state.online);
+  document.getElementById("likes").textContent = count(state.likes + localLikes);
+  const hadProduct = !card.hidden;
+  card.hidden = !state.product;
+  showProduct("pinned", state.product);
+  if (message.type === "pinned" && state.product) {
+    card.classList.remove("flash");
+    void card.offsetWidth; // restart the animation
+    card.classList.add("flash");
+  }
+  if (!hadProduct && state.product) card.classList.add("enter");
+}
+
+document.getElementById("like").addEventListener("click", () => {
+  pendingLikes += 1;
+  localLikes += 1;
+  document.getElementById("likes").textContent = count(state.likes + localLikes);
+  floatHeart();
+});
+
+setInterval(() => {
+  if (pendingLikes > 0 && socket.send({ type: "like", n: Math.min(pendingLikes, 100) })) pendingLikes = 0;
+}, 400);
+
+function floatHeart() {
+  const heart = document.createElement("span");
+  heart.className = "heart";
+  heart.textContent = "❤";
+  heart.style.setProperty("--drift", `${Math.round(Math.random() * 40 - 20)}px`);
+  document.getElementById("hearts").append(heart);
+  setTimeout(() => heart.remove(), 1600);
+}
+
+const video = document.getElementById("video");
+if (video) startVideo(video, video.dataset.src);
+
+async function startVideo(el, src) {
+  const isHls = /\.m3u8(\?|$)/i.test(src);
+  if (!isHls || el.canPlayType("application/vnd.apple.mpegurl")) {
+    el.src = src;
+  } else {
+    const { default: Hls } = await import("/static/vendor/hls/hls.light.min.mjs");
+    if (!Hls.isSupported()) return;
+    const hls = new Hls();
+    hls.loadSource(src);
+    hls.attachMedia(el);
+  }
+  el.play().catch(() => {});
+}
