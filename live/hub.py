@@ -116,6 +116,7 @@ class Channel:
         "staff_tick_at",
         "last_tick",
         "empty_since",
+        "waiting",
     )
 
     def __init__(self, room: str, window: int) -> None:
@@ -123,7 +124,7 @@ class Channel:
         self.viewers: set[Conn] = set()
         self.staff: set[Conn] = set()
         self.ring: deque[_Recent] = deque(maxlen=window)
-        self.last_seq: int | None = None
+        self.last_seq = 0
         self.subscription: Subscription | None = None
         self.presence: dict[str, int] = {}
         self.leaving: dict[str, int] = {}
@@ -131,10 +132,11 @@ class Channel:
         self.staff_tick_at = 0
         self.last_tick: tuple[int, int] | None = None
         self.empty_since: int | None = None
+        self.waiting: list[tuple[Conn, int]] = []
 
     def ring_covers(self, last_seq: int) -> bool:
-        """True if every event after `last_seq` is in the ring (or there are none)."""
-        if self.last_seq is None or last_seq > self.last_seq:
+        """True if every event after `last_seq` that reached the hub is in the ring."""
+        if last_seq > self.last_seq:
             return False
         return last_seq == self.last_seq or (bool(self.ring) and self.ring[0].seq <= last_seq + 1)
 
@@ -185,13 +187,21 @@ class Hub:
                 self._resume_from_ring(ch, conn, last_seq)
                 return
             upto = await self._catch_up(conn, last_seq)
-            parked, conn.pending = conn.pending, None
-            for seq, frame in parked:
-                if seq > upto:
-                    self._write(conn, frame)
+            if ch.last_seq >= upto:
+                self._go_live(conn, upto)
+            else:
+                # The snapshot or resume ran ahead of the events that reached us so far:
+                # keep parking until they have, or the client would get them twice.
+                ch.waiting.append((conn, upto))
         except BaseException:
             self.leave(conn)
             raise
+
+    def _go_live(self, conn: Conn, upto: int) -> None:
+        parked, conn.pending = conn.pending or [], None
+        for seq, frame in parked:
+            if seq > upto:
+                self._write(conn, frame)
 
     def leave(self, conn: Conn) -> None:
         """Forget `conn`; safe to call more than once."""
@@ -203,6 +213,8 @@ class Hub:
         if conn not in group:
             return
         group.discard(conn)
+        if ch.waiting:
+            ch.waiting = [(c, upto) for c, upto in ch.waiting if c is not conn]
         viewer = conn.viewer_id
         if viewer is not None and viewer in ch.presence:
             ch.presence[viewer] -= 1
@@ -226,7 +238,7 @@ class Hub:
             Raw(r.data) for r in ch.ring if r.seq > last_seq and (staff or r.audience == "all")
         ]
         conn.pending = None
-        self.send(conn, Resume(PROTOCOL_VERSION, ch.last_seq or last_seq, self.clock(), conn.role, conn.subject, events))
+        self.send(conn, Resume(PROTOCOL_VERSION, ch.last_seq, self.clock(), conn.role, conn.subject, events))
 
     async def _catch_up(self, conn: Conn, last_seq: int | None) -> int:
         """Send a resume from the store's log, or a snapshot; return the seq it covers."""
@@ -308,13 +320,14 @@ class Hub:
         if ch is None:
             ch = self.channels[room] = Channel(room, self.settings.resume_window)
             ch.subscription = self.store.subscribe(room, lambda events: self._on_events(ch, events))
+            ch.last_seq = ch.subscription.seq
         return ch
 
     def _on_events(self, ch: Channel, events: list[Event]) -> None:
         for event in events:
-            if ch.last_seq is not None and event.seq <= ch.last_seq:
+            if event.seq <= ch.last_seq:
                 continue
-            if ch.last_seq is not None and event.seq != ch.last_seq + 1:
+            if event.seq != ch.last_seq + 1:
                 # Events went missing between the store and us: the ring can no longer
                 # answer resumes across the hole, the store's log still can.
                 log.warning("room %s: events %d..%d reached the hub late", ch.room, ch.last_seq + 1, event.seq - 1)
@@ -325,6 +338,12 @@ class Hub:
             self._fan_out(ch.staff, event.seq, frame)
             if event.audience == "all":
                 self._fan_out(ch.viewers, event.seq, frame)
+        if ch.waiting:
+            ready = [(conn, upto) for conn, upto in ch.waiting if upto <= ch.last_seq]
+            if ready:
+                ch.waiting = [(conn, upto) for conn, upto in ch.waiting if upto > ch.last_seq]
+                for conn, upto in ready:
+                    self._go_live(conn, upto)
 
     # --- ticks and sweeps ---------------------------------------------------------
 

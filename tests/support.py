@@ -58,6 +58,9 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+test_settings.__test__ = False  # a helper, not a test
+
+
 async def seed(store, room: str = ROOM, products: list[Product] = PRODUCTS) -> None:
     await store.put_products(products)
     await store.put_room(room, "Test room")

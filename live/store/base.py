@@ -74,6 +74,15 @@ Listener = Callable[[list[Event]], None]
 
 
 class Subscription(abc.ABC):
+    """A room's events as they become durable.
+
+    `seq` is the room's last durable seq when the subscription started: every event
+    after it is delivered, none before it. (A snapshot taken at the same moment may be
+    a little ahead of it; its events arrive soon after.)
+    """
+
+    seq: int
+
     @abc.abstractmethod
     def close(self) -> None:
         """Stop delivering; safe to call twice."""
@@ -131,7 +140,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def state(self, room_id: str) -> RoomState:
-        """The room's current state and the seq it reflects."""
+        """The room's current state and the seq it reflects. The seq may run ahead of
+        what subscribers have been given yet; they get those events next."""
 
     @abc.abstractmethod
     async def events_after(self, room_id: str, seq: int, limit: int) -> list[Event]:

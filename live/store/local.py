@@ -70,6 +70,7 @@ class _Room:
     lineup: list[str]
     pinned: str | None
     seq: int = 0
+    published: int = 0
     numbers: LiveNumbers = field(default_factory=LiveNumbers)
     sessions: dict[str, _Session] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
@@ -78,7 +79,8 @@ class _Room:
 
 
 class _LocalSubscription(Subscription):
-    def __init__(self, listeners: list[Listener], listener: Listener) -> None:
+    def __init__(self, listeners: list[Listener], listener: Listener, seq: int) -> None:
+        self.seq = seq
         self._listeners = listeners
         self._listener = listener
 
@@ -149,7 +151,7 @@ class LocalStore(Store):
             self._rooms[rid] = _Room(Room(rid, title, created, video), msgspec.json.decode(lineup), pinned)
         for rid, seq in db.execute("SELECT room, MAX(seq) FROM events GROUP BY room"):
             if rid in self._rooms:
-                self._rooms[rid].seq = seq
+                self._rooms[rid].seq = self._rooms[rid].published = seq
         for rid, entries, exits, dwell in db.execute(
             "SELECT room, COUNT(*), COUNT(ended_at), COALESCE(SUM(ended_at - started_at), 0) FROM sessions GROUP BY room"
         ):
@@ -269,9 +271,9 @@ class LocalStore(Store):
         ).fetchall()
 
     def subscribe(self, room_id: str, listener: Listener) -> Subscription:
-        listeners = self._room(room_id).listeners
-        listeners.append(listener)
-        return _LocalSubscription(listeners, listener)
+        r = self._room(room_id)
+        r.listeners.append(listener)
+        return _LocalSubscription(r.listeners, listener, r.published)
 
     # --- presence and numbers -----------------------------------------------------
 
@@ -353,6 +355,7 @@ class LocalStore(Store):
 
     @staticmethod
     def _publish(r: _Room, events: list[Event]) -> None:
+        r.published = events[-1].seq
         for listener in list(r.listeners):
             try:
                 listener(events)
