@@ -1,0 +1,159 @@
+"""Decoding every client message, and refusing everything else with a precise error."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import get_args
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from live import protocol
+from live.errors import BadJson, BadMessage
+from live.protocol import ClientMessage, ServerMessage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+VALID = {
+    "hello": [{"type": "hello", "v": 1}, {"type": "hello", "v": 1, "token": "t", "last_seq": 0}],
+    "ping": [{"type": "ping"}, {"type": "ping", "t": 1795600000000}],
+    "like": [{"type": "like"}, {"type": "like", "n": 100}],
+    "pin": [{"type": "pin", "sku": "A-1.b_2"}, {"type": "pin", "sku": None, "ref": "r1"}],
+    "set_lineup": [{"type": "set_lineup", "skus": []}, {"type": "set_lineup", "skus": ["A", "B"], "ref": "x"}],
+}
+
+
+def tag(cls) -> str:
+    return cls.__struct_config__.tag
+
+
+def test_every_client_message_has_valid_examples():
+    assert set(VALID) == {tag(cls) for cls in get_args(ClientMessage)}
+
+
+@pytest.mark.parametrize("example", [e for examples in VALID.values() for e in examples])
+def test_valid_messages_decode_to_their_struct(example):
+    message = protocol.decode_client(json.dumps(example))
+    assert tag(type(message)) == example["type"]
+    assert msgspec.to_builtins(message) | example == msgspec.to_builtins(message)
+
+
+@pytest.mark.parametrize(
+    "frame, error, path",
+    [
+        ("", BadJson, "$"),
+        ("{", BadJson, "$"),
+        ("[]", BadMessage, "$"),
+        ("null", BadMessage, "$"),
+        ('{"v": 1}', BadMessage, "$.type"),
+        ('{"type": "nope"}', BadMessage, "$.type"),
+        ('{"type": "hello"}', BadMessage, "$.v"),
+        ('{"type": "hello", "v": 0}', BadMessage, "$.v"),
+        ('{"type": "hello", "v": 1, "last_seq": -1}', BadMessage, "$.last_seq"),
+        ('{"type": "hello", "v": 1, "admin": true}', BadMessage, "$.admin"),
+        ('{"type": "like", "n": 101}', BadMessage, "$.n"),
+        ('{"type": "like", "n": 1.5}', BadMessage, "$.n"),
+        ('{"type": "pin"}', BadMessage, "$.sku"),
+        ('{"type": "pin", "sku": ""}', BadMessage, "$.sku"),
+        ('{"type": "pin", "sku": "' + "A" * 65 + '"}', BadMessage, "$.sku"),
+        ('{"type": "pin", "sku": "<script>"}', BadMessage, "$.sku"),
+        ('{"type": "set_lineup", "skus": "A"}', BadMessage, "$.skus"),
+        ('{"type": "set_lineup", "skus": ["A", 3]}', BadMessage, "$.skus[1]"),
+        ('{"type": "set_lineup", "skus": ["A"], "ref": ""}', BadMessage, "$.ref"),
+    ],
+)
+def test_bad_frames_name_the_offending_field(frame, error, path):
+    with pytest.raises(error) as raised:
+        protocol.decode_client(frame)
+    assert raised.value.path == path
+    assert raised.value.message
+    assert raised.value.code in ("bad_json", "bad_message")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_escape_as_anything_but_a_protocol_error(data):
+    try:
+        protocol.decode_client(data)
+    except BadMessage as exc:  # BadJson is a BadMessage
+        assert exc.path is not None and exc.path.startswith("$")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(VALID)), st.dictionaries(st.sampled_from(["v", "n", "t", "sku", "skus", "ref", "token", "last_seq", "x"]), json_values, max_size=4))
+def test_tagged_objects_with_random_fields_decode_or_fail_cleanly(kind, fields):
+    frame = json.dumps({**fields, "type": kind})
+    try:
+        message = protocol.decode_client(frame)
+    except BadMessage as exc:
+        assert exc.path.startswith("$")
+        return
+    # What decodes is a well-formed message that survives a round trip.
+    assert protocol.decode_client(protocol.encode(message)) == message
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True), max_size=20), st.none() | st.text(min_size=1, max_size=64))
+def test_set_lineup_round_trips(skus, ref):
+    message = protocol.SetLineup(skus=skus, ref=ref)
+    assert protocol.decode_client(protocol.encode(message)) == message
+
+
+def test_server_messages_encode_with_their_type_tag():
+    product = protocol.Product("A", "Tea", 990)
+    messages = [
+        protocol.Snapshot(1, 3, 1, "viewer", "v_x", protocol.RoomView("r", "R", [product], "A"), "join", 2, 5),
+        protocol.Resume(1, 3, 1, "host", "h", [msgspec.Raw(b'{"type":"pinned"}')]),
+        protocol.Pinned(3, 1, "A", product, "controller:x"),
+        protocol.LineupChanged(4, 1, [product], "controller:x"),
+        protocol.Tick(1, 2, 3),
+        protocol.NumbersTick(protocol.Numbers(1), protocol.Minute(0)),
+        protocol.Pong(None, 1),
+        protocol.Ack("r", 3),
+        protocol.Error("forbidden", "no", "$.type"),
+    ]
+    assert {tag(type(m)) for m in messages} == {tag(cls) for cls in get_args(ServerMessage)}
+    for message in messages:
+        decoded = json.loads(protocol.encode(message))
+        assert decoded["type"] == tag(type(message))
+    resume = json.loads(protocol.encode(messages[1]))
+    assert resume["events"] == [{"type": "pinned"}]
+
+
+def test_room_events_decode_back():
+    event = protocol.Pinned(7, 1, None, None, "admin:x")
+    assert protocol.decode_event(protocol.encode(event)) == event
+
+
+def test_json_schema_covers_every_message():
+    schema = protocol.json_schema()
+    names = set(schema["$defs"])
+    for cls in (*get_args(ClientMessage), *get_args(ServerMessage)):
+        assert cls.__name__ in names
+
+
+def test_protocol_doc_documents_every_message_and_close_code():
+    doc = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^### `([a-z_]+)`", doc, flags=re.M))
+    assert headings == {tag(cls) for cls in (*get_args(ClientMessage), *get_args(ServerMessage))}
+    for name in dir(protocol):
+        if name.startswith("CLOSE_"):
+            assert str(getattr(protocol, name)) in doc, name
+
+
+def test_each_client_message_names_the_roles_that_may_send_it():
+    for cls in get_args(ClientMessage):
+        assert cls.roles and cls.roles <= set(protocol.ROLES)
+    assert protocol.Pin.roles == {"controller", "admin"}
+    assert "viewer" in protocol.Like.roles

@@ -1,0 +1,277 @@
+"""The Store contract, one suite for every implementation (`STORES`).
+
+Each test gets a factory that opens a store on the same durable location, so a test can
+close it and open it again to check what survives a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from live import protocol
+from live.errors import BadMessage, ProductNotFound, RoomNotFound
+from live.protocol import Product
+from live.store import Actor
+from live.store.local import LocalStore
+
+STORES = ["local"]
+ALICE = Actor("controller", "alice")
+PRODUCTS = [Product(f"S{i}", f"Product {i}", 100 * i, role="hit") for i in range(1, 6)]
+
+
+class Clock:
+    def __init__(self, now: int = 1_795_600_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def make_store(kind: str, where: Path, clock: Clock):
+    if kind == "local":
+        return LocalStore(where, clock=clock)
+    raise AssertionError(kind)
+
+
+@pytest.fixture(params=STORES)
+async def opener(request, tmp_path):
+    clock = Clock()
+    opened = []
+
+    async def open_store():
+        store = make_store(request.param, tmp_path / "store", clock)
+        await store.open()
+        opened.append(store)
+        return store
+
+    open_store.clock = clock
+    yield open_store
+    for store in opened:
+        await store.close()  # closing twice is fine
+
+
+@pytest.fixture
+async def store(opener):
+    store = await opener()
+    await store.put_products(PRODUCTS)
+    await store.put_room("r1", "Room one")
+    yield store
+    await store.close()
+
+
+def decoded(events):
+    return [msgspec.json.decode(e.data) for e in events]
+
+
+async def test_rooms(store):
+    assert [r.id for r in await store.list_rooms()] == ["r1"]
+    room = await store.get_room("r1")
+    assert room.title == "Room one" and room.created_at == store.clock()
+    updated = await store.put_room("r1", "Renamed", video_url="https://cdn.example/live.m3u8")
+    assert updated.created_at == room.created_at and (await store.get_room("r1")).video_url.endswith(".m3u8")
+    with pytest.raises(RoomNotFound):
+        await store.get_room("nope")
+    for bad in ("", "UPPER", "has space", "-dash-first", "x" * 65):
+        with pytest.raises(BadMessage):
+            await store.put_room(bad, "t")
+    assert [r.id for r in await store.list_rooms()] == ["r1"]
+
+
+async def test_lineup_and_pin_produce_ordered_events(store):
+    events = await store.set_lineup("r1", ["S3", "S1", "S2"], ALICE)
+    assert [(e.seq, e.kind, e.audience) for e in events] == [(1, "lineup", "all")]
+    body = decoded(events)[0]
+    assert [p["sku"] for p in body["lineup"]] == ["S3", "S1", "S2"] and body["by"] == "controller:alice"
+    pinned = await store.pin("r1", "S1", ALICE)
+    assert [e.seq for e in pinned] == [2]
+    assert decoded(pinned)[0]["product"]["price"] == 100
+    state = await store.state("r1")
+    assert (state.seq, state.pinned, [p.sku for p in state.lineup]) == (2, "S1", ["S3", "S1", "S2"])
+    again = await store.pin("r1", "S1", ALICE)
+    assert again[0].seq == 3
+    unpinned = await store.pin("r1", None, ALICE)
+    assert decoded(unpinned)[0]["sku"] is None and (await store.state("r1")).pinned is None
+
+
+async def test_dropping_the_pinned_product_from_the_lineup_unpins_it_in_the_same_step(store):
+    await store.set_lineup("r1", ["S1", "S2"], ALICE)
+    await store.pin("r1", "S2", ALICE)
+    events = await store.set_lineup("r1", ["S1"], ALICE)
+    assert [(e.seq, e.kind) for e in events] == [(3, "lineup"), (4, "pinned")]
+    assert (await store.state("r1")).pinned is None
+
+
+async def test_refused_ops_change_nothing(store):
+    await store.set_lineup("r1", ["S1", "S2"], ALICE)
+    await store.pin("r1", "S1", ALICE)
+    before = await store.state("r1")
+    with pytest.raises(ProductNotFound) as unknown:
+        await store.set_lineup("r1", ["S1", "NOPE"], ALICE)
+    assert unknown.value.path == "$.skus[1]"
+    with pytest.raises(BadMessage):
+        await store.set_lineup("r1", ["S1", "S1"], ALICE)
+    with pytest.raises(ProductNotFound):
+        await store.pin("r1", "S5", ALICE)  # in the catalog, not in the lineup
+    with pytest.raises(RoomNotFound):
+        await store.pin("nope", "S1", ALICE)
+    assert await store.state("r1") == before
+    assert len(await store.events_after("r1", 0, 100)) == before.seq
+
+
+async def test_concurrent_ops_get_contiguous_seqs_and_subscribers_see_them_in_order(store):
+    await store.set_lineup("r1", [p.sku for p in PRODUCTS], ALICE)
+    seen: list[int] = []
+    subscription = store.subscribe("r1", lambda events: seen.extend(e.seq for e in events))
+    results = await asyncio.gather(*(store.pin("r1", PRODUCTS[i % 5].sku, ALICE) for i in range(60)))
+    seqs = sorted(e.seq for events in results for e in events)
+    assert seqs == list(range(2, 62))
+    assert seen == seqs
+    subscription.close()
+    subscription.close()
+    await store.pin("r1", None, ALICE)
+    assert seen[-1] == 61
+
+
+async def test_an_op_returns_after_its_events_reached_subscribers(store):
+    await store.set_lineup("r1", ["S1"], ALICE)
+    seen: list[int] = []
+    store.subscribe("r1", lambda events: seen.extend(e.seq for e in events))
+    events = await store.pin("r1", "S1", ALICE)
+    assert seen == [events[0].seq]
+
+
+async def test_events_after(store):
+    await store.set_lineup("r1", ["S1", "S2"], ALICE)
+    for sku in ("S1", "S2", "S1"):
+        await store.pin("r1", sku, ALICE)
+    assert [e.seq for e in await store.events_after("r1", 0, 100)] == [1, 2, 3, 4]
+    assert [e.seq for e in await store.events_after("r1", 2, 100)] == [3, 4]
+    assert [e.seq for e in await store.events_after("r1", 1, 2)] == [2, 3]
+    assert await store.events_after("r1", 4, 100) == []
+    event = (await store.events_after("r1", 3, 1))[0]
+    assert protocol.decode_event(event.data).seq == 4
+
+
+async def test_presence_and_numbers(store):
+    clock = store.clock
+    await store.enter("r1", "v1")
+    await store.enter("r1", "v1")  # idempotent while the session is open
+    clock.now += 10_000
+    await store.enter("r1", "v2", via="guide-7")
+    await store.like("r1", 5)
+    clock.now += 20_000
+    await store.leave("r1", "v1", left_at=clock.now - 5_000)
+    await store.leave("r1", "v1", left_at=clock.now)  # no session: no-op
+    await store.leave("r1", "ghost", left_at=clock.now)
+    numbers, minute = await store.numbers("r1")
+    assert (numbers.online, numbers.peak, numbers.entries, numbers.exits, numbers.unique, numbers.likes) == (1, 2, 2, 1, 2, 5)
+    # v1 stayed 25 s, v2 has been here 20 s
+    assert numbers.avg_dwell_s == round((25 + 20) / 2)
+    assert numbers.t == clock.now
+    assert minute.t == clock.now - clock.now % 60_000
+    series = await store.series("r1", minutes=5)
+    assert len(series) == 5 and sum(m.entries for m in series) == 2 and sum(m.likes for m in series) == 5
+    with pytest.raises(RoomNotFound):
+        await store.enter("nope", "v1")
+
+
+async def test_everything_survives_a_restart(opener):
+    store = await opener()
+    await store.put_products(PRODUCTS)
+    await store.put_room("r1", "Room one", video_url="https://cdn.example/a.mp4")
+    await store.set_lineup("r1", ["S2", "S1"], ALICE)
+    await store.pin("r1", "S2", ALICE)
+    await store.enter("r1", "v1")
+    await store.enter("r1", "v2")
+    opener.clock.now += 30_000
+    await store.leave("r1", "v1", opener.clock.now)
+    await store.like("r1", 9)
+    numbers_before, _ = await store.numbers("r1")
+    await store.close()
+
+    store = await opener()
+    state = await store.state("r1")
+    assert (state.seq, state.pinned, [p.sku for p in state.lineup]) == (2, "S2", ["S2", "S1"])
+    assert state.room.video_url == "https://cdn.example/a.mp4"
+    assert await store.list_products() == PRODUCTS
+    assert [e.kind for e in await store.events_after("r1", 0, 10)] == ["lineup", "pinned"]
+    numbers, _ = await store.numbers("r1")
+    assert (numbers.entries, numbers.unique, numbers.likes, numbers.peak) == (2, 2, 9, 2)
+    assert numbers.online == 0  # v2's session ended when the process stopped
+    assert numbers.exits == 2
+    assert numbers_before.online == 1
+    events = await store.pin("r1", "S1", ALICE)
+    assert events[0].seq == 3  # the sequence continues
+    await store.enter("r1", "v1")
+    numbers, _ = await store.numbers("r1")
+    assert (numbers.unique, numbers.entries) == (2, 3)  # v1 is not a new viewer
+    await store.close()
+
+
+# --- property: any sequence of commands keeps the store equal to a simple model ------
+
+commands = st.lists(
+    st.one_of(
+        st.tuples(st.just("pin"), st.sampled_from([None, "S1", "S2", "S3", "S4", "S5", "NOPE"])),
+        st.tuples(st.just("lineup"), st.lists(st.sampled_from(["S1", "S2", "S3", "S4", "S5", "NOPE"]), max_size=6)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(script=commands)
+@pytest.mark.parametrize("kind", STORES)
+def test_any_command_sequence_matches_the_model(kind, script):
+    asyncio.run(_run_script(kind, script))
+
+
+async def _run_script(kind, script):
+    with tempfile.TemporaryDirectory() as where:
+        store = make_store(kind, Path(where), Clock())
+        await store.open()
+        try:
+            await store.put_products(PRODUCTS)
+            await store.put_room("r1", "R")
+            lineup: list[str] = []
+            pinned = None
+            seq = 0
+            delivered: list[int] = []
+            store.subscribe("r1", lambda events: delivered.extend(e.seq for e in events))
+            for op, arg in script:
+                try:
+                    if op == "pin":
+                        events = await store.pin("r1", arg, ALICE)
+                    else:
+                        events = await store.set_lineup("r1", arg, ALICE)
+                except (ProductNotFound, BadMessage):
+                    valid = False
+                else:
+                    valid = True
+                if op == "pin":
+                    expected_valid = arg is None or arg in lineup
+                    if expected_valid:
+                        pinned = arg
+                        seq += 1
+                else:
+                    expected_valid = all(s != "NOPE" for s in arg) and len(set(arg)) == len(arg)
+                    if expected_valid:
+                        lineup = list(arg)
+                        seq += 1
+                        if pinned is not None and pinned not in lineup:
+                            pinned = None
+                            seq += 1
+                assert valid == expected_valid, (op, arg)
+                state = await store.state("r1")
+                assert (state.seq, state.pinned, [p.sku for p in state.lineup]) == (seq, pinned, lineup)
+            assert delivered == list(range(1, seq + 1))
+            assert [e.seq for e in await store.events_after("r1", 0, 1000)] == delivered
+        finally:
+            await store.close()

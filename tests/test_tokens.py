@@ -1,0 +1,69 @@
+"""Staff tokens and viewer cookies: signed, expiring, scoped to a room, never mixed up."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from live.errors import Forbidden, TokenExpired, Unauthorized
+from live.tokens import ANY_ROOM, Tokens
+
+SECRET = "s" * 40
+tokens = Tokens(SECRET)
+
+
+def test_a_minted_token_carries_role_room_subject_and_expiry():
+    now = time.time()
+    claims = tokens.verify(tokens.mint("controller", "r1", "lily", 60, now=now), "r1")
+    assert (claims.role, claims.room, claims.sub) == ("controller", "r1", "lily")
+    assert claims.exp == int(now + 60)
+
+
+def test_expired_tokens_are_refused():
+    token = tokens.mint("host", "r1", "x", 60, now=1000)
+    with pytest.raises(TokenExpired):
+        tokens.verify(token, "r1")
+    with pytest.raises(TokenExpired):
+        tokens.verify(token, "r1", now=1060)
+    assert tokens.verify(token, "r1", now=1059).role == "host"
+
+
+def test_tokens_are_scoped_to_their_room():
+    with pytest.raises(Forbidden):
+        tokens.verify(tokens.mint("controller", "r1", "x", 60), "r2")
+    admin = tokens.mint("admin", ANY_ROOM, "boss", 60)
+    assert tokens.verify(admin, "any-room").role == "admin"
+    with pytest.raises(ValueError):
+        tokens.mint("controller", ANY_ROOM, "x", 60)
+
+
+def test_forged_and_tampered_tokens_are_refused():
+    forged = Tokens("f" * 40).mint("admin", ANY_ROOM, "x", 60)
+    with pytest.raises(Unauthorized):
+        tokens.verify(forged, "r1")
+    header, payload, signature = tokens.mint("host", "r1", "x", 60).split(".")
+    escalated = jwt.encode({"kind": "staff", "role": "admin", "room": "*", "sub": "x", "exp": 9e9, "aud": "live"}, "wrong-" * 8)
+    with pytest.raises(Unauthorized):
+        tokens.verify(f"{header}.{escalated.split('.')[1]}.{signature}", "r1")
+    unsigned = jwt.encode({"kind": "staff", "role": "admin", "room": "*", "sub": "x", "exp": 9e9, "aud": "live"}, None, algorithm="none")
+    with pytest.raises(Unauthorized):
+        tokens.verify(unsigned, "r1")
+
+
+def test_viewer_cookies_are_not_staff_tokens_and_vice_versa():
+    viewer_id, cookie = tokens.viewer_cookie()
+    assert tokens.viewer_id(cookie) == viewer_id
+    with pytest.raises(Unauthorized):
+        tokens.verify(cookie, "r1")
+    assert tokens.viewer_id(tokens.mint("admin", ANY_ROOM, "x", 60)) is None
+    assert tokens.viewer_id("garbage") is None
+    assert tokens.viewer_id(Tokens("f" * 40).viewer_cookie()[1]) is None
+
+
+def test_only_staff_roles_get_tokens_and_secrets_must_be_long():
+    with pytest.raises(ValueError):
+        tokens.mint("viewer", "r1", "x", 60)
+    with pytest.raises(ValueError):
+        Tokens("short")
