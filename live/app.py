@@ -55,6 +55,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/control/{room}", pages.control),
         Route("/host/{room}", pages.host),
         Route("/watch/{room}", pages.watch),
+        Route("/guide/{room}", pages.guide),
+        Route("/share/{room}/{code}.svg", pages.share_qr),
         WebSocketRoute("/ws/{room}", room_socket),
         Route("/healthz", api.healthz),
         Route("/readyz", api.readyz),

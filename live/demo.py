@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
-from .protocol import Product
+from .protocol import Guide, Product, ScriptLine, Shop
 from .settings import Settings
 from .store import Actor, Store, open_store
 from .tokens import Tokens
@@ -19,6 +20,30 @@ PRODUCTS = [
     Product("SUN-07", "防晒乳 SPF50 · Sunscreen", 8900, 15900, "regular", "/static/img/demo/sun.svg"),
 ]
 
+SCRIPTS = [
+    ScriptLine("w1", "welcome", "欢迎刚进来的宝宝们，左上角点个关注，今天的福利一波接一波！"),
+    ScriptLine("w2", "welcome", "Welcome in! Tap follow so you don't miss the next drop.", tier="any"),
+    ScriptLine("h1", "hold", "还没上链接，先别走，三分钟后放一波9块9的龙井！", tier="cold"),
+    ScriptLine("h2", "hold", "人越多放得越多，把直播间分享给姐妹们！", tier="warm"),
+    ScriptLine("e1", "explain", "明前头采，一芽一叶，今天直播间只要9块9，拍一发三。", sku="TEA-01"),
+    ScriptLine("e2", "explain", "一片敷15分钟，玻尿酸加积雪草，干皮敏感肌都能用。", sku="MASK-02"),
+    ScriptLine("e3", "explain", "修护精华，熬夜急救，今天下单送同款小样。", sku="SERUM-03"),
+    ScriptLine("e4", "explain", "礼盒款包装直接送人，利润款记得讲赠品和售后。", product_role="margin"),
+    ScriptLine("u1", "urgency", "库存不多了，拍下就是赚到，犹豫就没了！", tier="hot"),
+    ScriptLine("u2", "urgency", "Only a few left at this price — tap buy now.", tier="hot"),
+    ScriptLine("c1", "coupon", "左下角领券，满199减30，领了再下单！"),
+    ScriptLine("q1", "qa", "有问题打在公屏上，助理一个一个回复。"),
+    ScriptLine("t1", "thanks", "谢谢宝宝们的支持，下单的记得截图找客服领赠品！"),
+]
+
+SHOPS = [Shop("hz-xihu", "杭州西湖店 · Hangzhou West Lake", "华东"), Shop("sh-jingan", "上海静安店 · Shanghai Jing'an", "华东")]
+GUIDES = [
+    ("g-xiaomei", "小美 Xiaomei", "hz-xihu"),
+    ("g-ajie", "阿杰 Ajie", "hz-xihu"),
+    ("g-lily", "Lily", "sh-jingan"),
+    ("g-wangjie", "王姐 Sister Wang", "sh-jingan"),
+]
+
 SEEDER = Actor("admin", "demo-seed")
 
 
@@ -29,6 +54,10 @@ async def seed(store: Store, room_id: str) -> None:
     await store.put_products(PRODUCTS)
     await store.put_room(room_id, "春季新品直播 · Spring launch live")
     await store.set_lineup(room_id, [p.sku for p in PRODUCTS], SEEDER)
+    await store.put_scripts(room_id, SCRIPTS)
+    known = {g.id for g in await store.guides()}
+    guides = [Guide(gid, name, shop, secrets.token_urlsafe(9)) for gid, name, shop in GUIDES if gid not in known]
+    await store.put_people(SHOPS, guides)
 
 
 def links(settings: Settings, room_id: str) -> dict[str, str]:
@@ -39,6 +68,7 @@ def links(settings: Settings, room_id: str) -> dict[str, str]:
         "control": f"{base}/control/{room_id}#token={tokens.mint('controller', room_id, 'demo-controller', ttl)}",
         "host": f"{base}/host/{room_id}#token={tokens.mint('host', room_id, 'demo-host', ttl)}",
         "watch": f"{base}/watch/{room_id}",
+        "guide": f"{base}/guide/{room_id}#token={tokens.mint('guide', room_id, GUIDES[0][0], ttl)}",
     }
 
 
@@ -50,14 +80,14 @@ def print_links(settings: Settings, room_id: str) -> None:
     urls = links(settings, room_id)
     hours = settings.token_ttl_s // 3600
     for lang, heading, names in (
-        ("zh-CN", f"演示直播间已就绪（链接 {hours} 小时内有效）", {"control": "场控台", "host": "主播提词屏", "watch": "观众浮层"}),
-        ("en", f"The demo room is ready (links valid for {hours} h)", {"control": "Control panel", "host": "Host view", "watch": "Viewer overlay"}),
+        ("zh-CN", f"演示直播间已就绪（链接 {hours} 小时内有效）", {"control": "场控台", "host": "主播提词屏", "watch": "观众浮层", "guide": "导购工作台"}),
+        ("en", f"The demo room is ready (links valid for {hours} h)", {"control": "Control panel", "host": "Host view", "watch": "Viewer overlay", "guide": "Guide portal"}),
     ):
         print(f"\n{heading}")
         for key, url in urls.items():
             sep = "&" if "?" in url.split("#")[0] else "?"
             path, _, fragment = url.partition("#")
-            print(f"  {names[key]:<16} {path}{sep}lang={lang}{'#' + fragment if fragment else ''}")
+            print(f"  {names[key]}\n    {path}{sep}lang={lang}{'#' + fragment if fragment else ''}")
     print()
 
 

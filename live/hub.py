@@ -34,6 +34,7 @@ from msgspec import Raw, Struct
 from . import protocol
 from .clock import now_ms
 from .domain.ratelimit import TokenBucket
+from .errors import NotFound
 from .protocol import PROTOCOL_VERSION, Resume, Snapshot
 from .settings import Settings
 from .store import Event, Store, Subscription
@@ -273,8 +274,19 @@ class Hub:
         if conn.is_staff:
             snapshot.numbers = numbers
             snapshot.series = await self.store.series(conn.room)
+            snapshot.scripts = await self.store.scripts(conn.room)
+        if conn.role == "guide":
+            snapshot.me = await self._guide_card(conn.subject)
         self.send(conn, snapshot)
         return state.seq
+
+    async def _guide_card(self, guide_id: str) -> protocol.GuideCard | None:
+        try:
+            guide = await self.store.guide(guide_id)
+        except NotFound:
+            return None
+        shop_names = {shop.id: shop.name for shop in await self.store.shops()}
+        return protocol.GuideCard(guide.id, guide.name, guide.code, guide.shop, shop_names.get(guide.shop, ""))
 
     # --- sending ------------------------------------------------------------------
 

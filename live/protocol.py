@@ -69,8 +69,20 @@ class Minute(Struct):
     likes: int = 0
 
 
+class GuideStat(Struct):
+    """A guide's live result in one room: viewers who came through their link, and how
+    many of them are watching now."""
+
+    guide: str
+    name: str
+    shop: str
+    brought: int = 0
+    watching: int = 0
+
+
 class Numbers(Struct):
-    """The live numbers staff watch, as of `t`."""
+    """The live numbers staff watch, as of `t`. `guides` lists the guides who brought
+    anyone, most viewers brought first."""
 
     t: EpochMs
     online: int = 0
@@ -80,6 +92,51 @@ class Numbers(Struct):
     exits: int = 0
     avg_dwell_s: int = 0
     likes: int = 0
+    guides: list[GuideStat] = []
+
+
+ScriptPurpose = Literal["welcome", "hold", "explain", "urgency", "coupon", "qa", "thanks"]
+Tier = Literal["any", "cold", "warm", "hot"]
+
+
+class ScriptLine(Struct, forbid_unknown_fields=True):
+    """A line of the room's script library (话术), for a purpose and a popularity tier,
+    optionally tied to one product or to every product of a role."""
+
+    id: Annotated[str, Meta(min_length=1, max_length=64)]
+    purpose: ScriptPurpose
+    text: Annotated[str, Meta(min_length=1, max_length=500)]
+    tier: Tier = "any"
+    sku: Sku | None = None
+    product_role: ProductRole | None = None
+
+
+class Shop(Struct, forbid_unknown_fields=True):
+    """A store (门店) whose guides invite their customers into the room."""
+
+    id: Annotated[str, Meta(min_length=1, max_length=64)]
+    name: Annotated[str, Meta(min_length=1, max_length=120)]
+    region: str | None = None
+
+
+class Guide(Struct, forbid_unknown_fields=True):
+    """A shopping guide (导购). `code` goes into their share link; it identifies the
+    guide without being guessable from the id."""
+
+    id: Annotated[str, Meta(min_length=1, max_length=64)]
+    name: Annotated[str, Meta(min_length=1, max_length=120)]
+    shop: Annotated[str, Meta(min_length=1, max_length=64)]
+    code: Annotated[str, Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class GuideCard(Struct):
+    """What a guide's own page shows about them."""
+
+    id: str
+    name: str
+    code: str
+    shop: str
+    shop_name: str
 
 
 # --- client -> server -----------------------------------------------------------------
@@ -140,7 +197,8 @@ class Snapshot(Struct, tag="snapshot", tag_field="type"):
 
     `reason` says why: `join` (no `last_seq`), `window` (the client missed more than the
     resume window), `ahead` (the client's `last_seq` is not from this room's log).
-    `numbers` and `series` are for staff only.
+    `numbers`, `series` and `scripts` are for staff only; `me` is the guide's own
+    record (with their share code), for guides.
     """
 
     v: int
@@ -154,6 +212,8 @@ class Snapshot(Struct, tag="snapshot", tag_field="type"):
     likes: int
     numbers: Numbers | None = None
     series: list[Minute] | None = None
+    scripts: list[ScriptLine] | None = None
+    me: GuideCard | None = None
 
 
 class Resume(Struct, tag="resume", tag_field="type"):

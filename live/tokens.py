@@ -20,6 +20,7 @@ _ALGORITHMS = ["HS256"]
 _AUDIENCE = "live"
 ANY_ROOM = "*"
 VIEWER_COOKIE = "live_vid"
+VIA_COOKIE = "live_via"  # the share code of the guide whose link brought the viewer
 VIEWER_COOKIE_TTL_S = 400 * 86400
 
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from live import protocol
-from live.errors import BadMessage, ProductNotFound, RoomNotFound
-from live.protocol import Product
+from live.errors import BadMessage, NotFound, ProductNotFound, RoomNotFound
+from live.protocol import Guide, Product, ScriptLine, Shop
 from live.store import Actor
 from live.store.local import LocalStore
 
@@ -213,6 +213,62 @@ async def test_everything_survives_a_restart(opener):
     numbers, _ = await store.numbers("r1")
     assert (numbers.unique, numbers.entries) == (2, 3)  # v1 is not a new viewer
     await store.close()
+
+
+async def test_scripts_replace_the_library_in_order(store):
+    lines = [ScriptLine("a", "welcome", "Hi"), ScriptLine("b", "explain", "Tea!", sku="S1", tier="hot")]
+    await store.put_scripts("r1", lines)
+    assert await store.scripts("r1") == lines
+    with pytest.raises(BadMessage):
+        await store.put_scripts("r1", [ScriptLine("x", "qa", "1"), ScriptLine("x", "qa", "2")])
+    assert await store.scripts("r1") == lines
+    await store.put_scripts("r1", lines[1:])
+    assert await store.scripts("r1") == lines[1:]
+    with pytest.raises(RoomNotFound):
+        await store.put_scripts("nope", lines)
+
+
+async def test_people_and_guide_attribution(store):
+    shops = [Shop("s1", "West Lake"), Shop("s2", "Jing'an")]
+    guides = [Guide("g1", "Mei", "s1", "code-mei-123"), Guide("g2", "Jie", "s2", "code-jie-456")]
+    await store.put_people(shops, guides)
+    assert await store.guides() == guides
+    assert await store.shops() == shops
+    assert (await store.guide("g2")).name == "Jie"
+    with pytest.raises(NotFound):
+        await store.guide("g9")
+    with pytest.raises(NotFound):
+        await store.put_people([], [Guide("g3", "X", "no-shop", "code-x-7890")])
+    with pytest.raises(BadMessage):
+        await store.put_people([], [Guide("g3", "X", "s1", "code-mei-123")])  # code taken
+    assert [g.id for g in await store.guides()] == ["g1", "g2"]
+
+    await store.enter("r1", "v1", via="code-mei-123")
+    await store.enter("r1", "v2", via="code-mei-123")
+    await store.enter("r1", "v3", via="code-jie-456")
+    await store.enter("r1", "v4", via="unknown-code")
+    await store.enter("r1", "v5")
+    await store.leave("r1", "v1", store.clock())
+    numbers, _ = await store.numbers("r1")
+    board = [(g.guide, g.name, g.shop, g.brought, g.watching) for g in numbers.guides]
+    assert board == [("g1", "Mei", "West Lake", 2, 1), ("g2", "Jie", "Jing'an", 1, 1)]
+    await store.enter("r1", "v1", via="code-mei-123")  # coming back is not a new viewer brought
+    numbers, _ = await store.numbers("r1")
+    assert (numbers.guides[0].brought, numbers.guides[0].watching) == (2, 2)
+
+
+async def test_people_and_scripts_survive_a_restart(opener):
+    store = await opener()
+    await store.put_room("r1", "R")
+    await store.put_scripts("r1", [ScriptLine("a", "thanks", "Thank you")])
+    await store.put_people([Shop("s1", "Shop")], [Guide("g1", "Mei", "s1", "code-mei-123")])
+    await store.enter("r1", "v1", via="code-mei-123")
+    await store.close()
+    store = await opener()
+    assert [line.id for line in await store.scripts("r1")] == ["a"]
+    assert [g.code for g in await store.guides()] == ["code-mei-123"]
+    numbers, _ = await store.numbers("r1")
+    assert [(g.guide, g.brought, g.watching) for g in numbers.guides] == [("g1", 1, 0)]
 
 
 # --- property: any sequence of commands keeps the store equal to a simple model ------

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from ..protocol import Minute, Numbers, Product
+from ..protocol import Guide, Minute, Numbers, Product, ScriptLine, Shop
 
 Audience = Literal["all", "staff"]
 
@@ -123,6 +123,33 @@ class Store(abc.ABC):
     async def list_products(self) -> list[Product]:
         """The catalog, ordered by sku."""
 
+    # --- scripts and people -------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_scripts(self, room_id: str, lines: list[ScriptLine]) -> None:
+        """Replace the room's script library with `lines`, in order. Ids must be unique."""
+
+    @abc.abstractmethod
+    async def scripts(self, room_id: str) -> list[ScriptLine]:
+        """The room's script library, in order."""
+
+    @abc.abstractmethod
+    async def put_people(self, shops: list[Shop], guides: list[Guide]) -> None:
+        """Insert or replace shops and guides by id, all or none. Every guide's shop must
+        exist; share codes must be unique."""
+
+    @abc.abstractmethod
+    async def shops(self) -> list[Shop]:
+        """Every shop, ordered by id."""
+
+    @abc.abstractmethod
+    async def guides(self) -> list[Guide]:
+        """Every guide, ordered by id."""
+
+    @abc.abstractmethod
+    async def guide(self, guide_id: str) -> Guide:
+        """One guide, or `NotFound`."""
+
     # --- room ops that produce events ---------------------------------------------
 
     @abc.abstractmethod
@@ -157,7 +184,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def enter(self, room_id: str, viewer_id: str, via: str | None = None) -> None:
         """A viewer came into the room (first connection). Idempotent while the
-        viewer's session is open."""
+        viewer's session is open. `via` is the share code of the guide whose link they
+        came through; an unknown code counts for nobody."""
 
     @abc.abstractmethod
     async def leave(self, room_id: str, viewer_id: str, left_at: int) -> None:
@@ -169,7 +197,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def numbers(self, room_id: str) -> tuple[Numbers, Minute]:
-        """The room's live numbers now, and the current minute of its series."""
+        """The room's live numbers now (with each guide's viewers brought and watching),
+        and the current minute of its series."""
 
     @abc.abstractmethod
     async def series(self, room_id: str, minutes: int = 60) -> list[Minute]:

@@ -24,8 +24,8 @@ import msgspec
 from .. import protocol
 from ..clock import now_ms
 from ..domain.numbers import LiveNumbers, MinuteBucket
-from ..errors import BadMessage, ConfigError, ProductNotFound, RoomNotFound
-from ..protocol import Minute, Numbers, Product
+from ..errors import BadMessage, ConfigError, NotFound, ProductNotFound, RoomNotFound
+from ..protocol import Guide, GuideStat, Minute, Numbers, Product, ScriptLine, Shop
 from .base import Actor, Audience, Event, Listener, Room, RoomState, Store, Subscription
 from .journal import Journal, Statement, connect
 
@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS minutes (
     PRIMARY KEY (room, t)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS scripts (room TEXT NOT NULL, position INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (room, position));
+CREATE TABLE IF NOT EXISTS shops (id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS guides (id TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE, data BLOB NOT NULL);
 """
 
 
@@ -62,6 +65,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 class _Session:
     id: int
     started_at: int
+    guide: str | None = None
 
 
 @dataclass(slots=True)
@@ -76,6 +80,9 @@ class _Room:
     seen: set[str] = field(default_factory=set)
     listeners: list[Listener] = field(default_factory=list)
     dirty: set[int] = field(default_factory=set)
+    scripts: list[ScriptLine] = field(default_factory=list)
+    brought: dict[str, set[str]] = field(default_factory=dict)  # guide -> viewers
+    watching: dict[str, int] = field(default_factory=dict)  # guide -> viewers online
 
 
 class _LocalSubscription(Subscription):
@@ -95,6 +102,9 @@ class LocalStore(Store):
         self._dir = data_dir
         self._rooms: dict[str, _Room] = {}
         self._products: dict[str, Product] = {}
+        self._shops: dict[str, Shop] = {}
+        self._guides: dict[str, Guide] = {}
+        self._codes: dict[str, str] = {}  # share code -> guide id
         self._journal = Journal(data_dir / "live.db")
         self._reader: sqlite3.Connection | None = None
         self._lockfile = None
@@ -158,9 +168,21 @@ class LocalStore(Store):
             if rid in self._rooms:
                 n = self._rooms[rid].numbers
                 n.entries, n.exits, n.dwell_closed_ms = entries, exits, dwell
-        for rid, viewer in db.execute("SELECT DISTINCT room, viewer FROM sessions"):
+        for rid, viewer, guide in db.execute("SELECT DISTINCT room, viewer, via FROM sessions"):
             if rid in self._rooms:
                 self._rooms[rid].seen.add(viewer)
+                if guide is not None:
+                    self._rooms[rid].brought.setdefault(guide, set()).add(viewer)
+        for rid, data in db.execute("SELECT room, data FROM scripts ORDER BY room, position"):
+            if rid in self._rooms:
+                self._rooms[rid].scripts.append(msgspec.json.decode(data, type=ScriptLine))
+        for (data,) in db.execute("SELECT data FROM shops"):
+            shop = msgspec.json.decode(data, type=Shop)
+            self._shops[shop.id] = shop
+        for (data,) in db.execute("SELECT data FROM guides"):
+            guide = msgspec.json.decode(data, type=Guide)
+            self._guides[guide.id] = guide
+            self._codes[guide.code] = guide.id
         for rid, likes, peak in db.execute("SELECT room, SUM(likes), MAX(online_max) FROM minutes GROUP BY room"):
             if rid in self._rooms:
                 n = self._rooms[rid].numbers
@@ -218,6 +240,60 @@ class LocalStore(Store):
 
     async def list_products(self) -> list[Product]:
         return [self._products[sku] for sku in sorted(self._products)]
+
+    # --- scripts and people -------------------------------------------------------
+
+    async def put_scripts(self, room_id: str, lines: list[ScriptLine]) -> None:
+        r = self._room(room_id)
+        ids: set[str] = set()
+        for i, line in enumerate(lines):
+            if line.id in ids:
+                raise BadMessage(f"script line id {line.id!r} appears twice", path=f"$[{i}].id")
+            ids.add(line.id)
+        r.scripts = list(lines)
+        statements: list[Statement] = [("DELETE FROM scripts WHERE room = ?", (room_id,))]
+        statements += [
+            ("INSERT INTO scripts (room, position, data) VALUES (?, ?, ?)", (room_id, i, protocol.encode(line)))
+            for i, line in enumerate(lines)
+        ]
+        await self._journal.write(statements)
+
+    async def scripts(self, room_id: str) -> list[ScriptLine]:
+        return list(self._room(room_id).scripts)
+
+    async def put_people(self, shops: list[Shop], guides: list[Guide]) -> None:
+        known = set(self._shops) | {shop.id for shop in shops}
+        codes = {code: gid for code, gid in self._codes.items() if gid not in {g.id for g in guides}}
+        for i, guide in enumerate(guides):
+            if guide.shop not in known:
+                raise NotFound(f"guide {guide.id!r} belongs to unknown shop {guide.shop!r}", path=f"$.guides[{i}].shop")
+            if codes.setdefault(guide.code, guide.id) != guide.id:
+                raise BadMessage(f"share code of guide {guide.id!r} is already taken", path=f"$.guides[{i}].code")
+        for shop in shops:
+            self._shops[shop.id] = shop
+        for guide in guides:
+            self._guides[guide.id] = guide
+        self._codes = codes
+        statements: list[Statement] = [
+            ("INSERT OR REPLACE INTO shops (id, data) VALUES (?, ?)", (shop.id, protocol.encode(shop))) for shop in shops
+        ]
+        statements += [
+            ("INSERT OR REPLACE INTO guides (id, code, data) VALUES (?, ?, ?)", (g.id, g.code, protocol.encode(g)))
+            for g in guides
+        ]
+        await self._journal.write(statements)
+
+    async def shops(self) -> list[Shop]:
+        return [self._shops[sid] for sid in sorted(self._shops)]
+
+    async def guides(self) -> list[Guide]:
+        return [self._guides[gid] for gid in sorted(self._guides)]
+
+    async def guide(self, guide_id: str) -> Guide:
+        guide = self._guides.get(guide_id)
+        if guide is None:
+            raise NotFound(f"no guide {guide_id!r}", path="$.guide")
+        return guide
 
     # --- room ops -----------------------------------------------------------------
 
@@ -282,16 +358,20 @@ class LocalStore(Store):
         if viewer_id in r.sessions:
             return
         now = self.clock()
-        session = r.sessions[viewer_id] = _Session(self._next_session, now)
+        guide = self._codes.get(via) if via else None
+        session = r.sessions[viewer_id] = _Session(self._next_session, now, guide)
         self._next_session += 1
         new = viewer_id not in r.seen
         r.seen.add(viewer_id)
         r.dirty.add(r.numbers.enter(now, new).t)
+        if guide is not None:
+            r.brought.setdefault(guide, set()).add(viewer_id)
+            r.watching[guide] = r.watching.get(guide, 0) + 1
         self._journal.write_behind(
             [
                 (
                     "INSERT INTO sessions (id, room, viewer, via, started_at) VALUES (?, ?, ?, ?, ?)",
-                    (session.id, room_id, viewer_id, via, now),
+                    (session.id, room_id, viewer_id, guide, now),
                 )
             ]
         )
@@ -302,6 +382,8 @@ class LocalStore(Store):
         if session is None:
             return
         left_at = max(left_at, session.started_at)
+        if session.guide is not None:
+            r.watching[session.guide] -= 1
         r.dirty.add(r.numbers.exit(self.clock(), session.started_at, left_at).t)
         self._journal.write_behind([("UPDATE sessions SET ended_at = ? WHERE id = ?", (left_at, session.id))])
 
@@ -310,7 +392,8 @@ class LocalStore(Store):
         r.dirty.add(r.numbers.like(self.clock(), n).t)
 
     async def numbers(self, room_id: str) -> tuple[Numbers, Minute]:
-        n = self._room(room_id).numbers
+        r = self._room(room_id)
+        n = r.numbers
         now = self.clock()
         numbers = Numbers(
             t=now,
@@ -321,8 +404,20 @@ class LocalStore(Store):
             exits=n.exits,
             avg_dwell_s=n.avg_dwell_s(now),
             likes=n.likes,
+            guides=self._guide_stats(r),
         )
         return numbers, _minute(n.current_minute(now))
+
+    def _guide_stats(self, r: _Room) -> list[GuideStat]:
+        stats = []
+        for gid, viewers in r.brought.items():
+            guide = self._guides.get(gid)
+            shop = self._shops.get(guide.shop) if guide else None
+            stats.append(
+                GuideStat(gid, guide.name if guide else gid, shop.name if shop else "", len(viewers), r.watching.get(gid, 0))
+            )
+        stats.sort(key=lambda s: (-s.brought, -s.watching, s.guide))
+        return stats
 
     async def series(self, room_id: str, minutes: int = 60) -> list[Minute]:
         return [_minute(b) for b in self._room(room_id).numbers.series(self.clock(), minutes)]

@@ -5,6 +5,8 @@ import { apply, createRoomState } from "./room-state.js";
 import { page, t } from "./i18n.js";
 import { clock, count, dwell, money } from "./format.js";
 import { LiveChart } from "./chart.js";
+import { renderGuidesBoard } from "./guides-board.js";
+import { renderLibrary } from "./scripts-view.js";
 
 const state = createRoomState();
 const lineupEl = document.getElementById("lineup");
@@ -42,7 +44,11 @@ function render(message) {
   if (message.type === "snapshot" || message.type === "numbers" || message.type === "tick") renderNumbers();
   if (message.type === "snapshot" || message.type === "numbers") chart.update(state.series);
   if (message.type === "snapshot" || message.type === "lineup" || message.type === "pinned") renderLineup();
-  if (message.type === "snapshot") document.getElementById("room-title").textContent = state.room.title;
+  if (message.type === "snapshot" || message.type === "numbers") renderGuidesBoard(state.numbers?.guides ?? []);
+  if (message.type === "snapshot") {
+    document.getElementById("room-title").textContent = state.room.title;
+    renderLibrary(document.getElementById("scripts"), state.scripts);
+  }
 }
 
 function renderNumbers() {

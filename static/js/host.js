@@ -4,6 +4,7 @@ import { connect, notice, showProduct, staffToken } from "./page-kit.js";
 import { apply, createRoomState } from "./room-state.js";
 import { page, t } from "./i18n.js";
 import { count } from "./format.js";
+import { lineItem, linesFor } from "./scripts-view.js";
 
 const state = createRoomState();
 const token = staffToken();
@@ -22,4 +23,7 @@ function render() {
   document.getElementById("likes").textContent = count(state.likes);
   document.getElementById("pinned").dataset.empty = state.product ? "false" : "true";
   showProduct("pinned", state.product, t("nothing_pinned"));
+  const lines = linesFor(state.scripts, state.product);
+  document.getElementById("host-lines").hidden = lines.length === 0;
+  document.getElementById("lines").replaceChildren(...lines.map(lineItem));
 }

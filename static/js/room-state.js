@@ -1,7 +1,10 @@
 // The room as a page knows it, folded from server messages in order.
 
 export function createRoomState() {
-  return { room: null, lineup: [], pinned: null, product: null, online: 0, likes: 0, numbers: null, series: [] };
+  return {
+    room: null, lineup: [], pinned: null, product: null, online: 0, likes: 0,
+    numbers: null, series: [], scripts: [], me: null,
+  };
 }
 
 /** Apply one server message; returns true if it changed what pages show. */
@@ -16,6 +19,8 @@ export function apply(state, message) {
       state.likes = message.likes;
       state.numbers = message.numbers ?? null;
       state.series = message.series ?? [];
+      state.scripts = message.scripts ?? [];
+      state.me = message.me ?? null;
       return true;
     }
     case "pinned":
