@@ -18,8 +18,7 @@ let refs = 0;
 const token = staffToken();
 const socket = connect({ token });
 if (!token) {
-  notice(t("needs_token", { role: "controller", room: page.room }));
-  document.getElementById("notice").dataset.sticky = "true";
+  notice(t("needs_token", { role: "controller", room: page.room }), { sticky: true });
 } else {
   socket.addEventListener("message", (e) => {
     const message = e.detail;

@@ -11,7 +11,7 @@ const state = createRoomState();
 const token = staffToken();
 const socket = connect({ token });
 if (!token) {
-  notice(t("needs_token", { role: "guide", room: page.room }));
+  notice(t("needs_token", { role: "guide", room: page.room }), { sticky: true });
 } else {
   socket.addEventListener("message", (e) => {
     const message = e.detail;

@@ -10,7 +10,7 @@ const state = createRoomState();
 const token = staffToken();
 const socket = connect({ token });
 if (!token) {
-  notice(t("needs_token", { role: "host", room: page.room }));
+  notice(t("needs_token", { role: "host", room: page.room }), { sticky: true });
 } else {
   socket.addEventListener("message", (e) => {
     if (apply(state, e.detail)) render();

@@ -18,26 +18,32 @@ export function staffToken() {
 export function connect({ token = null } = {}) {
   const socket = new LiveSocket({ path: page.ws, token, heartbeatMs: page.heartbeat_ms });
   const badge = document.getElementById("conn");
+  let lastError = null;
   socket.addEventListener("state", (e) => {
+    if (e.detail.state === "denied") notice(lastError ?? t("state_denied"), { sticky: true });
     if (!badge) return;
     badge.dataset.state = e.detail.state;
     badge.textContent = t(`state_${e.detail.state}`);
   });
   socket.addEventListener("message", (e) => {
-    if (e.detail.type === "error") notice(t("error", { message: e.detail.message }));
+    if (e.detail.type !== "error") return;
+    lastError = t("error", { message: e.detail.message });
+    notice(lastError);
   });
   const clockEl = document.getElementById("clock");
   if (clockEl) setInterval(() => (clockEl.textContent = clock(socket.serverNow())), 250);
   return socket;
 }
 
-export function notice(text) {
+/** Show a notice; it fades after 6 s unless `sticky` (a page that cannot work). */
+export function notice(text, { sticky = false } = {}) {
   const el = document.getElementById("notice");
   if (!el) return;
   el.textContent = text;
   el.hidden = false;
   clearTimeout(notice.timer);
-  notice.timer = setTimeout(() => (el.hidden = true), 6000);
+  if (sticky) el.dataset.sticky = "true";
+  if (el.dataset.sticky !== "true") notice.timer = setTimeout(() => (el.hidden = true), 6000);
 }
 
 /** Show a product (or nothing) in elements with ids prefix-image, -title, -price, -list-price. */

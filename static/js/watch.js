@@ -9,20 +9,19 @@ import { showProduct } from "./page-kit.js";
 const state = createRoomState();
 const socket = connect();
 const card = document.getElementById("pinned");
-let pendingLikes = 0;
-let localLikes = 0;
+let pendingLikes = 0; // taps not sent yet
+let shownLikes = 0; // likes only grow: the count shown never goes back
 
 socket.addEventListener("message", (e) => {
   const message = e.detail;
   if (!apply(state, message)) return;
-  if (message.type === "tick" || message.type === "snapshot") localLikes = 0;
   render(message);
 });
 socket.start();
 
 function render(message) {
   document.getElementById("online").textContent = count(state.online);
-  document.getElementById("likes").textContent = count(state.likes + localLikes);
+  showLikes();
   const hadProduct = !card.hidden;
   card.hidden = !state.product;
   showProduct("pinned", state.product);
@@ -36,14 +35,18 @@ function render(message) {
 
 document.getElementById("like").addEventListener("click", () => {
   pendingLikes += 1;
-  localLikes += 1;
-  document.getElementById("likes").textContent = count(state.likes + localLikes);
+  showLikes();
   floatHeart();
 });
 
 setInterval(() => {
   if (pendingLikes > 0 && socket.send({ type: "like", n: Math.min(pendingLikes, 100) })) pendingLikes = 0;
 }, 400);
+
+function showLikes() {
+  shownLikes = Math.max(shownLikes, state.likes + pendingLikes);
+  document.getElementById("likes").textContent = count(shownLikes);
+}
 
 function floatHeart() {
   const heart = document.createElement("span");

@@ -1,0 +1,385 @@
+"""The pages in real Chromium: control panel, host view and viewer overlay against the
+real server. Each browser context is its own viewer (its own viewer-id cookie)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from live.protocol import Product
+from tests.support import PRODUCTS, ROOM, SEEDER
+
+pytestmark = pytest.mark.browser
+
+P2, P3, P4 = PRODUCTS[1], PRODUCTS[2], PRODUCTS[3]
+
+# Counts the websockets a page opens, in window.socketsOpened (add before loading).
+COUNT_SOCKETS = """
+window.socketsOpened = 0;
+window.WebSocket = class extends window.WebSocket {
+  constructor(...args) { super(...args); window.socketsOpened += 1; }
+};
+"""
+
+
+def pin_button(control: Page, sku: str):
+    return control.locator(f'li.lineup-item[data-sku="{sku}"] button[data-sku="{sku}"]')
+
+
+async def pin_over_http(server, sku: str | None, room: str = ROOM) -> dict:
+    async with server.http() as http:
+        response = await http.post(
+            f"/api/rooms/{room}/commands",
+            json={"type": "pin", "sku": sku},
+            headers={"Authorization": f"Bearer {server.token('controller', room)}"},
+        )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_pin_on_the_control_panel_reaches_the_overlay_and_the_host(server, pages):
+    """Pinning on the control panel shows the product on every overlay and the host
+    view within moments; the panel marks what is pinned and logs it; Unpin clears it."""
+    overlay = await pages.overlay()
+    host = await pages.host()
+    control = await pages.control()
+    await pages.until_live(overlay, host, control)
+    assert "token=" not in control.url and "token=" not in host.url, "the token must leave the address bar"
+    card = overlay.locator("#pinned")
+    await expect(card).to_be_hidden()
+    await expect(host.locator("#pinned-title")).to_have_text("Nothing pinned yet")
+    await expect(control.locator("#unpin")).to_be_disabled()
+
+    await pin_button(control, "P2").click()
+    await expect(card).to_be_visible()
+    await expect(overlay.locator("#pinned-title")).to_have_text(P2.title)
+    await expect(overlay.locator("#pinned-price")).to_have_text("¥59")
+    await expect(overlay.locator("#pinned-list-price")).to_have_text("¥129")
+    await expect(host.locator("#pinned-title")).to_have_text(P2.title)
+    await expect(host.locator("#pinned-price")).to_have_text("¥59")
+    await expect(control.locator("li.lineup-item.is-pinned")).to_have_count(1)
+    await expect(control.locator('li.is-pinned[data-sku="P2"]')).to_be_visible()
+    await expect(control.locator("#activity li")).to_have_count(1)
+    await expect(control.locator("#activity li").first).to_contain_text(P2.title)
+
+    await pin_button(control, "P3").click()
+    await expect(overlay.locator("#pinned-title")).to_have_text(P3.title)
+    await expect(overlay.locator("#pinned-price")).to_have_text("¥199")
+    await expect(host.locator("#pinned-title")).to_have_text(P3.title)
+    await expect(control.locator('li.is-pinned[data-sku="P3"]')).to_be_visible()
+    await expect(control.locator("li.lineup-item.is-pinned")).to_have_count(1)
+    await expect(control.locator("#activity li")).to_have_count(2)
+    await expect(control.locator("#activity li").first).to_contain_text(P3.title)
+
+    await control.locator("#unpin").click()
+    await expect(card).to_be_hidden()
+    await expect(host.locator("#pinned-title")).to_have_text("Nothing pinned yet")
+    await expect(control.locator("li.lineup-item.is-pinned")).to_have_count(0)
+    await expect(control.locator("#unpin")).to_be_disabled()
+    await expect(control.locator("#activity li")).to_have_count(3)
+    await expect(control.locator("#activity li").first).to_contain_text("unpinned")
+
+
+async def test_online_count_follows_overlays_opening_and_closing(server, pages):
+    """The control panel's online number (and each overlay's own) counts the open
+    overlays: up as they open, down as they close."""
+    control = await pages.control()
+    await pages.until_live(control)
+    online = control.locator('[data-number="online"]')
+    await expect(online).to_have_text("0")
+    await expect(control.locator("#chart canvas")).to_be_visible()
+
+    overlays = [await pages.overlay() for _ in range(3)]
+    await pages.until_live(*overlays)
+    await expect(online).to_have_text("3")
+    await expect(control.locator('[data-number="entries"]')).to_have_text("3")
+    for overlay in overlays:
+        await expect(overlay.locator("#online")).to_have_text("3")
+
+    for overlay in overlays[:2]:
+        await overlay.context.close()
+    await expect(online).to_have_text("1")
+    await expect(control.locator('[data-number="exits"]')).to_have_text("2")
+    await expect(control.locator('[data-number="peak"]')).to_have_text("3")
+    await expect(overlays[2].locator("#online")).to_have_text("1")
+
+
+async def test_overlay_reconnects_and_catches_up_after_the_server_drops_it(server, pages):
+    """When the server drops an overlay's connection (slow consumer, 4008), the overlay
+    says so, reconnects with the last seq it saw, and shows the pin it missed."""
+    overlay = await pages.overlay()
+    await pages.until_live(overlay)
+    frames = pages.frames[overlay]
+    await frames.wait(lambda f: f.received("snapshot"))
+    [first_hello] = frames.sent("hello")
+    assert "last_seq" not in first_hello
+    [snapshot] = frames.received("snapshot")
+    await overlay.evaluate(
+        """() => {
+            const conn = document.getElementById("conn");
+            window.connStates = [];
+            new MutationObserver(() => window.connStates.push(conn.dataset.state))
+                .observe(conn, { attributes: true, attributeFilter: ["data-state"] });
+        }"""
+    )
+
+    hub = server.app.state.live.hub
+    [conn] = hub.channels[ROOM].viewers
+    hub.close(conn, 4008, "test: reconnect and resume")
+    ack = await pin_over_http(server, "P4")
+
+    await expect(overlay.locator("#pinned")).to_be_visible()
+    await expect(overlay.locator("#pinned-title")).to_have_text(P4.title)
+    await expect(overlay.locator("#pinned-price")).to_have_text("¥299")
+    await pages.until_live(overlay)
+    assert "reconnecting" in await overlay.evaluate("window.connStates")
+
+    await frames.wait(lambda f: len(f.received("resume") + f.received("snapshot")) == 2)
+    hellos = frames.sent("hello")
+    assert len(hellos) == 2, hellos
+    assert hellos[1]["last_seq"] == snapshot["seq"], "the reconnect must ask to resume from the last seq"
+    welcome = [m for m in frames.received() if m["type"] in ("snapshot", "resume")][1]
+    # The missed pin arrives exactly once: in the resume, live after it, or as the
+    # state of a fresh snapshot.
+    pins = frames.received("pinned") + [e for e in welcome.get("events", []) if e["type"] == "pinned"]
+    if welcome["type"] == "snapshot" and welcome["room"]["pinned"] == "P4":
+        assert pins == [], pins
+    else:
+        assert welcome["type"] == "resume", welcome
+        assert [p["seq"] for p in pins] == [ack["seq"]], pins
+
+
+@pytest.mark.parametrize("page_name", ["control", "host"])
+async def test_staff_pages_without_a_token_ask_for_a_staff_link(server, pages, page_name):
+    """A staff page opened without a token says it needs a staff link and does not
+    connect."""
+    context = await pages.context()
+    await context.add_init_script(COUNT_SOCKETS)
+    page = await pages.open(f"/{page_name}/{ROOM}", context=context)
+    notice = page.locator("#notice")
+    await expect(notice).to_be_visible()
+    await expect(notice).to_contain_text("needs a staff link")
+    role = "controller" if page_name == "control" else "host"
+    await expect(notice).to_contain_text(f"--role {role} --room {ROOM}")
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "connecting")
+    assert await page.evaluate("window.socketsOpened") == 0
+
+
+@pytest.mark.parametrize(
+    "page_name, make_token",
+    [
+        ("control", lambda s: "not-a-token"),
+        ("control", lambda s: s.token("controller", ttl_s=-10)),
+        ("host", lambda s: s.token("host", room="elsewhere")),
+        ("host", lambda s: s.token("host")[:-4] + "AAAA"),
+    ],
+    ids=["control-garbage", "control-expired", "host-other-room", "host-tampered"],
+)
+async def test_a_bad_staff_token_ends_in_denied(server, pages, page_name, make_token):
+    """A staff page with a bad token ends in the `denied` state with the server's
+    error shown, and stops trying."""
+    context = await pages.context()
+    await context.add_init_script(COUNT_SOCKETS)
+    await context.clock.install()
+    page = await pages.open(f"/{page_name}/{ROOM}#token={make_token(server)}", context=context)
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "denied")
+    await expect(page.locator("#conn")).to_have_text("Access refused")
+    await expect(page.locator("#notice")).to_contain_text("Error:")
+    await page.clock.run_for(60_000)  # longer than any reconnect backoff
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "denied")
+    assert await page.evaluate("window.socketsOpened") == 1
+
+
+async def test_language_from_query_cookie_and_accept_language(server, pages):
+    """`?lang=` picks the language (and is remembered in a cookie), otherwise
+    Accept-Language does; the server-rendered and the script-rendered text agree."""
+    zh = await pages.overlay(query="?lang=zh-CN")
+    await pages.until_live(zh)
+    await expect(zh.locator("html")).to_have_attribute("lang", "zh-CN")
+    await expect(zh.locator(".pill")).to_contain_text("人在看")
+    await expect(zh.locator("#conn")).to_have_text("已连接")
+    await expect(zh.locator("#like")).to_have_attribute("aria-label", "点赞")
+
+    en = await pages.overlay(query="?lang=en", locale="zh-CN")
+    await pages.until_live(en)
+    await expect(en.locator("html")).to_have_attribute("lang", "en")
+    await expect(en.locator(".pill")).to_contain_text("watching")
+    await expect(en.locator("#conn")).to_have_text("Live")
+    again = await pages.open(f"/watch/{ROOM}", context=en.context)
+    await expect(again.locator("html")).to_have_attribute("lang", "en")
+
+    by_header = await pages.overlay(locale="zh-CN")
+    await pages.until_live(by_header)
+    await expect(by_header.locator("html")).to_have_attribute("lang", "zh-CN")
+    await expect(by_header.locator(".pill")).to_contain_text("人在看")
+    plain = await pages.overlay(locale="en-US")
+    await expect(plain.locator("html")).to_have_attribute("lang", "en")
+
+    control = await pages.control(locale="zh-CN")
+    await pages.until_live(control)
+    await expect(control.locator("html")).to_have_attribute("lang", "zh-CN")
+    await expect(control.locator("#conn")).to_have_text("已连接")
+    await expect(control.locator(".numbers")).to_contain_text("在线人数")
+    await expect(pin_button(control, "P1")).to_have_text("置顶讲解")
+    await expect(control.locator('li[data-sku="P1"] .badge')).to_have_text("引流款")
+
+    await control.locator("a.lang").click()  # the token is gone from the URL: the tab kept it
+    await expect(control.locator("html")).to_have_attribute("lang", "en")
+    await pages.until_live(control)
+    await expect(pin_button(control, "P1")).to_have_text("Pin")
+
+
+async def test_likes_from_the_overlay_reach_the_panel_and_other_viewers(server, pages):
+    """Five taps on an overlay's like button are counted once each: the control panel
+    and another viewer's overlay both reach 5; taps go out batched."""
+    control = await pages.control()
+    tapper = await pages.overlay()
+    other = await pages.overlay()
+    await pages.until_live(control, tapper, other)
+    await expect(control.locator('[data-number="likes"]')).to_have_text("0")
+
+    await tapper.locator("#like").click(click_count=5)
+    await expect(tapper.locator("#likes")).to_have_text("5")
+    await expect(control.locator('[data-number="likes"]')).to_have_text("5")
+    await expect(other.locator("#likes")).to_have_text("5")
+    await expect(tapper.locator("#likes")).to_have_text("5")
+
+    await pages.frames[tapper].wait(lambda f: sum(m["n"] for m in f.sent("like")) >= 5)
+    likes = pages.frames[tapper].sent("like")
+    assert sum(m["n"] for m in likes) == 5
+    assert len(likes) <= 2, f"taps should be batched, got {likes}"
+
+
+HOSTILE_TITLE = "<img src=x onerror=alert(1)>Title"
+HOSTILE_PRODUCT = Product("X1", '<b onmouseover="alert(2)">Bold</b><script>alert(3)</script>', 1000, None, "hit")
+
+
+async def test_html_in_titles_is_shown_as_text_and_pages_have_no_inline_handlers(server, pages):
+    """Room and product titles are text, never markup: nothing injected, nothing runs.
+    The pages carry no inline script or on* handler (CSP forbids them)."""
+    store = server.app.state.live.store
+    await store.put_products([HOSTILE_PRODUCT])
+    await store.put_room("r2", HOSTILE_TITLE)
+    await store.set_lineup("r2", ["P1", "X1"], SEEDER)
+
+    overlay = await pages.overlay("r2")
+    control = await pages.control("r2")
+    host = await pages.host("r2")
+    await pages.until_live(overlay, control, host)
+    assert await overlay.title() == HOSTILE_TITLE
+    assert await control.title() == f"Control panel · {HOSTILE_TITLE}"
+    await expect(control.locator("#room-title")).to_have_text(HOSTILE_TITLE)
+    await expect(control.locator('li[data-sku="X1"] strong')).to_have_text(f"2. {HOSTILE_PRODUCT.title}")
+
+    await pin_over_http(server, "X1", room="r2")
+    await expect(overlay.locator("#pinned-title")).to_have_text(HOSTILE_PRODUCT.title)
+    await expect(host.locator("#pinned-title")).to_have_text(HOSTILE_PRODUCT.title)
+    await expect(control.locator("#activity li").first).to_contain_text(HOSTILE_PRODUCT.title)
+    await overlay.locator("#pinned-title").hover()
+
+    for page in (overlay, control, host):
+        assert await page.locator('img[src="x"], #pinned-title *, #room-title *, .lineup-text strong *').count() == 0
+        inline = await page.evaluate(
+            """() => ({
+                handlers: [...document.querySelectorAll("*")].flatMap((el) =>
+                    [...el.attributes].filter((a) => a.name.startsWith("on")).map((a) => `${el.tagName}[${a.name}]`)),
+                scripts: [...document.scripts].filter((s) => !s.src && s.type !== "application/json").length,
+            })"""
+        )
+        assert inline == {"handlers": [], "scripts": 0}, page.url
+    assert pages.dialogs == []
+
+    smuggled = await pages.overlay("r2", query="?video=javascript:alert(4)")
+    await pages.until_live(smuggled)
+    await expect(smuggled.locator("#video")).to_have_count(0)
+
+
+@pytest.mark.parametrize("page_name", ["control", "host"])
+async def test_the_needs_a_staff_link_notice_stays(server, pages, page_name):
+    """Without a token a staff page can do nothing else, so its notice stays up
+    instead of leaving the page silently `connecting` forever."""
+    context = await pages.context()
+    await context.clock.install()
+    page = await pages.open(f"/{page_name}/{ROOM}", context=context)
+    await expect(page.locator("#notice")).to_be_visible()
+    await page.clock.run_for(10_000)
+    await expect(page.locator("#notice")).to_be_visible(timeout=1000)
+
+
+async def test_the_tappers_like_count_never_goes_back(server, pages):
+    """A viewer's own taps stay in their like count while they wait to be sent: a tick
+    arriving in between does not take them back."""
+    context = await pages.context()
+    await context.clock.install()
+    tapper = await pages.overlay(context=context)
+    await pages.until_live(tapper)
+    await tapper.clock.pause_at((await tapper.evaluate("Date.now()") + 500) / 1000)  # seconds
+    await tapper.locator("#like").click(click_count=5)
+    await expect(tapper.locator("#likes")).to_have_text("5")
+    assert pages.frames[tapper].sent("like") == [], "the clock is paused: the taps wait to be sent"
+
+    other = await pages.overlay()  # online 1 -> 2: the server sends the tapper a tick
+    await expect(tapper.locator("#online")).to_have_text("2")
+    assert await tapper.locator("#likes").text_content() == "5"  # same render as #online
+
+    await tapper.clock.resume()
+    await expect(other.locator("#likes")).to_have_text("5")
+    await expect(tapper.locator("#likes")).to_have_text("5")
+
+
+async def test_guide_portal_shares_a_link_and_counts_who_came_through_it(server, pages):
+    """A guide opens their portal, shares the link (or QR code); viewers who open it
+    count for the guide, live, on the portal and on the control panel's board."""
+    from live.protocol import Guide, Shop
+
+    store = server.app.state.live.store
+    await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "mei-share-code")])
+    portal = await pages.open(f"/guide/{ROOM}#token={server.token('guide', sub='g1')}")
+    control = await pages.control()
+    await pages.until_live(portal, control)
+    await expect(portal.locator("#me")).to_have_text("Mei · West Lake")
+    link = portal.locator("#share-link")
+    await expect(link).to_have_value(f"{server.base}/watch/{ROOM}?via=mei-share-code")
+    qr = portal.locator("#qr")
+    await expect(qr).to_be_visible()
+    assert await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+
+    share_link = await link.input_value()
+    viewers = [await pages.open(share_link.removeprefix(server.base)) for _ in range(2)]
+    await pages.until_live(*viewers)
+    await pages.overlay()  # came without the link: counts for nobody
+    await expect(portal.locator("#my-brought")).to_have_text("2")
+    await expect(portal.locator("#my-watching")).to_have_text("2")
+    await expect(portal.locator("#online")).to_have_text("3")
+    row = control.locator('#guides-board tr[data-guide="g1"]')
+    await expect(row).to_contain_text("Mei")
+    await expect(row.locator("td").nth(3)).to_have_text("2")
+
+    await viewers[0].context.close()
+    await expect(portal.locator("#my-watching")).to_have_text("1")
+    await expect(portal.locator("#my-brought")).to_have_text("2")
+
+
+async def test_host_view_shows_the_lines_for_the_pinned_product(server, pages):
+    """The host reads, large, the script lines written for the product on screen."""
+    from live.protocol import ScriptLine
+
+    await server.app.state.live.store.put_scripts(
+        ROOM,
+        [
+            ScriptLine("e1", "explain", "Masks: fifteen minutes, that is all.", sku="P2"),
+            ScriptLine("e2", "explain", "Margin products: talk about the gift.", product_role="margin"),
+            ScriptLine("w1", "welcome", "Welcome!"),
+        ],
+    )
+    host = await pages.host()
+    control = await pages.control()
+    await pages.until_live(host, control)
+    await expect(control.locator("#scripts li")).to_have_count(3)
+    await expect(host.locator("#host-lines")).to_be_hidden()
+    await pin_button(control, "P2").click()
+    await expect(host.locator("#lines li")).to_have_text(["Masks: fifteen minutes, that is all."])
+    await pin_button(control, "P4").click()  # P4 is a margin product
+    await expect(host.locator("#lines li")).to_have_text(["Margin products: talk about the gift."])
+    await pin_button(control, "P1").click()
+    await expect(host.locator("#host-lines")).to_be_hidden()
