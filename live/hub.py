@@ -35,6 +35,7 @@ from . import protocol
 from .clock import now_ms
 from .domain.ratelimit import TokenBucket
 from .errors import NotFound
+from .gcpolicy import GcPolicy
 from .protocol import PROTOCOL_VERSION, Resume, Snapshot
 from .settings import Settings
 from .store import Event, Store, Subscription
@@ -150,6 +151,8 @@ class Hub:
         self.channels: dict[str, Channel] = {}
         self._ticker: asyncio.Task | None = None
         self._next_sweep = 0
+        self.gc_policy = GcPolicy()
+        self._connections = 0
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -171,7 +174,7 @@ class Hub:
         self.channels.clear()
 
     def connections(self) -> int:
-        return sum(len(ch.viewers) + len(ch.staff) for ch in self.channels.values())
+        return self._connections
 
     # --- joining and leaving ------------------------------------------------------
 
@@ -181,6 +184,8 @@ class Hub:
         conn.pending = []
         (ch.staff if conn.is_staff else ch.viewers).add(conn)
         ch.empty_since = None
+        self._connections += 1
+        self.gc_policy.observe(self._connections)
         try:
             if conn.viewer_id is not None:
                 await self._arrive(ch, conn)
@@ -214,6 +219,8 @@ class Hub:
         if conn not in group:
             return
         group.discard(conn)
+        self._connections -= 1
+        self.gc_policy.observe(self._connections)
         if ch.waiting:
             ch.waiting = [(c, upto) for c, upto in ch.waiting if c is not conn]
         viewer = conn.viewer_id
@@ -235,9 +242,13 @@ class Hub:
 
     def _resume_from_ring(self, ch: Channel, conn: Conn, last_seq: int) -> None:
         staff = conn.is_staff
-        events = [
-            Raw(r.data) for r in ch.ring if r.seq > last_seq and (staff or r.audience == "all")
-        ]
+        events = []
+        for recent in reversed(ch.ring):  # from the newest: a reconnect usually missed little
+            if recent.seq <= last_seq:
+                break
+            if staff or recent.audience == "all":
+                events.append(Raw(recent.data))
+        events.reverse()
         conn.pending = None
         self.send(conn, Resume(PROTOCOL_VERSION, ch.last_seq, self.clock(), conn.role, conn.subject, events))
 

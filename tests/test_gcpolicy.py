@@ -1,0 +1,22 @@
+import gc
+
+from live.gcpolicy import GcPolicy
+
+
+def test_freezes_as_connections_grow_and_unfreezes_when_they_fall():
+    policy = GcPolicy(min_connections=10, growth=1.5)
+    try:
+        policy.observe(5)
+        assert gc.get_freeze_count() == 0
+        policy.observe(10)
+        assert gc.get_freeze_count() > 0 and policy.frozen_at == 10
+        policy.observe(12)  # less than 1.5x: no new freeze
+        assert policy.frozen_at == 10
+        policy.observe(15)
+        assert policy.frozen_at == 15
+        policy.observe(8)
+        assert gc.get_freeze_count() > 0  # above half of what was frozen
+        policy.observe(7)
+        assert gc.get_freeze_count() == 0 and policy.frozen_at == 0
+    finally:
+        gc.unfreeze()
