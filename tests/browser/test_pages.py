@@ -3,6 +3,8 @@ real server. Each browser context is its own viewer (its own viewer-id cookie)."
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import Page, expect
 
@@ -383,3 +385,30 @@ async def test_host_view_shows_the_lines_for_the_pinned_product(server, pages):
     await expect(host.locator("#lines li")).to_have_text(["Margin products: talk about the gift."])
     await pin_button(control, "P1").click()
     await expect(host.locator("#host-lines")).to_be_hidden()
+
+
+async def test_the_overlay_plays_a_video_beneath_it(server, pages):
+    """`?video=` puts the stream under the transparent overlay: MP4 directly, HLS
+    through the vendored hls.js where the browser has no native HLS (Chromium)."""
+    mp4_context = await pages.context()
+    await mp4_context.route("https://cdn.example/live.mp4", lambda route: route.fulfill(body=b"", content_type="video/mp4"))
+    mp4 = await pages.overlay(query="?video=https://cdn.example/live.mp4", context=mp4_context)
+    await pages.until_live(mp4)
+    assert await mp4.locator("#video").evaluate("v => v.src") == "https://cdn.example/live.mp4"
+    assert await mp4.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"
+
+    context = await pages.context()
+    # Recent Chromium plays HLS natively; play a browser without it (Firefox, older Chrome).
+    await context.add_init_script("HTMLMediaElement.prototype.canPlayType = () => ''")
+    playlist = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-ENDLIST\n"
+    await context.route(
+        "https://cdn.example/live.m3u8",
+        lambda route: route.fulfill(body=playlist, content_type="application/vnd.apple.mpegurl"),
+    )
+    loaded: list[str] = []
+    context.on("request", lambda request: loaded.append(request.url))
+    hls = await pages.overlay(query="?video=https://cdn.example/live.m3u8", context=context)
+    await pages.until_live(hls)
+    await expect(hls.locator("#video")).to_have_attribute("src", re.compile(r"^blob:"))
+    assert any(url.endswith("/static/vendor/hls/hls.light.min.mjs") for url in loaded)
+    assert "https://cdn.example/live.m3u8" in loaded
