@@ -36,7 +36,7 @@ def create_app(settings: Settings) -> Starlette:
         store=store,
         hub=Hub(store, settings),
         tokens=Tokens(settings.secret),
-        commands=RoomCommands(store),
+        commands=RoomCommands(store, demo_pay=settings.demo_pay),
         templates=Jinja2Templates(directory=settings.templates_dir),
     )
 
@@ -63,6 +63,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/schema", api.schema),
         Route("/api/rooms/{room}", api.room_state),
         Route("/api/rooms/{room}/commands", api.room_command, methods=["POST"]),
+        Route("/api/catalog", api.catalog),
+        Route("/api/catalog/import", api.catalog_import, methods=["POST"]),
+        Route("/api/webhooks/orders", api.order_webhook, methods=["POST"]),
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
     app = Starlette(

@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from .protocol import Guide, Product, ScriptLine, Shop
+from .protocol import CreateCoupon, Guide, Product, ScriptLine, Shop
 from .settings import Settings
 from .store import Actor, Store, open_store
 from .tokens import Tokens
 
 PRODUCTS = [
-    Product("TEA-01", "明前龙井 50g · Longjing green tea", 990, 3900, "traffic", "/static/img/demo/tea.svg"),
-    Product("MASK-02", "玻尿酸面膜 10片 · Hyaluronic masks x10", 5900, 12900, "hit", "/static/img/demo/mask.svg"),
-    Product("SERUM-03", "修护精华 30ml · Repair serum", 19900, 26900, "regular", "/static/img/demo/serum.svg"),
-    Product("CREAM-04", "眼霜 15ml · Eye cream", 29900, 39900, "margin", "/static/img/demo/cream.svg"),
-    Product("CLEAN-05", "氨基酸洁面 · Amino cleanser", 4900, 8900, "hit", "/static/img/demo/cleanser.svg"),
-    Product("SET-06", "礼盒套装 · Gift set", 59900, 79900, "margin", "/static/img/demo/set.svg"),
-    Product("SUN-07", "防晒乳 SPF50 · Sunscreen", 8900, 15900, "regular", "/static/img/demo/sun.svg"),
+    Product("TEA-01", "明前龙井 50g · Longjing green tea", 990, 3900, "traffic", "/static/img/demo/tea.svg", 1000, 2),
+    Product("MASK-02", "玻尿酸面膜 10片 · Hyaluronic masks x10", 5900, 12900, "hit", "/static/img/demo/mask.svg", 600, 3),
+    Product("SERUM-03", "修护精华 30ml · Repair serum", 19900, 26900, "regular", "/static/img/demo/serum.svg", 300),
+    Product("CREAM-04", "眼霜 15ml · Eye cream", 29900, 39900, "margin", "/static/img/demo/cream.svg", 200),
+    Product("CLEAN-05", "氨基酸洁面 · Amino cleanser", 4900, 8900, "hit", "/static/img/demo/cleanser.svg", 500, 2),
+    Product("SET-06", "礼盒套装 · Gift set", 59900, 79900, "margin", "/static/img/demo/set.svg", 100, 1),
+    Product("SUN-07", "防晒乳 SPF50 · Sunscreen", 8900, 15900, "regular", "/static/img/demo/sun.svg", 400),
+]
+
+COUPONS = [
+    CreateCoupon("直播间专享 满99减20", "amount", 2000, 500, min_spend=9900),
+    CreateCoupon("新客9折 · 10% off for new viewers", "percent", 10, 300, cap=5000, audience="new"),
 ]
 
 SCRIPTS = [
@@ -58,6 +63,8 @@ async def seed(store: Store, room_id: str) -> None:
     known = {g.id for g in await store.guides()}
     guides = [Guide(gid, name, shop, secrets.token_urlsafe(9)) for gid, name, shop in GUIDES if gid not in known]
     await store.put_people(SHOPS, guides)
+    for coupon in COUPONS:
+        await store.create_coupon(room_id, coupon, SEEDER)
 
 
 def links(settings: Settings, room_id: str) -> dict[str, str]:

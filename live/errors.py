@@ -47,6 +47,18 @@ class TokenExpired(Unauthorized):
     code = "token_expired"
 
 
+class BadSignature(Unauthorized):
+    """A webhook whose HMAC does not match its body."""
+
+    code = "bad_signature"
+
+
+class StaleRequest(Unauthorized):
+    """A signed request outside the replay window."""
+
+    code = "stale_timestamp"
+
+
 class Forbidden(LiveError):
     code = "forbidden"
     status = 403

@@ -34,6 +34,7 @@ from msgspec import Raw, Struct
 from . import protocol
 from .clock import now_ms
 from .domain.ratelimit import TokenBucket
+from .domain.audience import ViewerFacts, admits
 from .errors import NotFound
 from .gcpolicy import GcPolicy
 from .protocol import PROTOCOL_VERSION, Resume, Snapshot
@@ -63,6 +64,7 @@ class Conn:
         "last_seen",
         "bucket",
         "closed",
+        "facts",
     )
 
     def __init__(
@@ -88,6 +90,13 @@ class Conn:
         self.last_seen = bucket.stamp
         self.bucket = bucket
         self.closed = False
+        self.facts: ViewerFacts | None = None
+
+    def sees(self, audience: str, now: int) -> bool:
+        """Staff see every event; a viewer those whose audience admits them."""
+        if self.viewer_id is None:
+            return True
+        return audience == "all" or (self.facts is not None and admits(audience, self.facts, now))
 
     @property
     def is_staff(self) -> bool:
@@ -119,6 +128,7 @@ class Channel:
         "last_tick",
         "empty_since",
         "waiting",
+        "by_viewer",
     )
 
     def __init__(self, room: str, window: int) -> None:
@@ -132,9 +142,10 @@ class Channel:
         self.leaving: dict[str, int] = {}
         self.tick_at = 0
         self.staff_tick_at = 0
-        self.last_tick: tuple[int, int] | None = None
+        self.last_tick: tuple | None = None
         self.empty_since: int | None = None
         self.waiting: list[tuple[Conn, int]] = []
+        self.by_viewer: dict[str, set[Conn]] = {}
 
     def ring_covers(self, last_seq: int) -> bool:
         """True if every event after `last_seq` that reached the hub is in the ring."""
@@ -188,9 +199,11 @@ class Hub:
         self.gc_policy.observe(self._connections)
         try:
             if conn.viewer_id is not None:
+                ch.by_viewer.setdefault(conn.viewer_id, set()).add(conn)
                 await self._arrive(ch, conn)
+                conn.facts = await self.store.viewer_facts(conn.room, conn.viewer_id)
             if last_seq is not None and ch.ring_covers(last_seq):
-                self._resume_from_ring(ch, conn, last_seq)
+                await self._resume_from_ring(ch, conn, last_seq)
                 return
             upto = await self._catch_up(conn, last_seq)
             if ch.last_seq >= upto:
@@ -224,6 +237,10 @@ class Hub:
         if ch.waiting:
             ch.waiting = [(c, upto) for c, upto in ch.waiting if c is not conn]
         viewer = conn.viewer_id
+        if viewer is not None and viewer in ch.by_viewer:
+            ch.by_viewer[viewer].discard(conn)
+            if not ch.by_viewer[viewer]:
+                del ch.by_viewer[viewer]
         if viewer is not None and viewer in ch.presence:
             ch.presence[viewer] -= 1
             if ch.presence[viewer] <= 0:
@@ -240,17 +257,21 @@ class Hub:
         if count == 0 and ch.leaving.pop(viewer, None) is None:
             await self.store.enter(ch.room, viewer, conn.via)
 
-    def _resume_from_ring(self, ch: Channel, conn: Conn, last_seq: int) -> None:
-        staff = conn.is_staff
+    async def _resume_from_ring(self, ch: Channel, conn: Conn, last_seq: int) -> None:
+        now = self.clock()
         events = []
         for recent in reversed(ch.ring):  # from the newest: a reconnect usually missed little
             if recent.seq <= last_seq:
                 break
-            if staff or recent.audience == "all":
+            if conn.sees(recent.audience, now):
                 events.append(Raw(recent.data))
         events.reverse()
-        conn.pending = None
-        self.send(conn, Resume(PROTOCOL_VERSION, ch.last_seq, self.clock(), conn.role, conn.subject, events))
+        resume = Resume(PROTOCOL_VERSION, ch.last_seq, now, conn.role, conn.subject, events)
+        upto = ch.last_seq
+        if conn.viewer_id is not None:
+            resume.mine = await self.store.mine(conn.room, conn.viewer_id)
+        self.send(conn, resume)
+        self._go_live(conn, upto)
 
     async def _catch_up(self, conn: Conn, last_seq: int | None) -> int:
         """Send a resume from the store's log, or a snapshot; return the seq it covers."""
@@ -264,13 +285,22 @@ class Hub:
             else:
                 events = await self.store.events_after(conn.room, last_seq, state.seq - last_seq)
                 if not events or events[0].seq == last_seq + 1:
-                    visible = [Raw(e.data) for e in events if conn.is_staff or e.audience == "all"]
+                    now = self.clock()
+                    visible = [Raw(e.data) for e in events if conn.sees(e.audience, now)]
                     upto = events[-1].seq if events else last_seq
-                    self.send(conn, Resume(PROTOCOL_VERSION, upto, self.clock(), conn.role, conn.subject, visible))
+                    resume = Resume(PROTOCOL_VERSION, upto, now, conn.role, conn.subject, visible)
+                    if conn.viewer_id is not None:
+                        resume.mine = await self.store.mine(conn.room, conn.viewer_id)
+                    self.send(conn, resume)
                     return upto
                 reason = "window"
         numbers, _ = await self.store.numbers(conn.room)
-        room = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned)
+        now = self.clock()
+        room = protocol.RoomView(
+            state.room.id, state.room.title, state.lineup, state.pinned, state.off_sale,
+            [r for r in state.releases if conn.sees(r.audience, now)],
+            [c for c in state.coupons if conn.sees(c.audience, now)],
+        )
         snapshot = Snapshot(
             v=PROTOCOL_VERSION,
             seq=state.seq,
@@ -288,6 +318,8 @@ class Hub:
             snapshot.scripts = await self.store.scripts(conn.room)
         if conn.role == "guide":
             snapshot.me = await self._guide_card(conn.subject)
+        if conn.viewer_id is not None:
+            snapshot.mine = await self.store.mine(conn.room, conn.viewer_id)
         self.send(conn, snapshot)
         return state.seq
 
@@ -361,12 +393,21 @@ class Hub:
             self._fan_out(ch.staff, event.seq, frame)
             if event.audience == "all":
                 self._fan_out(ch.viewers, event.seq, frame)
+            elif event.audience != "staff":
+                self._fan_out(self._audience(ch, event.audience), event.seq, frame)
         if ch.waiting:
             ready = [(conn, upto) for conn, upto in ch.waiting if upto <= ch.last_seq]
             if ready:
                 ch.waiting = [(conn, upto) for conn, upto in ch.waiting if upto > ch.last_seq]
                 for conn, upto in ready:
                     self._go_live(conn, upto)
+
+    def _audience(self, ch: Channel, audience: str) -> set[Conn]:
+        """The viewers of a targeted event: one viewer's tabs, or those admitted."""
+        if audience.startswith("viewer:"):
+            return ch.by_viewer.get(audience[7:], set())
+        now = self.clock()
+        return {conn for conn in ch.viewers if conn.sees(audience, now)}
 
     # --- ticks and sweeps ---------------------------------------------------------
 
@@ -384,6 +425,7 @@ class Hub:
         sweep = now >= self._next_sweep
         if sweep:
             self._next_sweep = now + SWEEP_EVERY_MS
+        await self.store.expire_holds()
         for ch in list(self.channels.values()):
             await self._settle_leavers(ch, now)
             if sweep:
@@ -393,19 +435,25 @@ class Hub:
                         ch.subscription.close()
                     del self.channels[ch.room]
                     continue
-            if ch.viewers and now - ch.tick_at >= self.settings.viewer_tick_ms:
+            viewers_due = ch.viewers and now - ch.tick_at >= self.settings.viewer_tick_ms
+            staff_due = ch.staff and now - ch.staff_tick_at >= self.settings.staff_tick_ms
+            if not (viewers_due or staff_due):
+                continue
+            numbers, minute = await self.store.numbers(ch.room)
+            releases = [r for r in await self.store.releases(ch.room) if r.closed_at is None]
+            if viewers_due:
                 ch.tick_at = now
-                numbers, _ = await self.store.numbers(ch.room)
-                current = (numbers.online, numbers.likes)
+                stock = {r.id: r.left for r in releases}
+                current = (numbers.online, numbers.likes, stock)
                 if current != ch.last_tick:
                     ch.last_tick = current
-                    frame = text_frame(protocol.encode(protocol.Tick(now, *current)))
+                    frame = text_frame(protocol.encode(protocol.Tick(now, numbers.online, numbers.likes, stock)))
                     self._fan_out(ch.viewers, 0, frame)
-            if ch.staff and now - ch.staff_tick_at >= self.settings.staff_tick_ms:
+            if staff_due:
                 ch.staff_tick_at = now
-                numbers, minute = await self.store.numbers(ch.room)
-                frame = text_frame(protocol.encode(protocol.NumbersTick(numbers, minute)))
-                self._fan_out(ch.staff, 0, frame)
+                coupons = [c for c in await self.store.coupons(ch.room) if c.claim_until is None or c.claim_until > now]
+                tick = protocol.NumbersTick(numbers, minute, releases, coupons)
+                self._fan_out(ch.staff, 0, text_frame(protocol.encode(tick)))
 
     async def _settle_leavers(self, ch: Channel, now: int) -> None:
         grace = self.settings.presence_grace_ms

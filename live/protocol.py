@@ -42,7 +42,8 @@ Seq = Annotated[int, Meta(ge=0)]
 
 
 class Product(Struct, forbid_unknown_fields=True):
-    """A product as clients see it; prices in fen."""
+    """A catalog product; prices in fen. `stock` counts the units not yet released to
+    any wave; `limit` caps what one viewer may buy of it in a room, across waves."""
 
     sku: Sku
     title: Annotated[str, Meta(min_length=1, max_length=120)]
@@ -50,6 +51,128 @@ class Product(Struct, forbid_unknown_fields=True):
     list_price: Fen | None = None
     role: ProductRole = "regular"
     image: Annotated[str, Meta(max_length=2048)] | None = None
+    stock: Annotated[int, Meta(ge=0, le=10_000_000)] = 0
+    limit: Annotated[int, Meta(ge=1, le=100)] | None = None
+
+
+Audience = Annotated[
+    str, Meta(max_length=80, pattern=r"^(?:all|new|(?:guide|shop):[A-Za-z0-9_.-]{1,64}|dwell:\d{1,6})$")
+]
+Count = Annotated[int, Meta(ge=1, le=100)]
+Id = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z]+[0-9]+$")]
+
+
+class Release(Struct):
+    """A wave of stock (放单). Scheduled before `starts_at`, then open until nothing is
+    `left` (sold out) or `closed_at`. Always `quantity == left + held + sold + returned`.
+    `audience` says who may claim: `all`, `guide:<id>`, `shop:<id>`, `dwell:<seconds>`."""
+
+    id: str
+    sku: Sku
+    quantity: int
+    starts_at: EpochMs
+    price: Fen
+    limit: int
+    hold_s: int
+    audience: str = "all"
+    created_at: EpochMs = 0
+    left: int = 0
+    held: int = 0
+    sold: int = 0
+    returned: int = 0
+    closed_at: EpochMs | None = None
+    sold_out_at: EpochMs | None = None
+
+
+class Coupon(Struct):
+    """A coupon campaign (直播间领券): `amount` takes `value` fen off, `percent` takes
+    `value` % off (at most `cap` fen), on orders of at least `min_spend` fen. Claimable
+    between `claim_from` and `claim_until`, `per_viewer` each, `quantity` in all; a
+    claimed coupon is valid until `valid_until`, or for `valid_s` after it was claimed.
+    `audience` as for releases, plus `new` (viewers who never paid an order)."""
+
+    id: str
+    title: str
+    kind: Literal["amount", "percent"]
+    value: int
+    quantity: int
+    cap: Fen | None = None
+    min_spend: Fen = 0
+    per_viewer: int = 1
+    claim_from: EpochMs = 0
+    claim_until: EpochMs | None = None
+    valid_until: EpochMs | None = None
+    valid_s: int | None = None
+    audience: str = "all"
+    created_at: EpochMs = 0
+    pushed_at: EpochMs | None = None
+    claimed: int = 0
+    used: int = 0
+
+
+class CouponClaim(Struct):
+    """One coupon in a viewer's pocket. `order` is set while an order uses it."""
+
+    id: str
+    coupon: str
+    viewer: str
+    key: str
+    claimed_at: EpochMs
+    expires_at: EpochMs
+    status: Literal["claimed", "used"] = "claimed"
+    order: str | None = None
+
+
+class Hold(Struct):
+    """Units a viewer claimed, kept for them until `expires_at` unless paid."""
+
+    id: str
+    release: str
+    sku: Sku
+    qty: int
+    price: Fen
+    viewer: str
+    key: str
+    created_at: EpochMs
+    expires_at: EpochMs
+    status: Literal["held", "ordered", "paid", "expired", "cancelled", "refunded"] = "held"
+    order: str | None = None
+
+
+class Order(Struct):
+    """What a buyer owes or paid: `amount = subtotal - discount`. `guide` and `shop`
+    are the attribution as it stood when the order was placed. Orders reported by a
+    shop's webhook have `source: "webhook"` and may have no hold or release."""
+
+    id: str
+    room: str
+    sku: Sku
+    qty: int
+    unit_price: Fen
+    subtotal: Fen
+    amount: Fen
+    viewer: str
+    created_at: EpochMs
+    status: Literal["pending", "paid", "cancelled", "expired", "refunded"] = "pending"
+    discount: Fen = 0
+    coupon: str | None = None
+    hold: str | None = None
+    release: str | None = None
+    expires_at: EpochMs | None = None
+    paid_at: EpochMs | None = None
+    external_id: str | None = None
+    source: Literal["overlay", "webhook"] = "overlay"
+    guide: str | None = None
+    shop: str | None = None
+    click: str | None = None
+
+
+class Mine(Struct):
+    """A viewer's own holds, orders and coupons in the room."""
+
+    holds: list[Hold] = []
+    orders: list[Order] = []
+    coupons: list[CouponClaim] = []
 
 
 class RoomView(Struct):
@@ -57,6 +180,9 @@ class RoomView(Struct):
     title: str
     lineup: list[Product]
     pinned: Sku | None = None
+    off_sale: list[Sku] = []
+    releases: list[Release] = []
+    coupons: list[Coupon] = []
 
 
 class Minute(Struct):
@@ -67,6 +193,8 @@ class Minute(Struct):
     entries: int = 0
     exits: int = 0
     likes: int = 0
+    orders: int = 0
+    gmv: Fen = 0
 
 
 class GuideStat(Struct):
@@ -81,8 +209,9 @@ class GuideStat(Struct):
 
 
 class Numbers(Struct):
-    """The live numbers staff watch, as of `t`. `guides` lists the guides who brought
-    anyone, most viewers brought first."""
+    """The live numbers staff watch, as of `t`. `orders`, `buyers` and `gmv` count paid
+    orders (refunds taken off). `guides` lists the guides who brought anyone, most
+    viewers brought first."""
 
     t: EpochMs
     online: int = 0
@@ -92,6 +221,9 @@ class Numbers(Struct):
     exits: int = 0
     avg_dwell_s: int = 0
     likes: int = 0
+    orders: int = 0
+    buyers: int = 0
+    gmv: Fen = 0
     guides: list[GuideStat] = []
 
 
@@ -185,8 +317,119 @@ class SetLineup(Struct, tag="set_lineup", tag_field="type", forbid_unknown_field
     ref: Ref | None = None
 
 
-ClientMessage = Hello | Ping | Like | Pin | SetLineup
-COMMANDS: tuple[type[Struct], ...] = (Pin, SetLineup)
+class SetOnSale(Struct, tag="set_on_sale", tag_field="type", forbid_unknown_fields=True):
+    """Take a lineup product off sale (its releases cannot be claimed), or back on."""
+
+    roles: ClassVar[frozenset[str]] = OPERATORS
+    sku: Sku
+    on_sale: bool
+    ref: Ref | None = None
+
+
+class PlanRelease(Struct, tag="plan_release", tag_field="type", forbid_unknown_fields=True):
+    """Release `quantity` units of a lineup product, `waves` times, `interval_s` apart,
+    the first at `starts_at` (now if null; viewers see a countdown to a later start).
+    The units leave the product's stock when planned. `price` is the flash price (the
+    product's price if null); `limit` per viewer (the product's, else 1); `hold_s` the
+    time a buyer has to pay."""
+
+    roles: ClassVar[frozenset[str]] = OPERATORS
+    sku: Sku
+    quantity: Annotated[int, Meta(ge=1, le=1_000_000)]
+    starts_at: EpochMs | None = None
+    price: Fen | None = None
+    limit: Count | None = None
+    hold_s: Annotated[int, Meta(ge=30, le=3600)] = 300
+    audience: Audience = "all"
+    waves: Annotated[int, Meta(ge=1, le=20)] = 1
+    interval_s: Annotated[int, Meta(ge=0, le=86_400)] = 0
+    ref: Ref | None = None
+
+
+class CloseRelease(Struct, tag="close_release", tag_field="type", forbid_unknown_fields=True):
+    """Close a wave early: its unclaimed units go back to the product's stock."""
+
+    roles: ClassVar[frozenset[str]] = OPERATORS
+    release: Id
+    ref: Ref | None = None
+
+
+class Claim(Struct, tag="claim", tag_field="type", forbid_unknown_fields=True):
+    """Tap to buy: hold `qty` units of a release. `key` makes it idempotent: the same
+    key always gets the same answer, so a double tap or a resent frame claims once."""
+
+    roles: ClassVar[frozenset[str]] = frozenset({"viewer"})
+    release: Id
+    key: Ref
+    qty: Count = 1
+
+
+class Checkout(Struct, tag="checkout", tag_field="type", forbid_unknown_fields=True):
+    """Turn a hold into an order, with the best coupon the viewer has applied. Checking
+    out the same hold again returns the same order."""
+
+    roles: ClassVar[frozenset[str]] = frozenset({"viewer"})
+    hold: Id
+    ref: Ref | None = None
+
+
+class Pay(Struct, tag="pay", tag_field="type", forbid_unknown_fields=True):
+    """The demo payment step (`LIVE_DEMO_PAY`); real shops report payment by webhook."""
+
+    roles: ClassVar[frozenset[str]] = frozenset({"viewer"})
+    order: Id
+    ref: Ref | None = None
+
+
+class CancelOrder(Struct, tag="cancel_order", tag_field="type", forbid_unknown_fields=True):
+    """Cancel an unpaid order (a viewer their own; operators any): units and coupon
+    come back."""
+
+    roles: ClassVar[frozenset[str]] = frozenset({"viewer", "controller", "admin"})
+    order: Id
+    ref: Ref | None = None
+
+
+class CreateCoupon(Struct, tag="create_coupon", tag_field="type", forbid_unknown_fields=True):
+    """Create a coupon campaign (see `Coupon`); `push: true` pushes it at once."""
+
+    roles: ClassVar[frozenset[str]] = OPERATORS
+    title: Annotated[str, Meta(min_length=1, max_length=60)]
+    kind: Literal["amount", "percent"]
+    value: Annotated[int, Meta(ge=1, le=100_000_000)]
+    quantity: Annotated[int, Meta(ge=1, le=1_000_000)]
+    cap: Fen | None = None
+    min_spend: Fen = 0
+    per_viewer: Count = 1
+    claim_from: EpochMs | None = None
+    claim_until: EpochMs | None = None
+    valid_until: EpochMs | None = None
+    valid_s: Annotated[int, Meta(ge=60, le=90 * 86_400)] | None = None
+    audience: Audience = "all"
+    push: bool = False
+    ref: Ref | None = None
+
+
+class PushCoupon(Struct, tag="push_coupon", tag_field="type", forbid_unknown_fields=True):
+    """Pop a coupon up on the overlays of its audience."""
+
+    roles: ClassVar[frozenset[str]] = OPERATORS
+    coupon: Id
+    ref: Ref | None = None
+
+
+class ClaimCoupon(Struct, tag="claim_coupon", tag_field="type", forbid_unknown_fields=True):
+    """Claim a coupon; idempotent by `key` like `claim`."""
+
+    roles: ClassVar[frozenset[str]] = frozenset({"viewer"})
+    coupon: Id
+    key: Ref
+
+
+ClientMessage = (
+    Hello | Ping | Like | Pin | SetLineup | SetOnSale | PlanRelease | CloseRelease | Claim | Checkout | Pay
+    | CancelOrder | CreateCoupon | PushCoupon | ClaimCoupon
+)
 
 
 # --- server -> client -----------------------------------------------------------------
@@ -198,7 +441,8 @@ class Snapshot(Struct, tag="snapshot", tag_field="type"):
     `reason` says why: `join` (no `last_seq`), `window` (the client missed more than the
     resume window), `ahead` (the client's `last_seq` is not from this room's log).
     `numbers`, `series` and `scripts` are for staff only; `me` is the guide's own
-    record (with their share code), for guides.
+    record (with their share code), for guides; `mine` the viewer's own holds, orders
+    and coupons, for viewers.
     """
 
     v: int
@@ -214,6 +458,7 @@ class Snapshot(Struct, tag="snapshot", tag_field="type"):
     series: list[Minute] | None = None
     scripts: list[ScriptLine] | None = None
     me: GuideCard | None = None
+    mine: Mine | None = None
 
 
 class Resume(Struct, tag="resume", tag_field="type"):
@@ -225,6 +470,7 @@ class Resume(Struct, tag="resume", tag_field="type"):
     role: Role
     subject: str
     events: list[Raw]
+    mine: Mine | None = None
 
 
 class Pinned(Struct, tag="pinned", tag_field="type"):
@@ -240,24 +486,102 @@ class LineupChanged(Struct, tag="lineup", tag_field="type"):
     ts: EpochMs
     lineup: list[Product]
     by: str
+    off_sale: list[Sku] = []
 
 
-RoomEvent = Pinned | LineupChanged
+class ReleaseChanged(Struct, tag="release", tag_field="type"):
+    """A release was planned or closed; `release` is its whole state then."""
+
+    seq: Seq
+    ts: EpochMs
+    release: Release
+    by: str
+
+
+class SoldOut(Struct, tag="sold_out", tag_field="type"):
+    """The last unit of a release was claimed, `after_ms` after it opened."""
+
+    seq: Seq
+    ts: EpochMs
+    release: str
+    sku: Sku
+    after_ms: int
+
+
+class Returned(Struct, tag="returned", tag_field="type"):
+    """Units came back on sale (holds expired, orders cancelled or refunded)."""
+
+    seq: Seq
+    ts: EpochMs
+    release: str
+    units: int
+    left: int
+
+
+class CouponPushed(Struct, tag="coupon", tag_field="type"):
+    """A coupon popped up (sent to its audience)."""
+
+    seq: Seq
+    ts: EpochMs
+    coupon: Coupon
+
+
+class OrderChanged(Struct, tag="order", tag_field="type"):
+    """An order was placed or changed status. Goes to staff (the order feed) and to
+    its buyer."""
+
+    seq: Seq
+    ts: EpochMs
+    order: Order
+
+
+RoomEvent = Pinned | LineupChanged | ReleaseChanged | SoldOut | Returned | CouponPushed | OrderChanged
 
 
 class Tick(Struct, tag="tick", tag_field="type"):
-    """Coalesced viewer-facing state: a few per second at most, only when it changed."""
+    """Coalesced viewer-facing state: a few per second at most, only when it changed.
+    `stock` maps each release not closed to the units left."""
 
     t: EpochMs
     online: int
     likes: int
+    stock: dict[str, int] = {}
 
 
 class NumbersTick(Struct, tag="numbers", tag_field="type"):
-    """Staff numbers, every second, with the current minute of the series."""
+    """Staff numbers, every second, with the current minute of the series, and the
+    counters of the room's releases and coupons."""
 
     numbers: Numbers
     minute: Minute
+    releases: list[Release] = []
+    coupons: list[Coupon] = []
+
+
+class ClaimResult(Struct, tag="claim_result", tag_field="type"):
+    """The answer to `claim`, to the claimer only. `hold` when claimed."""
+
+    key: str
+    release: str
+    outcome: Literal["claimed", "sold_out", "limit_reached", "not_open", "not_eligible", "closed"]
+    hold: Hold | None = None
+    left: int = 0
+
+
+class CouponResult(Struct, tag="coupon_result", tag_field="type"):
+    """The answer to `claim_coupon`, to the claimer only."""
+
+    key: str
+    coupon: str
+    outcome: Literal["claimed", "gone", "limit_reached", "not_open", "ended", "not_eligible"]
+    claim: CouponClaim | None = None
+
+
+class OrderResult(Struct, tag="order_result", tag_field="type"):
+    """The answer to `checkout`, `pay` and `cancel_order`."""
+
+    ref: Ref | None
+    order: Order
 
 
 class Pong(Struct, tag="pong", tag_field="type"):
@@ -282,7 +606,29 @@ class Error(Struct, tag="error", tag_field="type"):
     ref: Ref | None = None
 
 
-ServerMessage = Snapshot | Resume | Pinned | LineupChanged | Tick | NumbersTick | Pong | Ack | Error
+ServerMessage = (
+    Snapshot | Resume | Pinned | LineupChanged | ReleaseChanged | SoldOut | Returned | CouponPushed | OrderChanged
+    | Tick | NumbersTick | ClaimResult | CouponResult | OrderResult | Pong | Ack | Error
+)
+
+# --- HTTP API -------------------------------------------------------------------------
+
+
+class OrderWebhook(Struct, forbid_unknown_fields=True):
+    """`POST /api/webhooks/orders`: a shop reports an order paid, cancelled or refunded.
+    `order` names an order of ours; without it, an order placed outside the overlay is
+    recorded for `viewer` (our viewer id) or `click` (a tracked link's click id)."""
+
+    room: RoomId
+    external_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    status: Literal["paid", "cancelled", "refunded"]
+    order: Id | None = None
+    viewer: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    click: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    sku: Sku | None = None
+    qty: Count = 1
+    amount: Fen | None = None
+
 
 # Close codes a client must understand (docs/protocol.md, "Closing").
 CLOSE_BAD_HELLO = 4000
@@ -298,6 +644,7 @@ CLOSE_RATE_LIMITED = 4029
 _encoder = msgspec.json.Encoder()
 _client_decoder = msgspec.json.Decoder(ClientMessage)
 _event_decoder = msgspec.json.Decoder(RoomEvent)
+_webhook_decoder = msgspec.json.Decoder(OrderWebhook)
 _FIELD_ERROR = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]+)`")
 
 
@@ -307,8 +654,16 @@ def encode(message: Struct) -> bytes:
 
 def decode_client(data: bytes | str) -> ClientMessage:
     """Decode one client frame, or raise `BadMessage`/`BadJson` naming the bad field."""
+    return _decode(_client_decoder, data)
+
+
+def decode_webhook(data: bytes) -> OrderWebhook:
+    return _decode(_webhook_decoder, data)
+
+
+def _decode(decoder: msgspec.json.Decoder, data: bytes | str):
     try:
-        return _client_decoder.decode(data)
+        return decoder.decode(data)
     except msgspec.ValidationError as exc:
         message, _, at = str(exc).partition(" - at `")
         path = at.rstrip("`") or "$"
@@ -331,12 +686,12 @@ def error_of(exc: Exception, ref: str | None = None) -> Error:
 
 def json_schema() -> dict:
     """JSON Schema of both unions, with shared definitions."""
-    (client, server), components = msgspec.json.schema_components(
-        (ClientMessage, ServerMessage), ref_template="#/$defs/{name}"
+    (client, server, webhook), components = msgspec.json.schema_components(
+        (ClientMessage, ServerMessage, OrderWebhook), ref_template="#/$defs/{name}"
     )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"live protocol v{PROTOCOL_VERSION}",
         "$defs": components,
-        "properties": {"client_to_server": client, "server_to_client": server},
+        "properties": {"client_to_server": client, "server_to_client": server, "order_webhook": webhook},
     }

@@ -13,7 +13,26 @@ from msgspec import Struct
 
 from .clock import now_ms
 from .errors import BadMessage, Forbidden, TokenExpired
-from .protocol import Ack, Hello, Like, Pin, Ping, Pong, SetLineup
+from .protocol import (
+    Ack,
+    CancelOrder,
+    Checkout,
+    Claim,
+    ClaimCoupon,
+    CloseRelease,
+    CreateCoupon,
+    Hello,
+    Like,
+    OrderResult,
+    Pay,
+    Pin,
+    Ping,
+    PlanRelease,
+    Pong,
+    PushCoupon,
+    SetLineup,
+    SetOnSale,
+)
 from .store import Actor, Store
 
 
@@ -30,8 +49,9 @@ class Sender:
 
 
 class RoomCommands:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, demo_pay: bool = True) -> None:
         self.store = store
+        self.demo_pay = demo_pay
 
     async def handle(self, sender: Sender, message: Struct) -> Struct | None:
         """Apply one message; return the reply for the sender, if any."""
@@ -52,6 +72,33 @@ class RoomCommands:
                 events = await self.store.pin(sender.room, sku, sender.actor)
             case SetLineup(skus=skus, ref=ref):
                 events = await self.store.set_lineup(sender.room, skus, sender.actor)
+            case SetOnSale(sku=sku, on_sale=on_sale, ref=ref):
+                events = await self.store.set_on_sale(sender.room, sku, on_sale, sender.actor)
+            case PlanRelease(ref=ref):
+                events = await self.store.plan_release(sender.room, message, sender.actor)
+            case CloseRelease(release=release, ref=ref):
+                events = await self.store.close_release(sender.room, release, sender.actor)
+            case Claim(release=release, key=key, qty=qty):
+                result, _ = await self.store.claim(sender.room, release, sender.subject, key, qty)
+                return result
+            case Checkout(hold=hold, ref=ref):
+                order, _ = await self.store.checkout(sender.room, hold, sender.subject)
+                return OrderResult(ref, order)
+            case Pay(order=order_id, ref=ref):
+                if not self.demo_pay:
+                    raise Forbidden("payments are confirmed by the shop's webhook here", path="$.type")
+                order, _ = await self.store.pay(sender.room, order_id, sender.subject)
+                return OrderResult(ref, order)
+            case CancelOrder(order=order_id, ref=ref):
+                own = sender.subject if sender.role == "viewer" else None
+                order, _ = await self.store.cancel_order(sender.room, order_id, own)
+                return OrderResult(ref, order)
+            case CreateCoupon(ref=ref):
+                _, events = await self.store.create_coupon(sender.room, message, sender.actor)
+            case PushCoupon(coupon=coupon, ref=ref):
+                events = await self.store.push_coupon(sender.room, coupon, sender.actor)
+            case ClaimCoupon(coupon=coupon, key=key):
+                return await self.store.claim_coupon(sender.room, coupon, sender.subject, key)
             case _:
                 raise BadMessage(f"no handler for {kind.__name__}", path="$.type")
         return Ack(ref, events[-1].seq if events else 0)

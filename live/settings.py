@@ -41,6 +41,12 @@ class Settings:
     presence_grace_ms: int = 5000
     token_ttl_s: int = 12 * 3600
 
+    # commerce
+    demo_pay: bool = True
+    webhook_secret: str = ""
+    webhook_window_s: int = 300
+    confirm_release_units: int = 500
+
     templates_dir: Path = ROOT / "templates"
     static_dir: Path = ROOT / "static"
 
@@ -76,6 +82,10 @@ class Settings:
 
 
 def _parse(name: str, field_type: type, raw: str) -> Any:
+    if field_type is bool:
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"LIVE_{name.upper()}={raw!r} is not a yes/no value")
+        return raw.lower() in ("1", "true", "yes", "on")
     if field_type is tuple:
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     try:

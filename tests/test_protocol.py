@@ -24,6 +24,24 @@ VALID = {
     "like": [{"type": "like"}, {"type": "like", "n": 100}],
     "pin": [{"type": "pin", "sku": "A-1.b_2"}, {"type": "pin", "sku": None, "ref": "r1"}],
     "set_lineup": [{"type": "set_lineup", "skus": []}, {"type": "set_lineup", "skus": ["A", "B"], "ref": "x"}],
+    "set_on_sale": [{"type": "set_on_sale", "sku": "A", "on_sale": False}],
+    "plan_release": [
+        {"type": "plan_release", "sku": "A", "quantity": 100},
+        {"type": "plan_release", "sku": "A", "quantity": 100, "starts_at": 1795600000000, "price": 990, "limit": 2,
+         "hold_s": 120, "audience": "dwell:60", "waves": 3, "interval_s": 600, "ref": "r"},
+    ],
+    "close_release": [{"type": "close_release", "release": "w3"}],
+    "claim": [{"type": "claim", "release": "w3", "key": "tap-1"}, {"type": "claim", "release": "w3", "key": "k", "qty": 2}],
+    "checkout": [{"type": "checkout", "hold": "h9"}],
+    "pay": [{"type": "pay", "order": "o4", "ref": "p"}],
+    "cancel_order": [{"type": "cancel_order", "order": "o4"}],
+    "create_coupon": [
+        {"type": "create_coupon", "title": "20 off", "kind": "amount", "value": 2000, "quantity": 100},
+        {"type": "create_coupon", "title": "9折", "kind": "percent", "value": 10, "quantity": 5, "cap": 3000,
+         "min_spend": 9900, "per_viewer": 2, "claim_from": 1, "claim_until": 2, "valid_s": 3600, "audience": "new", "push": True},
+    ],
+    "push_coupon": [{"type": "push_coupon", "coupon": "c1"}],
+    "claim_coupon": [{"type": "claim_coupon", "coupon": "c1", "key": "t"}],
 }
 
 
@@ -64,6 +82,17 @@ def test_valid_messages_decode_to_their_struct(example):
         ('{"type": "set_lineup", "skus": "A"}', BadMessage, "$.skus"),
         ('{"type": "set_lineup", "skus": ["A", 3]}', BadMessage, "$.skus[1]"),
         ('{"type": "set_lineup", "skus": ["A"], "ref": ""}', BadMessage, "$.ref"),
+        ('{"type": "plan_release", "sku": "A", "quantity": -5}', BadMessage, "$.quantity"),
+        ('{"type": "plan_release", "sku": "A", "quantity": 0}', BadMessage, "$.quantity"),
+        ('{"type": "plan_release", "sku": "A", "quantity": 10, "price": 9.9}', BadMessage, "$.price"),
+        ('{"type": "plan_release", "sku": "A", "quantity": 10, "price": -1}', BadMessage, "$.price"),
+        ('{"type": "plan_release", "sku": "A", "quantity": 10, "audience": "everyone"}', BadMessage, "$.audience"),
+        ('{"type": "plan_release", "sku": "A", "quantity": 10, "hold_s": 5}', BadMessage, "$.hold_s"),
+        ('{"type": "claim", "release": "w1"}', BadMessage, "$.key"),
+        ('{"type": "claim", "release": "w1", "key": "k", "qty": 0}', BadMessage, "$.qty"),
+        ('{"type": "claim", "release": "../x", "key": "k"}', BadMessage, "$.release"),
+        ('{"type": "create_coupon", "title": "x", "kind": "gift", "value": 1, "quantity": 1}', BadMessage, "$.kind"),
+        ('{"type": "create_coupon", "title": "x", "kind": "amount", "value": 0.5, "quantity": 1}', BadMessage, "$.value"),
     ],
 )
 def test_bad_frames_name_the_offending_field(frame, error, path):
@@ -122,6 +151,14 @@ def test_server_messages_encode_with_their_type_tag():
         protocol.Pong(None, 1),
         protocol.Ack("r", 3),
         protocol.Error("forbidden", "no", "$.type"),
+        protocol.ReleaseChanged(5, 1, protocol.Release("w1", "A", 10, 1, 990, 1, 300, left=10), "controller:x"),
+        protocol.SoldOut(6, 1, "w1", "A", 4200),
+        protocol.Returned(7, 1, "w1", 1, 1),
+        protocol.CouponPushed(8, 1, protocol.Coupon("c1", "20 off", "amount", 2000, 100)),
+        protocol.OrderChanged(9, 1, protocol.Order("o1", "r", "A", 1, 990, 990, 990, "v_1", 1)),
+        protocol.ClaimResult("k", "w1", "sold_out"),
+        protocol.CouponResult("k", "c1", "gone"),
+        protocol.OrderResult(None, protocol.Order("o1", "r", "A", 1, 990, 990, 990, "v_1", 1)),
     ]
     assert {tag(type(m)) for m in messages} == {tag(cls) for cls in get_args(ServerMessage)}
     for message in messages:

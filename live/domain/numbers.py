@@ -28,6 +28,8 @@ class MinuteBucket:
     entries: int = 0
     exits: int = 0
     likes: int = 0
+    orders: int = 0
+    gmv: int = 0
 
 
 @dataclass(slots=True)
@@ -40,8 +42,15 @@ class LiveNumbers:
     likes: int = 0
     dwell_closed_ms: int = 0
     open_start_sum_ms: int = 0
+    orders: int = 0
+    gmv: int = 0
+    paid_by: dict[str, int] = field(default_factory=dict)  # buyer -> paid orders standing
     minutes: dict[int, MinuteBucket] = field(default_factory=dict)
     keep_minutes: int = 61
+
+    @property
+    def buyers(self) -> int:
+        return len(self.paid_by)
 
     def enter(self, at: int, new_viewer: bool) -> MinuteBucket:
         bucket = self._bucket(at)
@@ -70,6 +79,31 @@ class LiveNumbers:
         self.likes += n
         bucket = self._bucket(at)
         bucket.likes += n
+        return bucket
+
+    def paid(self, at: int, viewer: str, amount: int) -> MinuteBucket:
+        """An order was paid (counted in the minute it was paid)."""
+        self.orders += 1
+        self.gmv += amount
+        self.paid_by[viewer] = self.paid_by.get(viewer, 0) + 1
+        bucket = self._bucket(at)
+        bucket.orders += 1
+        bucket.gmv += amount
+        return bucket
+
+    def refunded(self, at: int, viewer: str, amount: int) -> MinuteBucket:
+        """A paid order was refunded: it leaves the totals, and the minute it is refunded
+        in takes it off (a minute's figures can go negative)."""
+        self.orders -= 1
+        self.gmv -= amount
+        left = self.paid_by.get(viewer, 0) - 1
+        if left > 0:
+            self.paid_by[viewer] = left
+        else:
+            self.paid_by.pop(viewer, None)
+        bucket = self._bucket(at)
+        bucket.orders -= 1
+        bucket.gmv -= amount
         return bucket
 
     def avg_dwell_s(self, now: int) -> int:

@@ -19,10 +19,26 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from ..protocol import Guide, Minute, Numbers, Product, ScriptLine, Shop
+from ..domain.audience import ViewerFacts
+from ..protocol import (
+    ClaimResult,
+    Coupon,
+    CouponResult,
+    CreateCoupon,
+    Guide,
+    Mine,
+    Minute,
+    Numbers,
+    Order,
+    PlanRelease,
+    Product,
+    Release,
+    ScriptLine,
+    Shop,
+)
 
 Audience = Literal["all", "staff"]
 
@@ -68,6 +84,23 @@ class RoomState:
     room: Room
     lineup: list[Product]
     pinned: str | None
+    off_sale: list[str] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)
+    coupons: list[Coupon] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """What a shop's webhook says about an order (see `Store.report_order`)."""
+
+    external_id: str
+    status: Literal["paid", "cancelled", "refunded"]
+    order: str | None = None
+    viewer: str | None = None
+    click: str | None = None
+    sku: str | None = None
+    qty: int = 1
+    amount: int | None = None
 
 
 Listener = Callable[[list[Event]], None]
@@ -203,3 +236,94 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def series(self, room_id: str, minutes: int = 60) -> list[Minute]:
         """The last `minutes` minutes of numbers, oldest first, for the live chart."""
+
+    # --- commerce: lineup on sale, releases, claims, orders, coupons --------------
+
+    @abc.abstractmethod
+    async def set_on_sale(self, room_id: str, sku: str, on_sale: bool, actor: Actor) -> list[Event]:
+        """Take a lineup product off sale (its releases refuse claims) or back on."""
+
+    @abc.abstractmethod
+    async def plan_release(self, room_id: str, plan: PlanRelease, actor: Actor) -> list[Event]:
+        """Plan `plan.waves` releases of a lineup product. Their units leave the
+        product's stock now; not enough stock raises `Conflict` and plans nothing."""
+
+    @abc.abstractmethod
+    async def close_release(self, room_id: str, release_id: str, actor: Actor) -> list[Event]:
+        """Close a release; its unclaimed units go back to the product's stock, and so
+        do units of its holds that expire or orders that are refunded later."""
+
+    @abc.abstractmethod
+    async def releases(self, room_id: str) -> list[Release]:
+        """Every release of the room, oldest first."""
+
+    @abc.abstractmethod
+    async def claim(self, room_id: str, release_id: str, viewer: str, key: str, qty: int = 1) -> tuple[ClaimResult, list[Event]]:
+        """The atomic buy: checks the release is open and on sale, the viewer is in its
+        audience, within the per-viewer limits (the release's and the product's), that
+        enough is left, and the idempotency key; then holds the units until
+        `now + hold_s`. A key that already claimed returns that same hold. Other
+        outcomes change nothing."""
+
+    @abc.abstractmethod
+    async def checkout(self, room_id: str, hold_id: str, viewer: str) -> tuple[Order, list[Event]]:
+        """Turn the viewer's hold into a pending order with the best coupon they hold
+        applied (the coupon is then used by this order). Again for the same hold: the
+        same order. An expired or foreign hold raises."""
+
+    @abc.abstractmethod
+    async def pay(self, room_id: str, order_id: str, viewer: str | None = None) -> tuple[Order, list[Event]]:
+        """Mark a pending order paid (`viewer` set: it must be theirs). Paying a paid
+        order returns it unchanged."""
+
+    @abc.abstractmethod
+    async def cancel_order(self, room_id: str, order_id: str, viewer: str | None = None) -> tuple[Order, list[Event]]:
+        """Cancel a pending order: its units go back to the release (or the product's
+        stock if the release is closed) and its coupon back to the buyer."""
+
+    @abc.abstractmethod
+    async def refund_order(self, room_id: str, order_id: str) -> tuple[Order, list[Event]]:
+        """Refund a paid order: its units go back like a cancellation's; the coupon
+        stays used."""
+
+    @abc.abstractmethod
+    async def report_order(self, room_id: str, report: OrderReport) -> tuple[Order, list[Event]]:
+        """A shop's webhook report, idempotent on `report.external_id`: an order of ours
+        (`report.order`) is paid, cancelled or refunded; otherwise an order placed
+        outside the overlay is recorded for the viewer or click it names (no stock of
+        ours moves). A late payment of an expired order takes its units back only if
+        they are still left; otherwise it raises `Conflict` (the shop must refund)."""
+
+    @abc.abstractmethod
+    async def expire_holds(self) -> list[Event]:
+        """Expire every hold past its time that is not paid, in every room: units back,
+        coupons back, orders expired. Idempotent: safe from many workers at once."""
+
+    @abc.abstractmethod
+    async def orders(self, room_id: str, limit: int = 50) -> list[Order]:
+        """The room's most recent orders, newest first."""
+
+    @abc.abstractmethod
+    async def create_coupon(self, room_id: str, spec: CreateCoupon, actor: Actor) -> tuple[Coupon, list[Event]]:
+        """Create a coupon campaign (and push it if `spec.push`)."""
+
+    @abc.abstractmethod
+    async def push_coupon(self, room_id: str, coupon_id: str, actor: Actor) -> list[Event]:
+        """Pop the coupon up on the overlays of its audience."""
+
+    @abc.abstractmethod
+    async def claim_coupon(self, room_id: str, coupon_id: str, viewer: str, key: str) -> CouponResult:
+        """One coupon for the viewer, atomically: the claim window, the audience, the
+        per-viewer limit, the quantity, and the idempotency key."""
+
+    @abc.abstractmethod
+    async def coupons(self, room_id: str) -> list[Coupon]:
+        """Every coupon campaign of the room, oldest first."""
+
+    @abc.abstractmethod
+    async def mine(self, room_id: str, viewer: str) -> Mine:
+        """The viewer's holds, orders and coupons in the room."""
+
+    @abc.abstractmethod
+    async def viewer_facts(self, room_id: str, viewer: str) -> ViewerFacts:
+        """What audiences may ask about the viewer now (guide, shop, presence, paid)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import heapq
 import logging
 import re
 import sqlite3
@@ -25,9 +26,11 @@ from .. import protocol
 from ..clock import now_ms
 from ..domain.numbers import LiveNumbers, MinuteBucket
 from ..errors import BadMessage, ConfigError, NotFound, ProductNotFound, RoomNotFound
-from ..protocol import Guide, GuideStat, Minute, Numbers, Product, ScriptLine, Shop
+from ..domain.releases import Wave
+from ..protocol import Coupon, CouponClaim, Guide, GuideStat, Hold, Minute, Numbers, Order, Product, Release, ScriptLine, Shop
 from .base import Actor, Audience, Event, Listener, Room, RoomState, Store, Subscription
 from .journal import Journal, Statement, connect
+from .local_commerce import LocalCommerce, release_of, wave_of
 
 log = logging.getLogger("live.store")
 
@@ -52,13 +55,28 @@ CREATE INDEX IF NOT EXISTS sessions_room ON sessions (room, viewer);
 CREATE TABLE IF NOT EXISTS minutes (
     room TEXT NOT NULL, t INTEGER NOT NULL, online_start INTEGER NOT NULL, online_max INTEGER NOT NULL,
     online_end INTEGER NOT NULL, entries INTEGER NOT NULL, exits INTEGER NOT NULL, likes INTEGER NOT NULL,
+    orders INTEGER NOT NULL DEFAULT 0, gmv INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (room, t)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS scripts (room TEXT NOT NULL, position INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (room, position));
 CREATE TABLE IF NOT EXISTS shops (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS guides (id TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS releases (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS coupons (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS coupon_claims (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
 """
+
+# Columns added after a table was first created: (table, column, definition).
+MIGRATIONS = [
+    ("rooms", "off_sale", "TEXT NOT NULL DEFAULT '[]'"),
+    ("minutes", "orders", "INTEGER NOT NULL DEFAULT 0"),
+    ("minutes", "gmv", "INTEGER NOT NULL DEFAULT 0"),
+]
+ID_TABLES = {"w": "releases", "h": "holds", "o": "orders", "c": "coupons", "k": "coupon_claims"}
+CLOSED_RELEASES_SHOWN = 5
 
 
 @dataclass(slots=True)
@@ -83,6 +101,17 @@ class _Room:
     scripts: list[ScriptLine] = field(default_factory=list)
     brought: dict[str, set[str]] = field(default_factory=dict)  # guide -> viewers
     watching: dict[str, int] = field(default_factory=dict)  # guide -> viewers online
+    off_sale: set[str] = field(default_factory=set)
+    waves: dict[str, Wave] = field(default_factory=dict)
+    holds: dict[str, Hold] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    coupons: dict[str, Coupon] = field(default_factory=dict)
+    coupon_claims: dict[str, CouponClaim] = field(default_factory=dict)
+    viewer_holds: dict[str, list[str]] = field(default_factory=dict)
+    viewer_orders: dict[str, list[str]] = field(default_factory=dict)
+    viewer_coupons: dict[str, list[str]] = field(default_factory=dict)
+    hold_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    coupon_keys: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class _LocalSubscription(Subscription):
@@ -96,7 +125,7 @@ class _LocalSubscription(Subscription):
             self._listeners.remove(self._listener)
 
 
-class LocalStore(Store):
+class LocalStore(LocalCommerce, Store):
     def __init__(self, data_dir: Path, clock: Callable[[], int] = now_ms) -> None:
         self.clock = clock
         self._dir = data_dir
@@ -110,6 +139,10 @@ class LocalStore(Store):
         self._lockfile = None
         self._next_session = 1
         self._flusher: asyncio.Task | None = None
+        self._expiries: list[tuple[int, str, str]] = []  # heap of (expires_at, room, hold)
+        self._payers: set[str] = set()  # viewers who paid an order: not "new" any more
+        self._external: dict[str, str] = {}  # a shop's external order id -> our order id
+        self._ids: dict[str, int] = {}
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -126,7 +159,11 @@ class LocalStore(Store):
             ) from None
         db = connect(self._dir / "live.db")
         db.executescript(SCHEMA)
+        for table, column, definition in MIGRATIONS:
+            if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         self._load(db)
+        self._load_commerce(db)
         self._reader = db
         self._journal.start()
         self._flusher = asyncio.create_task(self._flush_forever(), name="live-store-flush")
@@ -155,10 +192,11 @@ class LocalStore(Store):
             )
         for sku, data in db.execute("SELECT sku, data FROM products"):
             self._products[sku] = msgspec.json.decode(data, type=Product)
-        for rid, title, video, created, lineup, pinned in db.execute(
-            "SELECT id, title, video_url, created_at, lineup, pinned FROM rooms ORDER BY created_at, id"
+        for rid, title, video, created, lineup, pinned, off_sale in db.execute(
+            "SELECT id, title, video_url, created_at, lineup, pinned, off_sale FROM rooms ORDER BY created_at, id"
         ):
-            self._rooms[rid] = _Room(Room(rid, title, created, video), msgspec.json.decode(lineup), pinned)
+            r = self._rooms[rid] = _Room(Room(rid, title, created, video), msgspec.json.decode(lineup), pinned)
+            r.off_sale = set(msgspec.json.decode(off_sale))
         for rid, seq in db.execute("SELECT room, MAX(seq) FROM events GROUP BY room"):
             if rid in self._rooms:
                 self._rooms[rid].seq = self._rooms[rid].published = seq
@@ -189,7 +227,8 @@ class LocalStore(Store):
                 n.likes, n.peak = likes, peak
         horizon = self.clock() - 62 * 60_000
         for rid, *values in db.execute(
-            "SELECT room, t, online_start, online_max, online_end, entries, exits, likes FROM minutes WHERE t >= ?",
+            "SELECT room, t, online_start, online_max, online_end, entries, exits, likes, orders, gmv FROM minutes "
+            "WHERE t >= ?",
             (horizon,),
         ):
             if rid in self._rooms:
@@ -198,6 +237,53 @@ class LocalStore(Store):
         for r in self._rooms.values():
             r.numbers.unique = len(r.seen)
         self._next_session = (db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions").fetchone()[0]) + 1
+
+    def _load_commerce(self, db: sqlite3.Connection) -> None:
+        def rows(table: str, kind: type) -> list[tuple[str, msgspec.Struct]]:
+            query = f"SELECT room, data FROM {table} ORDER BY CAST(SUBSTR(id, 2) AS INTEGER)"
+            return [(room, msgspec.json.decode(data, type=kind)) for room, data in db.execute(query)]
+
+        for prefix, table in ID_TABLES.items():
+            (top,) = db.execute(f"SELECT COALESCE(MAX(CAST(SUBSTR(id, 2) AS INTEGER)), 0) FROM {table}").fetchone()
+            self._ids[prefix] = top
+        for room_id, release in rows("releases", Release):
+            if room_id in self._rooms:
+                self._rooms[room_id].waves[release.id] = wave_of(release)
+        for room_id, hold in rows("holds", Hold):
+            if room_id in self._rooms:
+                r = self._rooms[room_id]
+                r.holds[hold.id] = hold
+                r.hold_keys[(hold.viewer, hold.key)] = hold.id
+                r.viewer_holds.setdefault(hold.viewer, []).append(hold.id)
+                if hold.status in ("held", "ordered"):
+                    heapq.heappush(self._expiries, (hold.expires_at, room_id, hold.id))
+        for room_id, coupon in rows("coupons", Coupon):
+            if room_id in self._rooms:
+                self._rooms[room_id].coupons[coupon.id] = coupon
+        for room_id, claim in rows("coupon_claims", CouponClaim):
+            if room_id in self._rooms:
+                r = self._rooms[room_id]
+                r.coupon_claims[claim.id] = claim
+                r.coupon_keys[(claim.viewer, claim.key)] = claim.id
+                r.viewer_coupons.setdefault(claim.viewer, []).append(claim.id)
+        for room_id, order in rows("orders", Order):
+            if room_id not in self._rooms:
+                continue
+            r = self._rooms[room_id]
+            self._add_order(r, order)
+            if order.external_id is not None:
+                self._external[order.external_id] = order.id
+            if order.status in ("paid", "refunded") and order.viewer:
+                self._payers.add(order.viewer)
+            if order.status == "paid":
+                buyer = order.viewer or order.click or order.id
+                r.numbers.orders += 1
+                r.numbers.gmv += order.amount
+                r.numbers.paid_by[buyer] = r.numbers.paid_by.get(buyer, 0) + 1
+
+    def _new_id(self, prefix: str) -> str:
+        self._ids[prefix] = self._ids.get(prefix, 0) + 1
+        return f"{prefix}{self._ids[prefix]}"
 
     # --- rooms and catalog --------------------------------------------------------
 
@@ -229,14 +315,20 @@ class LocalStore(Store):
         return [r.room for r in self._rooms.values()]
 
     async def put_products(self, products: list[Product]) -> None:
-        statements: list[Statement] = []
-        for product in products:
-            statements.append(
-                ("INSERT OR REPLACE INTO products (sku, data) VALUES (?, ?)", (product.sku, protocol.encode(product)))
-            )
+        statements: list[Statement] = [self._product_row(product) for product in products]
         for product in products:
             self._products[product.sku] = product
-        await self._journal.write(statements)
+        changed = {p.sku for p in products}
+        touched: list[tuple[_Room, list[Event]]] = []
+        for r in self._rooms.values():
+            if changed.intersection(r.lineup):  # their overlays show the new titles and prices
+                off = sorted(r.off_sale)
+                event = self._event(
+                    r, "lineup", "all", lambda seq, ts, r=r, off=off: protocol.LineupChanged(seq, ts, self._lineup(r), "catalog", off)
+                )
+                statements.append(self._event_row(event))
+                touched.append((r, [event]))
+        await self._journal.write(statements, on_commit=lambda: [self._publish(r, events) for r, events in touched])
 
     async def list_products(self) -> list[Product]:
         return [self._products[sku] for sku in sorted(self._products)]
@@ -332,7 +424,17 @@ class LocalStore(Store):
 
     async def state(self, room_id: str) -> RoomState:
         r = self._room(room_id)
-        return RoomState(r.seq, r.room, self._lineup(r), r.pinned)
+        now = self.clock()
+        waves = [w for w in r.waves.values() if w.closed_at is None]
+        waves += [w for w in r.waves.values() if w.closed_at is not None][-CLOSED_RELEASES_SHOWN:]
+        coupons = [
+            c for c in r.coupons.values()
+            if c.pushed_at is not None and (c.claim_until is None or c.claim_until > now) and c.claimed < c.quantity
+        ]
+        return RoomState(
+            r.seq, r.room, self._lineup(r), r.pinned, sorted(r.off_sale),
+            [release_of(w) for w in sorted(waves, key=lambda w: w.starts_at)], coupons,
+        )
 
     async def events_after(self, room_id: str, seq: int, limit: int) -> list[Event]:
         self._room(room_id)
@@ -404,6 +506,9 @@ class LocalStore(Store):
             exits=n.exits,
             avg_dwell_s=n.avg_dwell_s(now),
             likes=n.likes,
+            orders=n.orders,
+            buyers=n.buyers,
+            gmv=n.gmv,
             guides=self._guide_stats(r),
         )
         return numbers, _minute(n.current_minute(now))
@@ -439,14 +544,15 @@ class LocalStore(Store):
         return Event(r.room.id, r.seq, ts, kind, audience, protocol.encode(build(r.seq, ts)))
 
     async def _commit(self, r: _Room, events: list[Event], statements: list[Statement]) -> None:
-        statements = statements + [
-            (
-                "INSERT INTO events (room, seq, ts, kind, audience, data) VALUES (?, ?, ?, ?, ?, ?)",
-                (e.room, e.seq, e.ts, e.kind, e.audience, e.data),
-            )
-            for e in events
-        ]
-        await self._journal.write(statements, on_commit=lambda: self._publish(r, events))
+        statements = statements + [self._event_row(e) for e in events]
+        await self._journal.write(statements, on_commit=lambda: self._publish(r, events) if events else None)
+
+    @staticmethod
+    def _event_row(e: Event) -> Statement:
+        return (
+            "INSERT INTO events (room, seq, ts, kind, audience, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (e.room, e.seq, e.ts, e.kind, e.audience, e.data),
+        )
 
     @staticmethod
     def _publish(r: _Room, events: list[Event]) -> None:
@@ -472,8 +578,10 @@ class LocalStore(Store):
                 if b is not None:
                     statements.append(
                         (
-                            "INSERT OR REPLACE INTO minutes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (r.room.id, b.t, b.online_start, b.online_max, b.online_end, b.entries, b.exits, b.likes),
+                            "INSERT OR REPLACE INTO minutes (room, t, online_start, online_max, online_end, entries, exits, "
+                            "likes, orders, gmv) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (r.room.id, b.t, b.online_start, b.online_max, b.online_end, b.entries, b.exits, b.likes,
+                             b.orders, b.gmv),
                         )
                     )
             r.dirty.clear()
@@ -481,4 +589,4 @@ class LocalStore(Store):
 
 
 def _minute(b: MinuteBucket) -> Minute:
-    return Minute(t=b.t, online=b.online_max, entries=b.entries, exits=b.exits, likes=b.likes)
+    return Minute(t=b.t, online=b.online_max, entries=b.entries, exits=b.exits, likes=b.likes, orders=b.orders, gmv=b.gmv)

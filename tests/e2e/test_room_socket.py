@@ -209,7 +209,7 @@ async def test_online_numbers_follow_viewers(server):
     assert numbers["numbers"]["entries"] == 3 and numbers["numbers"]["unique"] == 3
     assert numbers["minute"]["entries"] == 3
     tick = await viewers[0].recv_where(lambda m: m["type"] == "tick" and m["online"] == 3)
-    assert set(tick) == {"type", "t", "online", "likes"}
+    assert set(tick) == {"type", "t", "online", "likes", "stock"}
     await viewers[0].close()
     numbers = await controller.recv_where(lambda m: m["type"] == "numbers" and m["numbers"]["online"] == 2)
     assert numbers["numbers"]["exits"] == 1 and numbers["numbers"]["peak"] == 3
