@@ -33,9 +33,8 @@ from msgspec import Raw, Struct
 
 from . import protocol
 from .clock import now_ms
-from .domain.ratelimit import TokenBucket
 from .domain.audience import ViewerFacts, admits
-from .errors import NotFound
+from .domain.ratelimit import TokenBucket
 from .gcpolicy import GcPolicy
 from .protocol import PROTOCOL_VERSION, Resume, Snapshot
 from .settings import Settings
@@ -316,6 +315,9 @@ class Hub:
             snapshot.numbers = numbers
             snapshot.series = await self.store.series(conn.room)
             snapshot.scripts = await self.store.scripts(conn.room)
+            snapshot.orders = await self.store.orders(conn.room)
+            snapshot.shops = await self.store.shops()
+            snapshot.guides = await self._guide_cards()
         if conn.role == "guide":
             snapshot.me = await self._guide_card(conn.subject)
         if conn.viewer_id is not None:
@@ -324,12 +326,13 @@ class Hub:
         return state.seq
 
     async def _guide_card(self, guide_id: str) -> protocol.GuideCard | None:
-        try:
-            guide = await self.store.guide(guide_id)
-        except NotFound:
-            return None
+        return next((card for card in await self._guide_cards() if card.id == guide_id), None)
+
+    async def _guide_cards(self) -> list[protocol.GuideCard]:
         shop_names = {shop.id: shop.name for shop in await self.store.shops()}
-        return protocol.GuideCard(guide.id, guide.name, guide.code, guide.shop, shop_names.get(guide.shop, ""))
+        return [
+            protocol.GuideCard(g.id, g.name, g.code, g.shop, shop_names.get(g.shop, "")) for g in await self.store.guides()
+        ]
 
     # --- sending ------------------------------------------------------------------
 
@@ -452,7 +455,9 @@ class Hub:
             if staff_due:
                 ch.staff_tick_at = now
                 coupons = [c for c in await self.store.coupons(ch.room) if c.claim_until is None or c.claim_until > now]
-                tick = protocol.NumbersTick(numbers, minute, releases, coupons)
+                state = await self.store.state(ch.room)
+                stock = {p.sku: p.stock for p in state.lineup}
+                tick = protocol.NumbersTick(numbers, minute, releases, coupons, stock)
                 self._fan_out(ch.staff, 0, text_frame(protocol.encode(tick)))
 
     async def _settle_leavers(self, ch: Channel, now: int) -> None:

@@ -440,9 +440,9 @@ class Snapshot(Struct, tag="snapshot", tag_field="type"):
 
     `reason` says why: `join` (no `last_seq`), `window` (the client missed more than the
     resume window), `ahead` (the client's `last_seq` is not from this room's log).
-    `numbers`, `series` and `scripts` are for staff only; `me` is the guide's own
-    record (with their share code), for guides; `mine` the viewer's own holds, orders
-    and coupons, for viewers.
+    `numbers`, `series`, `scripts`, `orders` (the most recent, newest first), `guides`
+    and `shops` (for audiences) are for staff only; `me` is the guide's own record (with their share code), for guides;
+    `mine` the viewer's own holds, orders and coupons, for viewers.
     """
 
     v: int
@@ -459,6 +459,9 @@ class Snapshot(Struct, tag="snapshot", tag_field="type"):
     scripts: list[ScriptLine] | None = None
     me: GuideCard | None = None
     mine: Mine | None = None
+    orders: list[Order] | None = None
+    guides: list[GuideCard] | None = None
+    shops: list[Shop] | None = None
 
 
 class Resume(Struct, tag="resume", tag_field="type"):
@@ -549,13 +552,15 @@ class Tick(Struct, tag="tick", tag_field="type"):
 
 
 class NumbersTick(Struct, tag="numbers", tag_field="type"):
-    """Staff numbers, every second, with the current minute of the series, and the
-    counters of the room's releases and coupons."""
+    """Staff numbers, every second, with the current minute of the series, the
+    counters of the room's releases and coupons, and each lineup product's stock not
+    yet released."""
 
     numbers: Numbers
     minute: Minute
     releases: list[Release] = []
     coupons: list[Coupon] = []
+    stock: dict[str, int] = {}
 
 
 class ClaimResult(Struct, tag="claim_result", tag_field="type"):

@@ -95,7 +95,8 @@ async def share_qr(request: Request) -> Response:
 
 
 async def control(request: Request) -> Response:
-    return await _room_page(request, "control.html", page="control")
+    live: Live = request.app.state.live
+    return await _room_page(request, "control.html", page="control", confirm_units=live.settings.confirm_release_units)
 
 
 async def host(request: Request) -> Response:

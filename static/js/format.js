@@ -21,3 +21,26 @@ export function dwell(seconds, t) {
   if (seconds < 60) return t("seconds_short", { n: seconds });
   return t("minutes_short", { m: Math.floor(seconds / 60), s: seconds % 60 });
 }
+
+/** "4:05" or "1:02:03" until `ms` from now (never negative). */
+export function countdown(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+/** Integer fen from what a person types in yuan ("59.9", "59.90", "¥59"); null if empty. */
+export function fenFromYuan(text) {
+  const clean = String(text ?? "").replace(/[¥,\s]/g, "");
+  if (clean === "") return null;
+  if (!/^\d+(\.\d{1,2})?$/.test(clean)) return NaN;
+  const [whole, cents = ""] = clean.split(".");
+  return Number(whole) * 100 + Number(cents.padEnd(2, "0"));
+}
+
+/** A fresh idempotency key: the same tap resent keeps its key, a new tap gets a new one. */
+export function newKey() {
+  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}

@@ -2,37 +2,90 @@
 
 export function createRoomState() {
   return {
-    room: null, lineup: [], pinned: null, product: null, online: 0, likes: 0,
+    role: null, room: null, lineup: [], pinned: null, product: null, offSale: new Set(), online: 0, likes: 0,
     numbers: null, series: [], scripts: [], me: null,
+    releases: new Map(), coupons: new Map(), orders: [], mine: { holds: [], orders: [], coupons: [] },
   };
 }
+
+const ORDER_FEED = 100;
 
 /** Apply one server message; returns true if it changed what pages show. */
 export function apply(state, message) {
   switch (message.type) {
     case "snapshot": {
-      state.room = message.room;
-      state.lineup = message.room.lineup;
-      state.pinned = message.room.pinned;
+      const room = message.room;
+      state.role = message.role;
+      state.room = room;
+      state.lineup = room.lineup;
+      state.pinned = room.pinned;
       state.product = state.lineup.find((p) => p.sku === state.pinned) || null;
+      state.offSale = new Set(room.off_sale ?? []);
+      state.releases = new Map((room.releases ?? []).map((r) => [r.id, r]));
+      state.coupons = new Map((room.coupons ?? []).map((c) => [c.id, c]));
       state.online = message.online;
       state.likes = message.likes;
       state.numbers = message.numbers ?? null;
       state.series = message.series ?? [];
       state.scripts = message.scripts ?? [];
       state.me = message.me ?? null;
+      state.orders = message.orders ?? [];
+      state.guides = message.guides ?? [];
+      state.shops = message.shops ?? [];
+      if (message.mine) state.mine = message.mine;
       return true;
     }
+    case "resume":
+      if (message.mine) state.mine = message.mine;
+      return Boolean(message.mine);
     case "pinned":
       state.pinned = message.sku;
       state.product = message.product;
       return true;
     case "lineup":
       state.lineup = message.lineup;
+      state.offSale = new Set(message.off_sale ?? []);
+      if (state.pinned) state.product = state.lineup.find((p) => p.sku === state.pinned) || state.product;
+      return true;
+    case "release":
+      state.releases.set(message.release.id, message.release);
+      return true;
+    case "sold_out": {
+      const release = state.releases.get(message.release);
+      if (release) Object.assign(release, { left: 0, sold_out_at: release.sold_out_at ?? message.ts });
+      return true;
+    }
+    case "returned": {
+      const release = state.releases.get(message.release);
+      if (release) release.left = message.left;
+      return true;
+    }
+    case "coupon":
+      state.coupons.set(message.coupon.id, message.coupon);
+      return true;
+    case "order":
+      upsertOrder(state, message.order);
+      return true;
+    case "claim_result":
+      if (message.hold) upsert(state.mine.holds, message.hold);
+      if (message.hold || message.outcome === "sold_out") {
+        const release = state.releases.get(message.release);
+        if (release) release.left = message.left;
+      }
+      return true;
+    case "coupon_result":
+      if (message.claim) upsert(state.mine.coupons, message.claim);
+      return true;
+    case "order_result":
+      upsertOrder(state, message.order);
       return true;
     case "tick":
       state.online = message.online;
       state.likes = message.likes;
+      for (const [id, left] of Object.entries(message.stock ?? {})) {
+        const release = state.releases.get(id);
+        if (release) release.left = left;
+      }
       return true;
     case "numbers": {
       state.numbers = message.numbers;
@@ -45,9 +98,47 @@ export function apply(state, message) {
         state.series.push(minute);
         if (state.series.length > 60) state.series.shift();
       }
+      for (const release of message.releases ?? []) state.releases.set(release.id, release);
+      message.stockChanged = false;
+      for (const product of state.lineup) {
+        const stock = message.stock?.[product.sku];
+        if (stock !== undefined && stock !== product.stock) {
+          product.stock = stock;
+          message.stockChanged = true;
+        }
+      }
+      for (const coupon of message.coupons ?? []) state.coupons.set(coupon.id, coupon);
       return true;
     }
     default:
       return false;
   }
+}
+
+function upsert(list, item) {
+  const i = list.findIndex((x) => x.id === item.id);
+  if (i >= 0) list[i] = item;
+  else list.push(item);
+}
+
+function upsertOrder(state, order) {
+  const i = state.orders.findIndex((o) => o.id === order.id);
+  if (i >= 0) state.orders[i] = order;
+  else {
+    state.orders.unshift(order);
+    if (state.orders.length > ORDER_FEED) state.orders.pop();
+  }
+  if (state.role === "viewer") upsert(state.mine.orders, order);
+  const hold = state.mine.holds.find((h) => h.id === order.hold);
+  if (hold) {
+    hold.order = order.id;
+    hold.status = { pending: "ordered", paid: "paid", cancelled: "cancelled", expired: "expired", refunded: "refunded" }[order.status];
+  }
+}
+
+/** A release's state now, from its timestamps and counters (never a timer). */
+export function releaseStatus(release, now) {
+  if (release.closed_at != null) return "closed";
+  if (now < release.starts_at) return "scheduled";
+  return release.left === 0 ? "sold_out" : "open";
 }

@@ -1,21 +1,23 @@
 // Viewer overlay: a transparent layer over any player. Pinned product, online count,
 // likes (taps batched into one message every 400 ms), and the video beneath if given.
 
-import { connect } from "./page-kit.js";
+import { connect, showProduct } from "./page-kit.js";
 import { apply, createRoomState } from "./room-state.js";
 import { count } from "./format.js";
-import { showProduct } from "./page-kit.js";
+import { Shop } from "./sale.js";
 
 const state = createRoomState();
 const socket = connect();
+const shop = new Shop(socket, state);
 const card = document.getElementById("pinned");
 let pendingLikes = 0; // taps not sent yet
 let shownLikes = 0; // likes only grow: the count shown never goes back
 
 socket.addEventListener("message", (e) => {
   const message = e.detail;
-  if (!apply(state, message)) return;
-  render(message);
+  const changed = apply(state, message);
+  shop.onMessage(message);
+  if (changed) render(message);
 });
 socket.start();
 

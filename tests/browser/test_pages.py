@@ -25,7 +25,7 @@ window.WebSocket = class extends window.WebSocket {
 
 
 def pin_button(control: Page, sku: str):
-    return control.locator(f'li.lineup-item[data-sku="{sku}"] button[data-sku="{sku}"]')
+    return control.locator(f'li.lineup-item[data-sku="{sku}"] button[data-action="pin"]')
 
 
 async def pin_over_http(server, sku: str | None, room: str = ROOM) -> dict:
@@ -198,14 +198,14 @@ async def test_language_from_query_cookie_and_accept_language(server, pages):
     zh = await pages.overlay(query="?lang=zh-CN")
     await pages.until_live(zh)
     await expect(zh.locator("html")).to_have_attribute("lang", "zh-CN")
-    await expect(zh.locator(".pill")).to_contain_text("人在看")
+    await expect(zh.locator(".pill.watching")).to_contain_text("人在看")
     await expect(zh.locator("#conn")).to_have_text("已连接")
     await expect(zh.locator("#like")).to_have_attribute("aria-label", "点赞")
 
     en = await pages.overlay(query="?lang=en", locale="zh-CN")
     await pages.until_live(en)
     await expect(en.locator("html")).to_have_attribute("lang", "en")
-    await expect(en.locator(".pill")).to_contain_text("watching")
+    await expect(en.locator(".pill.watching")).to_contain_text("watching")
     await expect(en.locator("#conn")).to_have_text("Live")
     again = await pages.open(f"/watch/{ROOM}", context=en.context)
     await expect(again.locator("html")).to_have_attribute("lang", "en")
@@ -213,7 +213,7 @@ async def test_language_from_query_cookie_and_accept_language(server, pages):
     by_header = await pages.overlay(locale="zh-CN")
     await pages.until_live(by_header)
     await expect(by_header.locator("html")).to_have_attribute("lang", "zh-CN")
-    await expect(by_header.locator(".pill")).to_contain_text("人在看")
+    await expect(by_header.locator(".pill.watching")).to_contain_text("人在看")
     plain = await pages.overlay(locale="en-US")
     await expect(plain.locator("html")).to_have_attribute("lang", "en")
 

@@ -1,0 +1,28 @@
+// The live order feed on the control panel.
+
+import { t } from "./i18n.js";
+import { clock, money } from "./format.js";
+
+export function renderOrders(table, empty, orders, titles) {
+  const rows = orders.map((order) => {
+    const tr = document.createElement("tr");
+    tr.dataset.order = order.id;
+    tr.className = `order-${order.status}`;
+    const cells = [
+      clock(order.paid_at ?? order.created_at),
+      order.id,
+      `${titles.get(order.sku) ?? order.sku} × ${order.qty}`,
+      order.discount ? `${money(order.amount)} (−${money(order.discount)})` : money(order.amount),
+      t(`order_status_${order.status}`),
+      (order.viewer || order.click || "").slice(-6) + (order.guide ? ` · ${order.guide}` : ""),
+    ];
+    for (const value of cells) {
+      const td = document.createElement("td");
+      td.textContent = value;
+      tr.append(td);
+    }
+    return tr;
+  });
+  table.querySelector("tbody").replaceChildren(...rows);
+  empty.hidden = orders.length > 0;
+}
