@@ -76,6 +76,7 @@ def links(settings: Settings, room_id: str) -> dict[str, str]:
         "host": f"{base}/host/{room_id}#token={tokens.mint('host', room_id, 'demo-host', ttl)}",
         "watch": f"{base}/watch/{room_id}",
         "guide": f"{base}/guide/{room_id}#token={tokens.mint('guide', room_id, GUIDES[0][0], ttl)}",
+        "admin": f"{base}/admin#token={tokens.mint('admin', '*', 'demo-admin', ttl)}",
     }
 
 
@@ -87,8 +88,8 @@ def print_links(settings: Settings, room_id: str) -> None:
     urls = links(settings, room_id)
     hours = settings.token_ttl_s // 3600
     for lang, heading, names in (
-        ("zh-CN", f"演示直播间已就绪（链接 {hours} 小时内有效）", {"control": "场控台", "host": "主播提词屏", "watch": "观众浮层", "guide": "导购工作台"}),
-        ("en", f"The demo room is ready (links valid for {hours} h)", {"control": "Control panel", "host": "Host view", "watch": "Viewer overlay", "guide": "Guide portal"}),
+        ("zh-CN", f"演示直播间已就绪（链接 {hours} 小时内有效）", {"control": "场控台", "host": "主播提词屏", "watch": "观众浮层", "guide": "导购工作台", "admin": "管理后台（商品导入）"}),
+        ("en", f"The demo room is ready (links valid for {hours} h)", {"control": "Control panel", "host": "Host view", "watch": "Viewer overlay", "guide": "Guide portal", "admin": "Admin (catalog import)"}),
     ):
         print(f"\n{heading}")
         for key, url in urls.items():

@@ -115,6 +115,7 @@ class LiveServer:
     app: Any = None
     process: subprocess.Popen | None = None
     clients: list[Client] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -181,7 +182,7 @@ class ServerProcess(LiveServer):
     """`python -m live serve` in a child process: for restarts and kill -9."""
 
     def start(self) -> None:
-        env = {**os.environ, "LIVE_SECRET": self.settings.secret, "LIVE_PRESENCE_GRACE_MS": "0"}
+        env = {**os.environ, "LIVE_SECRET": self.settings.secret, "LIVE_PRESENCE_GRACE_MS": "0", **self.env}
         cmd = [
             sys.executable, "-m", "live", "serve",
             "--port", str(self.settings.port),

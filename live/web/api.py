@@ -100,6 +100,12 @@ def _admin(request: Request, live: Live) -> Claims:
     return claims
 
 
+async def rooms(request: Request) -> Response:
+    live: Live = request.app.state.live
+    _admin(request, live)
+    return _json([{"id": r.id, "title": r.title, "created_at": r.created_at} for r in await live.store.list_rooms()])
+
+
 async def catalog(request: Request) -> Response:
     live: Live = request.app.state.live
     _admin(request, live)

@@ -71,6 +71,10 @@ async def _room_page(request: Request, template: str, **extra: object) -> Respon
     return render(request, template, room=room, page=page)
 
 
+async def admin(request: Request) -> Response:
+    return render(request, "admin.html", page={"page": "admin"})
+
+
 async def guide(request: Request) -> Response:
     return await _room_page(request, "guide.html", page="guide")
 
