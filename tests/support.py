@@ -31,10 +31,10 @@ SECRET = "test-secret-for-live-0123456789-abcdef"
 ROOM = "r1"
 SEEDER = Actor("admin", "tests")
 PRODUCTS = [
-    Product("P1", "Longjing tea", 990, 3900, "traffic"),
-    Product("P2", "Face masks", 5900, 12900, "hit"),
-    Product("P3", "Serum", 19900, 26900, "regular"),
-    Product("P4", "Eye cream", 29900, 39900, "margin"),
+    Product("P1", "Longjing tea", 990, 3900, "traffic", stock=100),
+    Product("P2", "Face masks", 5900, 12900, "hit", stock=100),
+    Product("P3", "Serum", 19900, 26900, "regular", stock=100),
+    Product("P4", "Eye cream", 29900, 39900, "margin", stock=100),
 ]
 
 

@@ -544,8 +544,14 @@ class LocalStore(LocalCommerce, Store):
         return Event(r.room.id, r.seq, ts, kind, audience, protocol.encode(build(r.seq, ts)))
 
     async def _commit(self, r: _Room, events: list[Event], statements: list[Statement]) -> None:
+        await self._submit(r, events, statements)
+
+    def _submit(self, r: _Room, events: list[Event], statements: list[Statement]) -> asyncio.Future:
+        """Queue a room's writes and events now (the journal keeps the order of
+        submission, so seqs reach subscribers in order); the future resolves once
+        they are on disk and published."""
         statements = statements + [self._event_row(e) for e in events]
-        await self._journal.write(statements, on_commit=lambda: self._publish(r, events) if events else None)
+        return self._journal.write(statements, on_commit=lambda: self._publish(r, events) if events else None)
 
     @staticmethod
     def _event_row(e: Event) -> Statement:

@@ -145,14 +145,7 @@ class LocalCommerce:
         r.hold_keys[(viewer, key)] = hold.id
         r.viewer_holds.setdefault(viewer, []).append(hold.id)
         heapq.heappush(self._expiries, (hold.expires_at, room_id, hold.id))
-        events = []
-        if sold_out:
-            events.append(
-                self._event(
-                    r, "sold_out", wave.audience,
-                    lambda seq, ts: protocol.SoldOut(seq, ts, wave.id, wave.sku, max(0, now - wave.starts_at)),
-                )
-            )
+        events = [self._sold_out_event(r, wave, now)] if sold_out else []
         statements = [_row("holds", room_id, hold, hold.id), _row("releases", room_id, release_of(wave), wave.id)]
         await self._commit(r, events, statements)
         return ClaimResult(key, release_id, "claimed", hold, wave.left), events
@@ -247,7 +240,7 @@ class LocalCommerce:
                 raise Conflict(f"order {order.id} was reported as {order.external_id!r}", path="$.external_id")
         else:
             return await self._record_outside_order(r, report)
-        if order.status == report.status or (order.status == "refunded" and report.status != "paid"):
+        if order.status == report.status:
             await self._barrier()
             return order, []
         statements, events = self._apply_report(r, order, report.status, self.clock())
@@ -297,6 +290,9 @@ class LocalCommerce:
         return order, events
 
     async def expire_holds(self) -> list[Event]:
+        """All rooms are swept in one synchronous step and each room's writes queued at
+        once: an op running while earlier rooms commit would otherwise see (or change)
+        holds this sweep has decided on, or slip its events between the sweep's seqs."""
         now = self.clock()
         due: dict[str, list[Hold]] = {}
         while self._expiries and self._expiries[0][0] <= now:
@@ -305,6 +301,7 @@ class LocalCommerce:
             if hold is not None and hold.status in OPEN_HOLD:
                 due.setdefault(room_id, []).append(hold)
         published: list[Event] = []
+        commits = []
         for room_id, holds in due.items():
             r = self._rooms[room_id]
             statements: list[Statement] = []
@@ -320,8 +317,10 @@ class LocalCommerce:
                 statements += more
                 events += evs
             events += self._returned_events(r, back)
-            await self._commit(r, events, statements)
+            commits.append(self._submit(r, events, statements))
             published += events
+        for commit in commits:
+            await commit
         return published
 
     async def orders(self, room_id: str, limit: int = 50) -> list[Order]:
@@ -469,9 +468,18 @@ class LocalCommerce:
         wave = r.waves[hold.release] if hold is not None else None
         if hold is None or wave is None or wave.closed_at is not None or wave.left < hold.qty:
             raise Conflict("this order expired and its units are gone; refund the buyer", path="$.status")
-        wave.hold(hold.qty, now)
+        standing = [r.holds[h] for h in r.viewer_holds.get(order.viewer, ()) if r.holds[h].status in ("held", "ordered", "paid")]
+        in_wave = sum(h.qty for h in standing if h.release == wave.id)
+        of_product = sum(h.qty for h in standing if h.sku == wave.sku)
+        product_limit = self._products[wave.sku].limit
+        if in_wave + hold.qty > wave.limit or (product_limit is not None and of_product + hold.qty > product_limit):
+            raise Conflict("the buyer has claimed again since; this payment would pass the limit: refund it", path="$.status")
+        sold_out = wave.hold(hold.qty, now)
         hold.status = "ordered"
         statements: list[Statement] = []
+        events: list[Event] = []
+        if sold_out:
+            events.append(self._sold_out_event(r, wave, now))
         if order.coupon is not None:
             claim = r.coupon_claims[order.coupon]
             if claim.order is None and claim.status == "claimed":  # still in the pocket: used again
@@ -481,8 +489,8 @@ class LocalCommerce:
                 statements += [_row("coupon_claims", r.room.id, claim, claim.id), _row("coupons", r.room.id, coupon, coupon.id)]
             else:  # spent on another order since: this one keeps its price but not the coupon
                 order.coupon = None
-        more, events = self._mark_paid(r, order, now)
-        return statements + more, events
+        more, paid = self._mark_paid(r, order, now)
+        return statements + more, paid + events
 
     def _put_back(self, r, hold: Hold, back: dict[str, int]) -> list[Statement]:
         """A held unit comes back: on sale if its release is open, else to the product."""
@@ -561,6 +569,11 @@ class LocalCommerce:
     def _release_event(self, r, wave: Wave, actor: Actor) -> Event:
         view = release_of(wave)
         return self._event(r, "release", wave.audience, lambda seq, ts: protocol.ReleaseChanged(seq, ts, view, actor.label))
+
+    def _sold_out_event(self, r, wave: Wave, now: int) -> Event:
+        return self._event(
+            r, "sold_out", wave.audience, lambda seq, ts: protocol.SoldOut(seq, ts, wave.id, wave.sku, max(0, now - wave.starts_at))
+        )
 
     def _order_event(self, r, order: Order) -> Event:
         view = msgspec.structs.replace(order)

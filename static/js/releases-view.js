@@ -91,7 +91,7 @@ export function planFromForm(form, serverNow) {
     quantity: Number(f.quantity.value),
     waves: Number(f.waves.value) || 1,
     interval_s: (Number(f.interval.value) || 0) * 60,
-    hold_s: Math.max(30, (Number(f.hold.value) || 5) * 60),
+    hold_s: Math.max(30, Math.round((Number(f.hold.value) || 5) * 60)),
     audience: audienceOf(form),
   };
   const countdownS = Number(f.countdown.value) || 0;

@@ -3,6 +3,7 @@ real server. Each browser context is its own viewer (its own viewer-id cookie)."
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -412,3 +413,64 @@ async def test_the_overlay_plays_a_video_beneath_it(server, pages):
     await expect(hls.locator("#video")).to_have_attribute("src", re.compile(r"^blob:"))
     assert any(url.endswith("/static/vendor/hls/hls.light.min.mjs") for url in loaded)
     assert "https://cdn.example/live.m3u8" in loaded
+
+
+@pytest.mark.slow
+async def test_a_flash_sale_from_the_control_panel_to_two_buyers(server, pages):
+    """The whole sale in the pages: the controller releases a wave with a 5-second
+    countdown; both overlays count down in step; two viewers buy; one uses a pushed
+    coupon and pays, the other lets the hold expire; the control panel shows the paid
+    order, the expired one, the unit back on sale and the coupon used."""
+    control = await pages.control()
+    alice, bob = await pages.overlay(), await pages.overlay()
+    await pages.until_live(control, alice, bob)
+
+    await control.locator("#coupon-form").evaluate("f => f.closest('details').open = true")
+    form = control.locator("#coupon-form")
+    await form.locator("[name=title]").fill("Five off")
+    await form.locator("[name=value]").fill("5")
+    await form.locator("[name=quantity]").fill("10")
+    await form.locator("button[type=submit]").click()
+    await expect(alice.locator("#coupon-pop")).to_be_visible()
+    await alice.locator("#coupon-pop-claim").click()
+    await expect(alice.locator("#pocket")).to_be_visible()
+    await bob.locator("#coupon-pop-close").click()
+
+    planner = control.locator("#planner")
+    await planner.locator("[name=sku]").select_option("P2")
+    await planner.locator("[name=quantity]").fill("3")
+    await planner.locator("[name=countdown]").fill("5")
+    await planner.locator("[name=price]").fill("39")
+    await planner.locator("[name=hold]").fill("0.5")  # 30 s, the shortest hold
+    await planner.locator("button[type=submit]").click()
+
+    for viewer in (alice, bob):
+        await expect(viewer.locator("#sale")).to_be_visible()
+        await expect(viewer.locator("#buy")).to_be_disabled()
+        await expect(viewer.locator("#sale-left")).to_contain_text("3")
+    seconds = [int(t.split(":")[1][:2]) for t in await asyncio.gather(alice.locator("#buy").text_content(), bob.locator("#buy").text_content())]
+    assert abs(seconds[0] - seconds[1]) <= 1, "the two overlays count down in step"
+
+    for viewer in (alice, bob):
+        await expect(viewer.locator("#buy")).to_be_enabled(timeout=8000)
+        await viewer.locator("#buy").click()
+        await expect(viewer.locator("#sheet")).to_be_visible()
+    await expect(alice.locator("#sheet-discount")).to_have_text("−¥5")
+    await expect(alice.locator("#sheet-amount")).to_have_text("¥34")
+    await alice.locator("#sheet-pay").click()
+    await expect(alice.locator("#sheet-timer")).to_have_text("Paid — thank you!")
+    await expect(bob.locator("#sheet-timer")).to_contain_text("Pay within")
+
+    wave = control.locator("#waves li.wave").first
+    await expect(wave).to_contain_text("sold 1 · held 1 · left 1 / 3")
+    feed = control.locator("#orders tbody tr")
+    await expect(feed).to_have_count(2)
+    await expect(control.locator("#orders tbody")).to_contain_text("paid")
+    await expect(control.locator("#coupons li.coupon-row").first).to_contain_text("1 used")
+
+    # Bob lets his 30-second hold run out: the unit comes back for everyone.
+    await expect(bob.locator("#sheet-timer")).to_have_text("The time to pay ran out", timeout=45_000)
+    await expect(wave).to_contain_text("sold 1 · held 0 · left 2 / 3")
+    await expect(alice.locator("#sale-left")).to_contain_text("2")
+    await expect(control.locator("#orders tbody")).to_contain_text("expired")
+    await expect(control.locator("#activity")).to_contain_text("back on sale")
