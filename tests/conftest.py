@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.stores import STORES, Clock, make_store
 from tests.support import running_server, test_settings
 
 
@@ -14,3 +15,22 @@ def settings(tmp_path):
 async def server(settings):
     async with running_server(settings) as live:
         yield live
+
+
+@pytest.fixture(params=STORES)
+async def opener(request, tmp_path):
+    """Opens a store of one kind (one per `STORES` entry) on the same location each
+    time, with one shared fake clock (`opener.clock`); closes them all at the end."""
+    clock = Clock()
+    opened = []
+
+    async def open_store():
+        store = make_store(request.param, tmp_path / "store", clock)
+        await store.open()
+        opened.append(store)
+        return store
+
+    open_store.clock = clock
+    yield open_store
+    for store in opened:
+        await store.close()  # closing twice is fine

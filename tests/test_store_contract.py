@@ -1,7 +1,8 @@
 """The Store contract, one suite for every implementation (`STORES`).
 
-Each test gets a factory that opens a store on the same durable location, so a test can
-close it and open it again to check what survives a restart.
+Each test gets a factory (the `opener` fixture, in conftest.py) that opens a store on the
+same durable location, so a test can close it and open it again to check what survives
+a restart. The commerce ops have their own suite, `test_store_commerce.py`.
 """
 
 from __future__ import annotations
@@ -19,42 +20,10 @@ from live import protocol
 from live.errors import BadMessage, NotFound, ProductNotFound, RoomNotFound
 from live.protocol import Guide, Product, ScriptLine, Shop
 from live.store import Actor
-from live.store.local import LocalStore
+from tests.stores import STORES, Clock, make_store
 
-STORES = ["local"]
 ALICE = Actor("controller", "alice")
 PRODUCTS = [Product(f"S{i}", f"Product {i}", 100 * i, role="hit") for i in range(1, 6)]
-
-
-class Clock:
-    def __init__(self, now: int = 1_795_600_000_000) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-def make_store(kind: str, where: Path, clock: Clock):
-    if kind == "local":
-        return LocalStore(where, clock=clock)
-    raise AssertionError(kind)
-
-
-@pytest.fixture(params=STORES)
-async def opener(request, tmp_path):
-    clock = Clock()
-    opened = []
-
-    async def open_store():
-        store = make_store(request.param, tmp_path / "store", clock)
-        await store.open()
-        opened.append(store)
-        return store
-
-    open_store.clock = clock
-    yield open_store
-    for store in opened:
-        await store.close()  # closing twice is fine
 
 
 @pytest.fixture

@@ -240,7 +240,7 @@ class LocalCommerce:
                 raise Conflict(f"order {order.id} was reported as {order.external_id!r}", path="$.external_id")
         else:
             return await self._record_outside_order(r, report)
-        if order.status == report.status:
+        if order.status == report.status or (order.status == "refunded" and report.status != "paid"):
             await self._barrier()
             return order, []
         statements, events = self._apply_report(r, order, report.status, self.clock())
@@ -490,7 +490,7 @@ class LocalCommerce:
             else:  # spent on another order since: this one keeps its price but not the coupon
                 order.coupon = None
         more, paid = self._mark_paid(r, order, now)
-        return statements + more, paid + events
+        return statements + more, events + paid
 
     def _put_back(self, r, hold: Hold, back: dict[str, int]) -> list[Statement]:
         """A held unit comes back: on sale if its release is open, else to the product."""
