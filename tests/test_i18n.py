@@ -1,0 +1,38 @@
+"""Both languages say everything the pages ask for."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from live.web import i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+USED = re.compile(r"""\bt\(\s*["']([a-z0-9_]+)["']""")
+
+
+def keys_used() -> set[str]:
+    used: set[str] = set()
+    for path in [*ROOT.glob("templates/*.html"), *ROOT.glob("static/js/*.js")]:
+        used |= set(USED.findall(path.read_text(encoding="utf-8")))
+    return used
+
+
+def test_both_languages_have_the_same_keys():
+    assert set(i18n.catalog("en")) == set(i18n.catalog("zh-CN"))
+
+
+@pytest.mark.parametrize("lang", i18n.LANGS)
+def test_every_key_the_pages_use_is_translated(lang):
+    missing = keys_used() - set(i18n.catalog(lang))
+    assert not missing, f"{lang} lacks {sorted(missing)}"
+
+
+@pytest.mark.parametrize(
+    "header, lang",
+    [("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"), ("en-US,en;q=0.9,zh;q=0.5", "en"), ("fr-FR", "en"), ("", "en"), ("zh-TW", "zh-CN")],
+)
+def test_accept_language(header, lang):
+    assert i18n.from_accept_language(header) == lang
