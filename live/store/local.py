@@ -30,7 +30,7 @@ from ..domain.releases import Wave
 from ..protocol import Coupon, CouponClaim, Guide, GuideStat, Hold, Minute, Numbers, Order, Product, Release, ScriptLine, Shop
 from .base import Actor, Audience, Event, Listener, Room, RoomState, Store, Subscription
 from .journal import Journal, Statement, connect
-from .local_commerce import LocalCommerce, release_of, wave_of
+from .local_commerce import STANDING, LocalCommerce, count_standing, release_of, wave_of
 
 log = logging.getLogger("live.store")
 
@@ -111,6 +111,8 @@ class _Room:
     viewer_orders: dict[str, list[str]] = field(default_factory=dict)
     viewer_coupons: dict[str, list[str]] = field(default_factory=dict)
     hold_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    standing: dict[tuple[str, str], int] = field(default_factory=dict)  # (viewer, release) -> units
+    standing_sku: dict[tuple[str, str], int] = field(default_factory=dict)  # (viewer, sku) -> units
     coupon_keys: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
@@ -255,6 +257,8 @@ class LocalStore(LocalCommerce, Store):
                 r.holds[hold.id] = hold
                 r.hold_keys[(hold.viewer, hold.key)] = hold.id
                 r.viewer_holds.setdefault(hold.viewer, []).append(hold.id)
+                if hold.status in STANDING:
+                    count_standing(r, hold, +1)
                 if hold.status in ("held", "ordered"):
                     heapq.heappush(self._expiries, (hold.expires_at, room_id, hold.id))
         for room_id, coupon in rows("coupons", Coupon):

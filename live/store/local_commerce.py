@@ -40,6 +40,18 @@ DEFAULT_COUPON_VALID_S = 86_400
 OPEN_HOLD = ("held", "ordered")
 
 
+STANDING = ("held", "ordered", "paid")
+
+
+def count_standing(r, hold: Hold, sign: int) -> None:
+    """Keep counted the units a viewer holds or bought (status in STANDING), per
+    release and per product, so a claim checks its limits without a scan."""
+    key = (hold.viewer, hold.release)
+    r.standing[key] = r.standing.get(key, 0) + sign * hold.qty
+    key = (hold.viewer, hold.sku)
+    r.standing_sku[key] = r.standing_sku.get(key, 0) + sign * hold.qty
+
+
 def release_of(wave: Wave) -> Release:
     return msgspec.convert(wave, Release, from_attributes=True)
 
@@ -49,7 +61,9 @@ def wave_of(release: Release) -> Wave:
 
 
 def _row(table: str, room: str, record: msgspec.Struct, record_id: str) -> Statement:
-    return (f"INSERT OR REPLACE INTO {table} (id, room, data) VALUES (?, ?, ?)", (record_id, room, protocol.encode(record)))
+    """Upsert a record's row; keyed, so a commit writes only its last state."""
+    sql = f"INSERT OR REPLACE INTO {table} (id, room, data) VALUES (?, ?, ?)"
+    return (sql, (record_id, room, protocol.encode(record)), (table, record_id))
 
 
 class LocalCommerce:
@@ -129,9 +143,7 @@ class LocalCommerce:
         now = self.clock()
         if wave.sku in r.off_sale:
             return ClaimResult(key, release_id, "closed", left=wave.left), []
-        standing = [r.holds[h] for h in r.viewer_holds.get(viewer, ()) if r.holds[h].status in ("held", "ordered", "paid")]
-        in_wave = sum(h.qty for h in standing if h.release == release_id)
-        of_product = sum(h.qty for h in standing if h.sku == wave.sku)
+        in_wave, of_product = r.standing.get((viewer, release_id), 0), r.standing_sku.get((viewer, wave.sku), 0)
         facts = self._facts(r, viewer)
         outcome = decide_claim(wave, qty, now, facts, in_wave, of_product, self._products[wave.sku].limit)
         if outcome != "claimed":
@@ -141,6 +153,7 @@ class LocalCommerce:
             created_at=now, expires_at=now + wave.hold_s * 1000,
         )
         sold_out = wave.hold(qty, now)
+        count_standing(r, hold, +1)
         r.holds[hold.id] = hold
         r.hold_keys[(viewer, key)] = hold.id
         r.viewer_holds.setdefault(viewer, []).append(hold.id)
@@ -312,6 +325,7 @@ class LocalCommerce:
                     more, evs = self._end_unpaid(r, r.orders[hold.order], "expired", returned=back)
                 else:
                     hold.status = "expired"
+                    count_standing(r, hold, -1)
                     more, evs = self._put_back(r, hold, back), []
                     more.append(_row("holds", room_id, hold, hold.id))
                 statements += more
@@ -432,6 +446,7 @@ class LocalCommerce:
         if order.hold is not None:
             hold = r.holds[order.hold]
             hold.status = "cancelled" if status == "cancelled" else "expired"
+            count_standing(r, hold, -1)
             statements += self._put_back(r, hold, back)
             statements.append(_row("holds", r.room.id, hold, hold.id))
         if order.coupon is not None:
@@ -452,6 +467,7 @@ class LocalCommerce:
         if order.hold is not None:
             hold = r.holds[order.hold]
             hold.status = "refunded"
+            count_standing(r, hold, -1)
             wave = r.waves[hold.release]
             if wave.unsell(hold.qty):
                 back[wave.id] = back.get(wave.id, 0) + hold.qty
@@ -468,14 +484,14 @@ class LocalCommerce:
         wave = r.waves[hold.release] if hold is not None else None
         if hold is None or wave is None or wave.closed_at is not None or wave.left < hold.qty:
             raise Conflict("this order expired and its units are gone; refund the buyer", path="$.status")
-        standing = [r.holds[h] for h in r.viewer_holds.get(order.viewer, ()) if r.holds[h].status in ("held", "ordered", "paid")]
-        in_wave = sum(h.qty for h in standing if h.release == wave.id)
-        of_product = sum(h.qty for h in standing if h.sku == wave.sku)
+        in_wave = r.standing.get((order.viewer, wave.id), 0)
+        of_product = r.standing_sku.get((order.viewer, wave.sku), 0)
         product_limit = self._products[wave.sku].limit
         if in_wave + hold.qty > wave.limit or (product_limit is not None and of_product + hold.qty > product_limit):
             raise Conflict("the buyer has claimed again since; this payment would pass the limit: refund it", path="$.status")
         sold_out = wave.hold(hold.qty, now)
         hold.status = "ordered"
+        count_standing(r, hold, +1)
         statements: list[Statement] = []
         events: list[Event] = []
         if sold_out:
@@ -564,7 +580,8 @@ class LocalCommerce:
 
     @staticmethod
     def _product_row(product: Product) -> Statement:
-        return ("INSERT OR REPLACE INTO products (sku, data) VALUES (?, ?)", (product.sku, protocol.encode(product)))
+        sql = "INSERT OR REPLACE INTO products (sku, data) VALUES (?, ?)"
+        return (sql, (product.sku, protocol.encode(product)), ("products", product.sku))
 
     def _release_event(self, r, wave: Wave, actor: Actor) -> Event:
         view = release_of(wave)
