@@ -567,23 +567,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def raise_fd_limit(needed: int) -> None:
-    """Each process (this one, each server) holds one fd per viewer: raise the soft
+def raise_fd_limit(needed: int, who: str = "fanout") -> None:
+    """Each process (this one, each server) holds one fd per client: raise the soft
     limit to the hard one, and say so plainly when even that is too low."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise SystemExit(
-            f"fanout: {needed} open files needed per process, but the hard limit (ulimit -Hn) is {hard}; "
+            f"{who}: {needed} open files needed per process, but the hard limit (ulimit -Hn) is {hard}; "
             "raise it (e.g. `ulimit -n 65536` as root, or nofile in /etc/security/limits.conf) or use fewer viewers"
         )
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, needed) if hard == resource.RLIM_INFINITY else hard, hard))
 
 
-def pin_self() -> bool:
+def pin_self(who: str = "fanout") -> bool:
     """Pin this process to CLIENT_CPU, leaving SERVER_CPU to the server; False if this
     machine (or cgroup) lacks either."""
     if not {SERVER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0):
-        say(f"fanout: CPUs {SERVER_CPU} and {CLIENT_CPU} are not both available: not pinning, expect noisy numbers")
+        say(f"{who}: CPUs {SERVER_CPU} and {CLIENT_CPU} are not both available: not pinning, expect noisy numbers")
         return False
     os.sched_setaffinity(0, {CLIENT_CPU})
     return True
