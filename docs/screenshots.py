@@ -38,13 +38,28 @@ async def shoot(urls: dict[str, str]) -> None:
             await tab.goto(url)
             return tab
 
-        control = await page(urls["control"] + "", 1280, 1000)
+        control = await page(urls["control"], 1280, 1000)
         guide = await page(urls["guide"], 1100, 560)
         share = await guide.evaluate("new Promise(r => setTimeout(() => r(document.getElementById('share-link').value), 1500))")
         viewers = [await page(share if i % 2 else urls["watch"], 390, 780) for i in range(6)]
         host = await page(urls["host"], 1280, 720)
         await asyncio.sleep(1.5)
-        await control.click("li[data-sku='MASK-02'] button")
+        await control.click("#coupons li[data-coupon='c1'] button[data-push]")
+        await asyncio.sleep(0.5)
+        await control.click("li[data-sku='MASK-02'] button[data-action='pin']")
+        await control.select_option("#planner select[name=sku]", "MASK-02")
+        await control.fill("#planner input[name=quantity]", "100")
+        await control.fill("#planner input[name=countdown]", "0")
+        await control.fill("#planner input[name=price]", "39")
+        await control.click("#planner button[type=submit]")
+        await asyncio.sleep(1)
+        for viewer in viewers[1:4]:
+            await viewer.click("#coupon-pop-close")
+            await viewer.click("#buy")
+            await asyncio.sleep(0.5)
+            await viewer.click("#sheet-pay")
+        await viewers[4].click("#coupon-pop-close")
+        await viewers[4].click("#buy")
         for _ in range(9):
             await viewers[0].click("#like")
         await asyncio.sleep(2.5)
