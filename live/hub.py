@@ -44,6 +44,7 @@ from .web.transport import LiveWebSocketProtocol, text_frame
 log = logging.getLogger("live.hub")
 
 SWEEP_EVERY_MS = 2000
+OBSERVE_EVERY_MS = 1000
 EMPTY_CHANNEL_TTL_MS = 10 * 60_000
 
 
@@ -128,6 +129,7 @@ class Channel:
         "empty_since",
         "waiting",
         "by_viewer",
+        "observed_at",
     )
 
     def __init__(self, room: str, window: int) -> None:
@@ -145,6 +147,7 @@ class Channel:
         self.empty_since: int | None = None
         self.waiting: list[tuple[Conn, int]] = []
         self.by_viewer: dict[str, set[Conn]] = {}
+        self.observed_at = 0
 
     def ring_covers(self, last_seq: int) -> bool:
         """True if every event after `last_seq` that reached the hub is in the ring."""
@@ -294,6 +297,7 @@ class Hub:
                     return upto
                 reason = "window"
         numbers, _ = await self.store.numbers(conn.room)
+        pacing = await self.store.pacing(conn.room)
         now = self.clock()
         room = protocol.RoomView(
             state.room.id, state.room.title, state.lineup, state.pinned, state.off_sale,
@@ -318,10 +322,14 @@ class Hub:
             snapshot.orders = await self.store.orders(conn.room)
             snapshot.shops = await self.store.shops()
             snapshot.guides = await self._guide_cards()
+            snapshot.pacing = pacing
+            snapshot.actions = await self.store.actions(conn.room)
         if conn.role == "guide":
             snapshot.me = await self._guide_card(conn.subject)
         if conn.viewer_id is not None:
             snapshot.mine = await self.store.mine(conn.room, conn.viewer_id)
+        if pacing.banner is not None and pacing.banner.expires_at > now:
+            snapshot.banner = pacing.banner
         self.send(conn, snapshot)
         return state.seq
 
@@ -431,6 +439,9 @@ class Hub:
         await self.store.expire_holds()
         for ch in list(self.channels.values()):
             await self._settle_leavers(ch, now)
+            if now - ch.observed_at >= OBSERVE_EVERY_MS:
+                ch.observed_at = now
+                await self.store.observe(ch.room)
             if sweep:
                 self._sweep(ch, now)
                 if ch.empty_since is not None and now - ch.empty_since > EMPTY_CHANNEL_TTL_MS and not ch.leaving:
@@ -457,7 +468,8 @@ class Hub:
                 coupons = [c for c in await self.store.coupons(ch.room) if c.claim_until is None or c.claim_until > now]
                 state = await self.store.state(ch.room)
                 stock = {p.sku: p.stock for p in state.lineup}
-                tick = protocol.NumbersTick(numbers, minute, releases, coupons, stock)
+                tier = (await self.store.pacing(ch.room)).tier
+                tick = protocol.NumbersTick(numbers, minute, releases, coupons, stock, tier)
                 self._fan_out(ch.staff, 0, text_frame(protocol.encode(tick)))
 
     async def _settle_leavers(self, ch: Channel, now: int) -> None:

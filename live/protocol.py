@@ -26,6 +26,7 @@ Role = Literal["viewer", "host", "controller", "guide", "admin"]
 ROLES: tuple[str, ...] = ("viewer", "host", "controller", "guide", "admin")
 STAFF: frozenset[str] = frozenset({"host", "controller", "guide", "admin"})
 OPERATORS: frozenset[str] = frozenset({"controller", "admin"})
+PACERS: frozenset[str] = frozenset({"controller", "host", "admin"})
 EVERYONE: frozenset[str] = frozenset(ROLES)
 
 ProductRole = Literal["traffic", "hit", "regular", "margin"]
@@ -210,7 +211,8 @@ class GuideStat(Struct):
 
 class Numbers(Struct):
     """The live numbers staff watch, as of `t`. `orders`, `buyers` and `gmv` count paid
-    orders (refunds taken off). `guides` lists the guides who brought anyone, most
+    orders (refunds taken off); `entries_per_min` and `exits_per_min` are the trend over
+    the last minute. `guides` lists the guides who brought anyone, most
     viewers brought first."""
 
     t: EpochMs
@@ -224,6 +226,8 @@ class Numbers(Struct):
     orders: int = 0
     buyers: int = 0
     gmv: Fen = 0
+    entries_per_min: int = 0
+    exits_per_min: int = 0
     guides: list[GuideStat] = []
 
 
@@ -269,6 +273,131 @@ class GuideCard(Struct):
     code: str
     shop: str
     shop_name: str
+
+
+# --- pacing: tiers, run-of-show, prompts, banners, the control log ---------------------
+
+TierName = Literal["cold", "warm", "hot"]
+Purpose = Literal["welcome", "hold", "explain", "urgency", "coupon", "qa", "thanks"]
+
+
+class PacingRules(Struct, forbid_unknown_fields=True):
+    """How a room reads its own numbers. Tiers: `fixed` thresholds are viewers online,
+    `relative` ones fractions of the room's peak over the last 30 minutes; a tier
+    changes after the count stayed across a boundary for `hold_s`. Alerts look at the
+    last `window_s`: online down by `cool_pct` % (cooling), up by `heat_pct` % or past
+    the peak (hot); a release that sold under `slow_pct` % of its units in `slow_s`;
+    the same alert again only after `cooldown_s`. The teleprompter's line changes every
+    `rotate_s` even when nothing else does."""
+
+    mode: Literal["fixed", "relative"] = "fixed"
+    warm: Annotated[float, Meta(gt=0)] = 50
+    hot: Annotated[float, Meta(gt=0)] = 200
+    hold_s: Annotated[int, Meta(ge=0, le=3600)] = 20
+    floor: Annotated[int, Meta(ge=0)] = 10
+    window_s: Annotated[int, Meta(ge=10, le=3600)] = 60
+    cool_pct: Annotated[int, Meta(ge=1, le=100)] = 20
+    heat_pct: Annotated[int, Meta(ge=1, le=1000)] = 30
+    slow_s: Annotated[int, Meta(ge=10, le=3600)] = 120
+    slow_pct: Annotated[int, Meta(ge=1, le=100)] = 30
+    cooldown_s: Annotated[int, Meta(ge=0, le=3600)] = 120
+    rotate_s: Annotated[int, Meta(ge=5, le=3600)] = 30
+
+
+class SegmentFire(Struct, forbid_unknown_fields=True):
+    """What a segment sets off when it begins: a release of its product (`quantity`
+    units, at `price` fen if given) or a push of coupon `coupon`; `auto` fires at once,
+    `ask` puts a one-click alert before the controller."""
+
+    kind: Literal["release", "coupon"]
+    mode: Literal["ask", "auto"] = "ask"
+    quantity: Annotated[int, Meta(ge=1, le=1_000_000)] | None = None
+    price: Fen | None = None
+    coupon: Id | None = None
+
+
+class Segment(Struct, forbid_unknown_fields=True):
+    """One part of the run-of-show (循环节奏)."""
+
+    title: Annotated[str, Meta(min_length=1, max_length=60)]
+    minutes: Annotated[float, Meta(gt=0, le=600)]
+    purpose: Purpose = "explain"
+    sku: Sku | None = None
+    advance: Literal["auto", "manual"] = "auto"
+    fire: SegmentFire | None = None
+
+
+class ShowClock(Struct):
+    """Where the controller last put the run-of-show (see live.domain.runofshow):
+    segment `index` of cycle `cycle` started at `started_at`, extended by `extra_ms`,
+    paused since `paused_at`. Clients compute the current segment from it and the
+    server time, as the server does."""
+
+    running: bool = False
+    index: int = 0
+    cycle: int = 0
+    started_at: EpochMs = 0
+    extra_ms: int = 0
+    paused_at: EpochMs | None = None
+
+
+class Show(Struct):
+    segments: list[Segment] = []
+    repeat: bool = True
+    clock: ShowClock = msgspec.field(default_factory=ShowClock)
+
+
+class Prompt(Struct):
+    """The teleprompter's line: variants already picked, `{product}`, `{price}`,
+    `{left}`, `{online}`, `{countdown}` left for the host view to fill live. `source`:
+    `auto` (chosen by segment, tier and product) or `pushed` by the controller."""
+
+    text: str
+    source: Literal["auto", "pushed"] = "auto"
+    line: str | None = None
+    purpose: str | None = None
+    tier: TierName | None = None
+    at: EpochMs = 0
+    expires_at: EpochMs | None = None
+
+
+class Banner(Struct):
+    text: str
+    at: EpochMs
+    expires_at: EpochMs
+
+
+class Alert(Struct):
+    """A pacing alert for the controller, with the action it suggests: a client
+    message to send as is (`action`), one click away."""
+
+    kind: Literal["cooling", "hot", "new_peak", "overrun", "slow_release", "segment_fire"]
+    message: str
+    at: EpochMs
+    action: dict | None = None
+    data: dict = {}
+
+
+class Action(Struct):
+    """One entry of the control log: who did what, when, and how it ended."""
+
+    at: EpochMs
+    role: str
+    sub: str
+    action: str
+    summary: str
+    result: Literal["ok", "refused"]
+    code: str | None = None
+
+
+class Pacing(Struct):
+    rules: PacingRules = msgspec.field(default_factory=PacingRules)
+    tier: TierName = "cold"
+    tier_since: EpochMs = 0
+    show: Show = msgspec.field(default_factory=Show)
+    prompt: Prompt | None = None
+    pushed: Prompt | None = None
+    banner: Banner | None = None
 
 
 # --- client -> server -----------------------------------------------------------------
@@ -426,9 +555,84 @@ class ClaimCoupon(Struct, tag="claim_coupon", tag_field="type", forbid_unknown_f
     key: Ref
 
 
+class ScriptLineIn(Struct, forbid_unknown_fields=True):
+    purpose: Purpose
+    text: Annotated[str, Meta(min_length=1, max_length=500)]
+    tier: Literal["any", "cold", "warm", "hot"] = "any"
+    sku: Sku | None = None
+    product_role: ProductRole | None = None
+
+
+class AddScriptLines(Struct, tag="add_script_lines", tag_field="type", forbid_unknown_fields=True):
+    """Add lines to the script library (bulk paste: one line per row), or replace it
+    with them (`replace: true`)."""
+
+    roles: ClassVar[frozenset[str]] = PACERS
+    lines: Annotated[list[ScriptLineIn], Meta(min_length=1, max_length=1000)]
+    replace: bool = False
+    ref: Ref | None = None
+
+
+class DeleteScriptLine(Struct, tag="delete_script_line", tag_field="type", forbid_unknown_fields=True):
+    roles: ClassVar[frozenset[str]] = PACERS
+    line: Annotated[str, Meta(min_length=1, max_length=64)]
+    ref: Ref | None = None
+
+
+class SetPacing(Struct, tag="set_pacing", tag_field="type", forbid_unknown_fields=True):
+    """Replace the room's pacing rules (tier thresholds, alert thresholds)."""
+
+    roles: ClassVar[frozenset[str]] = PACERS
+    rules: PacingRules
+    ref: Ref | None = None
+
+
+class SetShow(Struct, tag="set_show", tag_field="type", forbid_unknown_fields=True):
+    """Replace the run-of-show's segments; a running show keeps its clock (clamped to
+    the new segments)."""
+
+    roles: ClassVar[frozenset[str]] = PACERS
+    segments: Annotated[list[Segment], Meta(max_length=100)]
+    repeat: bool = True
+    ref: Ref | None = None
+
+
+class ShowControl(Struct, tag="show", tag_field="type", forbid_unknown_fields=True):
+    """Drive the run-of-show: `start` (at segment `index`), `pause`, `resume`, `skip`
+    to the next segment, `extend` the current one by `minutes` (negative shortens),
+    `jump` to segment `index`, `stop`."""
+
+    roles: ClassVar[frozenset[str]] = PACERS
+    action: Literal["start", "pause", "resume", "skip", "extend", "jump", "stop"]
+    index: Annotated[int, Meta(ge=0, le=99)] = 0
+    minutes: Annotated[float, Meta(ge=-600, le=600)] = 0
+    ref: Ref | None = None
+
+
+class PushLine(Struct, tag="push_line", tag_field="type", forbid_unknown_fields=True):
+    """Put a line on the host's teleprompter: a library line (`line`) or typed `text`,
+    shown for `seconds`."""
+
+    roles: ClassVar[frozenset[str]] = PACERS
+    text: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    line: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    seconds: Annotated[int, Meta(ge=5, le=3600)] = 120
+    ref: Ref | None = None
+
+
+class PushBanner(Struct, tag="push_banner", tag_field="type", forbid_unknown_fields=True):
+    """Show a banner on every overlay until `seconds` from now."""
+
+    roles: ClassVar[frozenset[str]] = PACERS
+    text: Annotated[str, Meta(min_length=1, max_length=120)]
+    seconds: Annotated[int, Meta(ge=3, le=3600)] = 30
+    ref: Ref | None = None
+
+
 ClientMessage = (
     Hello | Ping | Like | Pin | SetLineup | SetOnSale | PlanRelease | CloseRelease | Claim | Checkout | Pay
-    | CancelOrder | CreateCoupon | PushCoupon | ClaimCoupon
+    | CancelOrder | CreateCoupon | PushCoupon | ClaimCoupon | AddScriptLines | DeleteScriptLine | SetPacing | SetShow
+    | ShowControl | PushLine | PushBanner
 )
 
 
@@ -462,6 +666,9 @@ class Snapshot(Struct, tag="snapshot", tag_field="type"):
     orders: list[Order] | None = None
     guides: list[GuideCard] | None = None
     shops: list[Shop] | None = None
+    pacing: Pacing | None = None
+    actions: list[Action] | None = None
+    banner: Banner | None = None
 
 
 class Resume(Struct, tag="resume", tag_field="type"):
@@ -538,7 +745,79 @@ class OrderChanged(Struct, tag="order", tag_field="type"):
     order: Order
 
 
-RoomEvent = Pinned | LineupChanged | ReleaseChanged | SoldOut | Returned | CouponPushed | OrderChanged
+class TierChanged(Struct, tag="tier", tag_field="type"):
+    """The room's popularity tier changed (staff)."""
+
+    seq: Seq
+    ts: EpochMs
+    tier: TierName
+    previous: TierName
+    online: int
+
+
+class ShowChanged(Struct, tag="show_changed", tag_field="type"):
+    """The run-of-show's segments or clock changed (staff)."""
+
+    seq: Seq
+    ts: EpochMs
+    show: Show
+    by: str
+
+
+class SegmentBegan(Struct, tag="segment", tag_field="type"):
+    """The live moved into segment `index` of cycle `cycle` (staff; the review report
+    reads these)."""
+
+    seq: Seq
+    ts: EpochMs
+    index: int
+    cycle: int
+    title: str
+
+
+class PromptChanged(Struct, tag="prompt", tag_field="type"):
+    """A new line for the teleprompter (staff)."""
+
+    seq: Seq
+    ts: EpochMs
+    prompt: Prompt
+
+
+class BannerPushed(Struct, tag="banner", tag_field="type"):
+    """A banner for every overlay, until `banner.expires_at`."""
+
+    seq: Seq
+    ts: EpochMs
+    banner: Banner
+
+
+class AlertRaised(Struct, tag="alert", tag_field="type"):
+    seq: Seq
+    ts: EpochMs
+    alert: Alert
+
+
+class ActionLogged(Struct, tag="action", tag_field="type"):
+    """An entry of the control log (staff). The log is the room's event log: it is
+    appended to, never edited."""
+
+    seq: Seq
+    ts: EpochMs
+    entry: Action
+
+
+class ScriptsChanged(Struct, tag="scripts", tag_field="type"):
+    """The script library changed (staff); `scripts` is the whole library."""
+
+    seq: Seq
+    ts: EpochMs
+    scripts: list[ScriptLine]
+
+
+RoomEvent = (
+    Pinned | LineupChanged | ReleaseChanged | SoldOut | Returned | CouponPushed | OrderChanged | TierChanged
+    | ShowChanged | SegmentBegan | PromptChanged | BannerPushed | AlertRaised | ActionLogged | ScriptsChanged
+)
 
 
 class Tick(Struct, tag="tick", tag_field="type"):
@@ -561,6 +840,7 @@ class NumbersTick(Struct, tag="numbers", tag_field="type"):
     releases: list[Release] = []
     coupons: list[Coupon] = []
     stock: dict[str, int] = {}
+    tier: TierName = "cold"
 
 
 class ClaimResult(Struct, tag="claim_result", tag_field="type"):
@@ -613,7 +893,8 @@ class Error(Struct, tag="error", tag_field="type"):
 
 ServerMessage = (
     Snapshot | Resume | Pinned | LineupChanged | ReleaseChanged | SoldOut | Returned | CouponPushed | OrderChanged
-    | Tick | NumbersTick | ClaimResult | CouponResult | OrderResult | Pong | Ack | Error
+    | TierChanged | ShowChanged | SegmentBegan | PromptChanged | BannerPushed | AlertRaised | ActionLogged
+    | ScriptsChanged | Tick | NumbersTick | ClaimResult | CouponResult | OrderResult | Pong | Ack | Error
 )
 
 # --- HTTP API -------------------------------------------------------------------------

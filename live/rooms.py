@@ -1,8 +1,9 @@
-"""Command handlers: authorize -> store op -> reply.
+"""Command handlers: authorize -> store op -> reply, and the control log.
 
 The websocket and the HTTP API both end here, with a decoded protocol message and the
 sender's identity, so a command behaves the same whichever way it came. Events go out
 through the store's subscription, not from here: the reply only says it was applied.
+Every staff command, applied or refused, is appended to the room's control log.
 """
 
 from __future__ import annotations
@@ -11,10 +12,20 @@ from dataclasses import dataclass
 
 from msgspec import Struct
 
+import msgspec
+
 from .clock import now_ms
-from .errors import BadMessage, Forbidden, TokenExpired
+from .errors import BadMessage, Forbidden, LiveError, TokenExpired
 from .protocol import (
     Ack,
+    Action,
+    AddScriptLines,
+    DeleteScriptLine,
+    PushBanner,
+    PushLine,
+    SetPacing,
+    SetShow,
+    ShowControl,
     CancelOrder,
     Checkout,
     Claim,
@@ -36,6 +47,9 @@ from .protocol import (
 from .store import Actor, Store
 
 
+UNLOGGED = (Hello, Ping, Like)
+
+
 @dataclass(frozen=True, slots=True)
 class Sender:
     room: str
@@ -55,6 +69,25 @@ class RoomCommands:
 
     async def handle(self, sender: Sender, message: Struct) -> Struct | None:
         """Apply one message; return the reply for the sender, if any."""
+        if sender.role == "viewer" or isinstance(message, UNLOGGED):
+            return await self._apply(sender, message)
+        try:
+            reply = await self._apply(sender, message)
+        except LiveError as exc:
+            await self._log(sender, message, "refused", exc.code)
+            raise
+        await self._log(sender, message, "ok", None)
+        return reply
+
+    async def _log(self, sender: Sender, message: Struct, result: str, code: str | None) -> None:
+        fields = {k: v for k, v in msgspec.to_builtins(message).items() if k not in ("type", "ref") and v not in (None, [], {})}
+        summary = msgspec.json.encode(fields).decode()
+        if len(summary) > 300:
+            summary = summary[:299] + "…"
+        entry = Action(self.store.clock(), sender.role, sender.subject, type(message).__struct_config__.tag, summary, result, code)
+        await self.store.log_action(sender.room, entry)
+
+    async def _apply(self, sender: Sender, message: Struct) -> Struct | None:
         kind = type(message)
         if sender.role not in kind.roles:  # type: ignore[attr-defined]
             raise Forbidden(f"a {sender.role} may not send {kind.__struct_config__.tag!r}", path="$.type")
@@ -99,6 +132,20 @@ class RoomCommands:
                 events = await self.store.push_coupon(sender.room, coupon, sender.actor)
             case ClaimCoupon(coupon=coupon, key=key):
                 return await self.store.claim_coupon(sender.room, coupon, sender.subject, key)
+            case AddScriptLines(lines=lines, replace=replace, ref=ref):
+                events = await self.store.add_script_lines(sender.room, lines, replace, sender.actor)
+            case DeleteScriptLine(line=line, ref=ref):
+                events = await self.store.delete_script_line(sender.room, line, sender.actor)
+            case SetPacing(rules=rules, ref=ref):
+                events = await self.store.set_pacing(sender.room, rules, sender.actor)
+            case SetShow(segments=segments, repeat=repeat, ref=ref):
+                events = await self.store.set_show(sender.room, segments, repeat, sender.actor)
+            case ShowControl(ref=ref):
+                events = await self.store.control_show(sender.room, message, sender.actor)
+            case PushLine(ref=ref):
+                events = await self.store.push_line(sender.room, message, sender.actor)
+            case PushBanner(text=text, seconds=seconds, ref=ref):
+                events = await self.store.push_banner(sender.room, text, seconds, sender.actor)
             case _:
                 raise BadMessage(f"no handler for {kind.__name__}", path="$.type")
         return Ack(ref, events[-1].seq if events else 0)

@@ -34,7 +34,7 @@ async def test_resume_delivers_missed_events_in_order_then_live(server):
     assert back.welcome["type"] == "resume"
     assert [e["seq"] for e in back.welcome["events"]] == missed
     assert [e["sku"] for e in back.welcome["events"]] == ["P1", "P2", "P3"]
-    assert back.welcome["seq"] == missed[-1]
+    assert back.welcome["seq"] >= missed[-1]  # the control log's staff-only entries follow
     live = await pins(controller, ["P4"])
     assert (await back.recv_type("pinned"))["seq"] == live[0]
 
@@ -94,11 +94,11 @@ async def _burst_while_joining(server):
     joined = await asyncio.gather(*(join_and_follow() for _ in range(30)))
     await firing
     acks = [await controller.recv_type("ack") for _ in range(burst)]
-    final = max(a["seq"] for a in acks)
+    pins = sorted(a["seq"] for a in acks)
     for viewer, seqs in joined:
-        while seqs[-1] < final:
-            seqs.append((await viewer.recv_type("pinned"))["seq"])
-        assert seqs == list(range(seqs[0], final + 1)), seqs
+        expected = [seq for seq in pins if seq > seqs[0]]
+        got = [(await viewer.recv_type("pinned"))["seq"] for _ in expected]
+        assert got == expected, (seqs[0], got[:5], expected[:5])
 
 
 async def test_a_slow_viewer_is_closed_while_the_others_keep_receiving(tmp_path):

@@ -24,6 +24,7 @@ from typing import Literal
 
 from ..domain.audience import ViewerFacts
 from ..protocol import (
+    Action,
     ClaimResult,
     Coupon,
     CouponResult,
@@ -33,11 +34,17 @@ from ..protocol import (
     Minute,
     Numbers,
     Order,
+    Pacing,
+    PacingRules,
     PlanRelease,
     Product,
+    PushLine,
     Release,
     ScriptLine,
+    ScriptLineIn,
+    Segment,
     Shop,
+    ShowControl,
 )
 
 Audience = Literal["all", "staff"]
@@ -327,3 +334,52 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def viewer_facts(self, room_id: str, viewer: str) -> ViewerFacts:
         """What audiences may ask about the viewer now (guide, shop, presence, paid)."""
+
+    # --- pacing: tiers, run-of-show, prompts, banners, alerts, the control log ----
+
+    @abc.abstractmethod
+    async def pacing(self, room_id: str) -> Pacing:
+        """The room's pacing rules, tier, run-of-show, teleprompter lines and banner."""
+
+    @abc.abstractmethod
+    async def add_script_lines(self, room_id: str, lines: list[ScriptLineIn], replace: bool, actor: Actor) -> list[Event]:
+        """Add lines to the script library (new ids), or replace it. One `scripts` event."""
+
+    @abc.abstractmethod
+    async def delete_script_line(self, room_id: str, line_id: str, actor: Actor) -> list[Event]:
+        """Remove one line (`NotFound` if there is none)."""
+
+    @abc.abstractmethod
+    async def set_pacing(self, room_id: str, rules: PacingRules, actor: Actor) -> list[Event]:
+        """Replace the pacing rules (tier thresholds that make no sense are refused)."""
+
+    @abc.abstractmethod
+    async def set_show(self, room_id: str, segments: list[Segment], repeat: bool, actor: Actor) -> list[Event]:
+        """Replace the run-of-show's segments, keeping its clock."""
+
+    @abc.abstractmethod
+    async def control_show(self, room_id: str, control: ShowControl, actor: Actor) -> list[Event]:
+        """Start, pause, resume, skip, extend, jump or stop the run-of-show."""
+
+    @abc.abstractmethod
+    async def push_line(self, room_id: str, push: PushLine, actor: Actor) -> list[Event]:
+        """Put a library line or a typed one on the teleprompter, for `push.seconds`."""
+
+    @abc.abstractmethod
+    async def push_banner(self, room_id: str, text: str, seconds: int, actor: Actor) -> list[Event]:
+        """Show a banner on every overlay until `seconds` from now."""
+
+    @abc.abstractmethod
+    async def observe(self, room_id: str) -> list[Event]:
+        """Let time move pacing: sample the numbers, step the tier, announce (and fire)
+        the segment the run-of-show has reached, rotate the teleprompter's line, raise
+        alerts. Called about once a second; a second call at the same moment does
+        nothing more."""
+
+    @abc.abstractmethod
+    async def log_action(self, room_id: str, entry: Action) -> list[Event]:
+        """Append a staff action to the control log (an `action` event). Append-only."""
+
+    @abc.abstractmethod
+    async def actions(self, room_id: str, limit: int = 100) -> list[Action]:
+        """The most recent entries of the control log, newest first."""

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import fcntl
 import heapq
+from collections import deque
 import logging
 import re
 import sqlite3
@@ -26,11 +27,13 @@ from .. import protocol
 from ..clock import now_ms
 from ..domain.numbers import LiveNumbers, MinuteBucket
 from ..errors import BadMessage, ConfigError, NotFound, ProductNotFound, RoomNotFound
+from ..domain import alerts as alerting
 from ..domain.releases import Wave
 from ..protocol import Coupon, CouponClaim, Guide, GuideStat, Hold, Minute, Numbers, Order, Product, Release, ScriptLine, Shop
 from .base import Actor, Audience, Event, Listener, Room, RoomState, Store, Subscription
 from .journal import Journal, Statement, connect
 from .local_commerce import STANDING, LocalCommerce, count_standing, release_of, wave_of
+from .local_pacing import ACTIONS_KEPT, LocalPacing, PacingRecord, PacingRuntime
 
 log = logging.getLogger("live.store")
 
@@ -67,6 +70,8 @@ CREATE TABLE IF NOT EXISTS holds (id TEXT PRIMARY KEY, room TEXT NOT NULL, data 
 CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS coupons (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS coupon_claims (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS pacing (room TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS events_kind ON events (room, kind, seq);
 """
 
 # Columns added after a table was first created: (table, column, definition).
@@ -111,6 +116,10 @@ class _Room:
     viewer_orders: dict[str, list[str]] = field(default_factory=dict)
     viewer_coupons: dict[str, list[str]] = field(default_factory=dict)
     hold_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    pacing: PacingRecord = field(default_factory=PacingRecord)
+    pacer: PacingRuntime = field(default_factory=PacingRuntime)
+    actions: deque = field(default_factory=lambda: deque(maxlen=ACTIONS_KEPT))
+    prompt_key: tuple | None = None
     standing: dict[tuple[str, str], int] = field(default_factory=dict)  # (viewer, release) -> units
     standing_sku: dict[tuple[str, str], int] = field(default_factory=dict)  # (viewer, sku) -> units
     coupon_keys: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -127,7 +136,7 @@ class _LocalSubscription(Subscription):
             self._listeners.remove(self._listener)
 
 
-class LocalStore(LocalCommerce, Store):
+class LocalStore(LocalCommerce, LocalPacing, Store):
     def __init__(self, data_dir: Path, clock: Callable[[], int] = now_ms) -> None:
         self.clock = clock
         self._dir = data_dir
@@ -166,6 +175,7 @@ class LocalStore(LocalCommerce, Store):
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         self._load(db)
         self._load_commerce(db)
+        self._load_pacing(db)
         self._reader = db
         self._journal.start()
         self._flusher = asyncio.create_task(self._flush_forever(), name="live-store-flush")
@@ -239,6 +249,16 @@ class LocalStore(LocalCommerce, Store):
         for r in self._rooms.values():
             r.numbers.unique = len(r.seen)
         self._next_session = (db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions").fetchone()[0]) + 1
+
+    def _load_pacing(self, db: sqlite3.Connection) -> None:
+        for room_id, data in db.execute("SELECT room, data FROM pacing"):
+            if room_id in self._rooms:
+                self._rooms[room_id].pacing = msgspec.json.decode(data, type=PacingRecord)
+        for room_id, r in self._rooms.items():
+            rows = db.execute(
+                "SELECT data FROM events WHERE room = ? AND kind = 'action' ORDER BY seq DESC LIMIT ?", (room_id, ACTIONS_KEPT)
+            ).fetchall()
+            r.actions.extend(msgspec.json.decode(data, type=protocol.ActionLogged).entry for (data,) in reversed(rows))
 
     def _load_commerce(self, db: sqlite3.Connection) -> None:
         def rows(table: str, kind: type) -> list[tuple[str, msgspec.Struct]]:
@@ -515,6 +535,7 @@ class LocalStore(LocalCommerce, Store):
             gmv=n.gmv,
             guides=self._guide_stats(r),
         )
+        numbers.entries_per_min, numbers.exits_per_min = alerting.trend(r.pacer.samples, now)
         return numbers, _minute(n.current_minute(now))
 
     def _guide_stats(self, r: _Room) -> list[GuideStat]:

@@ -228,7 +228,11 @@ async def test_bad_commands_are_refused_and_change_nothing(shop):
         error = await viewer.recv_type("error")
         assert (error["code"], error["path"]) == (code, path), message
     after = await shop.staff()
-    assert after.welcome["seq"] == before["seq"]
+    logged = (await shop.staff(last_seq=before["seq"])).welcome["events"]
+    # Only the control log grew: one entry per command that reached a handler (the two
+    # malformed frames never did).
+    assert [e["type"] for e in logged] == ["action"] * (len(cases) - 2)
+    assert all(e["entry"]["result"] == "refused" for e in logged)
     assert after.welcome["room"]["releases"] == before["room"]["releases"]
     assert [p["stock"] for p in after.welcome["room"]["lineup"]] == [p["stock"] for p in before["room"]["lineup"]]
 

@@ -147,8 +147,12 @@ async def test_malformed_frames_get_errors_and_change_nothing(server):
         assert (error["code"], error["path"]) == (code, path), frame
     await viewer.ws.send(b"\x00binary")
     assert (await viewer.recv_type("error"))["code"] == "bad_message"
-    state = await server.app.state.live.store.state(ROOM)
-    assert state.seq == seq and [p.sku for p in state.lineup] == ["P1", "P2", "P3", "P4"]
+    store = server.app.state.live.store
+    state = await store.state(ROOM)
+    assert [p.sku for p in state.lineup] == ["P1", "P2", "P3", "P4"] and state.pinned is None
+    logged = await store.events_after(ROOM, seq, 100)
+    assert {e.kind for e in logged} == {"action"}  # only the control log grew: refusals are logged
+    assert [a.result for a in await store.actions(ROOM)] == ["refused"] * len(logged)
     await viewer.send({"type": "ping", "t": 1})
     assert (await viewer.recv_type("pong"))["t"] == 1
 

@@ -1,0 +1,73 @@
+"""Pacing alerts: what in the live numbers a field controller should act on now.
+
+Each check looks at the online count sampled over the last `window_s` seconds (or at a
+release's progress) and names a situation with the numbers behind it; the caller turns
+it into an alert with its one-click action, and keeps each kind quiet for a cooldown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    t: int
+    online: int
+    entries: int
+    exits: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str  # cooling, hot, new_peak, slow_release
+    data: dict
+
+
+def window(samples: Sequence[Sample], now: int, window_s: int) -> list[Sample]:
+    return [s for s in samples if now - s.t <= window_s * 1000]
+
+
+def trend(samples: Sequence[Sample], now: int) -> tuple[int, int]:
+    """Entries and exits over the last minute (from cumulative counters)."""
+    recent = window(samples, now, 60)
+    if len(recent) < 2:
+        return 0, 0
+    return recent[-1].entries - recent[0].entries, recent[-1].exits - recent[0].exits
+
+
+def crowd(samples: Sequence[Sample], now: int, window_s: int, cool_pct: int, heat_pct: int, floor: int, peak_before: int) -> list[Finding]:
+    """Cooling fast, heating fast, or a new peak, over the window."""
+    recent = window(samples, now, window_s)
+    if len(recent) < 2:
+        return []
+    online = recent[-1].online
+    high = max(s.online for s in recent)
+    low = min(s.online for s in recent)
+    found = []
+    if high >= floor and online <= high * (100 - cool_pct) / 100:
+        found.append(Finding("cooling", {"from": high, "to": online, "pct": round(100 * (high - online) / high)}))
+    if online >= floor and low > 0 and online >= low * (100 + heat_pct) / 100:
+        found.append(Finding("hot", {"from": low, "to": online, "pct": round(100 * (online - low) / low)}))
+    if online >= floor and peak_before >= floor and online > peak_before:
+        found.append(Finding("new_peak", {"peak": online, "before": peak_before}))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    release: str
+    sku: str
+    quantity: int
+    taken: int  # held + sold
+    open_since: int
+
+
+def slow_releases(progress: Iterable[Progress], now: int, slow_s: int, slow_pct: int) -> list[Finding]:
+    """Releases open `slow_s` or longer that have taken under `slow_pct` % of units."""
+    return [
+        Finding("slow_release", {"release": p.release, "sku": p.sku, "pct": round(100 * p.taken / p.quantity), "after_s": (now - p.open_since) // 1000})
+        for p in progress
+        if now - p.open_since >= slow_s * 1000 and p.taken * 100 < slow_pct * p.quantity
+    ]

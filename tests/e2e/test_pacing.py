@@ -1,0 +1,88 @@
+"""Pacing through a real server: the tier follows the crowd and the teleprompter's line
+follows the tier; only the controller and the host pace the room."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import ROOM, running_server, test_settings
+
+RULES = {"mode": "fixed", "warm": 3, "hot": 50, "hold_s": 1, "floor": 1, "rotate_s": 3600}
+
+
+@pytest.fixture
+async def room(tmp_path):
+    async with running_server(test_settings(tmp_path / "d")) as live:
+        yield live
+
+
+async def test_viewers_coming_and_going_move_the_tier_and_the_teleprompter(room):
+    controller = await room.staff("controller")
+    host = await room.staff("host")
+    await controller.send({"type": "set_pacing", "rules": RULES})
+    await controller.recv_type("ack")
+    await controller.send({"type": "add_script_lines", "lines": [
+        {"purpose": "hold", "tier": "cold", "text": "冷场：先别走，马上放福利"},
+        {"purpose": "hold", "tier": "warm", "text": "人气上来了：{online} 人在看，准备放单"},
+    ]})
+    await controller.recv_type("ack")
+    cold = await host.recv_where(lambda m: m["type"] == "prompt" and m["prompt"]["tier"] == "cold", timeout=5)
+    assert cold["prompt"]["text"] == "冷场：先别走，马上放福利"
+
+    viewers = [await room.viewer() for _ in range(3)]
+    tier = await host.recv_type("tier", timeout=6)
+    assert (tier["tier"], tier["previous"]) == ("warm", "cold")
+    warm = await host.recv_where(lambda m: m["type"] == "prompt" and m["prompt"]["tier"] == "warm", timeout=5)
+    assert warm["prompt"]["text"] == "人气上来了：{online} 人在看，准备放单"  # the host view fills {online}
+    numbers = await host.recv_type("numbers")
+    assert numbers["tier"] == "warm"
+
+    for viewer in viewers:
+        await viewer.close()
+    back = await host.recv_type("tier", timeout=6)
+    assert back["tier"] == "cold"
+    again = await host.recv_where(lambda m: m["type"] == "prompt" and m["prompt"]["tier"] == "cold", timeout=5)
+    assert again["prompt"]["text"].startswith("冷场")
+
+
+PACING = [
+    {"type": "set_pacing", "rules": {}},
+    {"type": "add_script_lines", "lines": [{"purpose": "qa", "text": "x"}]},
+    {"type": "delete_script_line", "line": "s1"},
+    {"type": "set_show", "segments": [{"title": "x", "minutes": 1}]},
+    {"type": "show", "action": "start"},
+    {"type": "push_line", "text": "x"},
+    {"type": "push_banner", "text": "x"},
+]
+
+
+@pytest.mark.parametrize("message", PACING, ids=[m["type"] for m in PACING])
+async def test_viewers_and_guides_cannot_pace_the_room(room, message):
+    before = await room.app.state.live.store.pacing(ROOM)
+    viewer = await room.viewer()
+    await viewer.send(message)
+    assert (await viewer.recv_type("error"))["code"] == "forbidden"
+    guide = await room.staff("guide")
+    await guide.send(message)
+    assert (await guide.recv_type("error"))["code"] == "forbidden"
+    assert await room.app.state.live.store.pacing(ROOM) == before
+    entries = await room.app.state.live.store.actions(ROOM)
+    assert [(e.role, e.result, e.code) for e in entries] == [("guide", "refused", "forbidden")]  # staff refusals are logged
+
+
+@pytest.mark.parametrize("role", ["controller", "host"])
+async def test_the_controller_and_the_host_pace_the_room(room, role):
+    staff = await room.staff(role)
+    await staff.send({"type": "set_show", "segments": [{"title": "暖场", "minutes": 1, "purpose": "welcome"}]})
+    await staff.recv_type("ack")
+    await staff.send({"type": "show", "action": "start"})
+    changed = await staff.recv_where(lambda m: m["type"] == "show_changed" and m["show"]["clock"]["running"])
+    assert changed["by"] == f"{role}:tester"
+    segment = await staff.recv_type("segment", timeout=5)
+    assert segment["title"] == "暖场"
+    await staff.send({"type": "push_banner", "text": "8点放单", "seconds": 30})
+    await staff.recv_type("ack")
+    viewer = await room.viewer()
+    assert viewer.welcome["banner"]["text"] == "8点放单"
+    log = [e.action for e in await room.app.state.live.store.actions(ROOM)]
+    assert log == ["push_banner", "show", "set_show"]
