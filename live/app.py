@@ -64,6 +64,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/schema", api.schema),
         Route("/api/rooms/{room}", api.room_state),
         Route("/api/rooms/{room}/commands", api.room_command, methods=["POST"]),
+        Route("/api/rooms/{room}/scripts", api.scripts_export),
+        Route("/api/rooms/{room}/scripts", api.scripts_import, methods=["POST"]),
         Route("/api/rooms", api.rooms),
         Route("/api/catalog", api.catalog),
         Route("/api/catalog/import", api.catalog_import, methods=["POST"]),

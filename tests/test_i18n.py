@@ -10,7 +10,7 @@ import pytest
 from live.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
-USED = re.compile(r"""\bt\(\s*["']([a-z0-9_]+)["']""")
+USED = re.compile(r"""\bt\(\s*["']([a-z0-9_]+)["']\s*[,)]""")
 
 
 def keys_used() -> set[str]:

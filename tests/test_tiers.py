@@ -78,8 +78,8 @@ def test_the_tier_is_always_one_the_count_pointed_to_for_hold_s(samples):
         history.append((t, target))
         new = step(FIXED, state, online, online, t)
         if new.tier != state.tier:
-            since = [time for time, tier in history if tier != new.tier]
-            last_other = max(since) if since else -1
-            held_from = min(time for time, tier in history if tier == new.tier and time > last_other)
+            # the samples since the count last pointed elsewhere all point to the new tier
+            others = [i for i, (_, tier) in enumerate(history) if tier != new.tier]
+            held_from = history[others[-1] + 1 if others else 0][0]
             assert t - held_from >= FIXED.hold_s * 1000
         state = new

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import protocol
+from ..domain import scripts as script_rules
 from ..errors import BadMessage, BadSignature, Forbidden, LiveError, StaleRequest, StoreUnavailable, Unauthorized
 from ..imports import format_of, import_catalog
 from ..rooms import Sender
@@ -158,3 +159,35 @@ async def order_webhook(request: Request) -> Response:
         OrderReport(report.external_id, report.status, report.order, report.viewer, report.click, report.sku, report.qty, report.amount),
     )
     return _json(order)
+
+
+async def scripts_export(request: Request) -> Response:
+    """`GET /api/rooms/{room}/scripts?format=csv|json`: the script library (staff)."""
+    live: Live = request.app.state.live
+    room = request.path_params["room"]
+    _claims(request, live, room)
+    lines = [msgspec.to_builtins(line) for line in await live.store.scripts(room)]
+    if request.query_params.get("format", "json") == "csv":
+        disposition = {"Content-Disposition": f'attachment; filename="{room}-scripts.csv"'}
+        return Response(script_rules.to_csv(lines), media_type="text/csv; charset=utf-8", headers=disposition)
+    return _json({"lines": lines})
+
+
+async def scripts_import(request: Request) -> Response:
+    """`POST /api/rooms/{room}/scripts?format=csv|json[&replace=1]`: add (or replace
+    with) the lines of a file, through the same command as the bulk paste."""
+    live: Live = request.app.state.live
+    room = request.path_params["room"]
+    claims = _claims(request, live, room)
+    fmt = format_of("upload", request.query_params.get("format"))
+    try:
+        text = (await request.body()).decode("utf-8")
+        parsed = script_rules.from_csv(text) if fmt == "csv" else script_rules.from_json(text)
+        lines = [msgspec.convert(line, protocol.ScriptLineIn) for line in parsed]
+    except (UnicodeDecodeError, ValueError, msgspec.ValidationError) as exc:
+        raise BadMessage(str(exc), path="$") from None
+    if not lines:
+        raise BadMessage("the file holds no lines", path="$")
+    message = protocol.AddScriptLines(lines=lines, replace=request.query_params.get("replace") in ("1", "true"))
+    reply = await live.commands.handle(Sender(room, claims.role, claims.sub, claims.exp * 1000), message)
+    return _json(reply)

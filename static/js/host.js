@@ -4,8 +4,9 @@ import { connect, notice, showProduct, staffToken } from "./page-kit.js";
 import { apply, createRoomState } from "./room-state.js";
 import { page, t } from "./i18n.js";
 import { count, countdown, money } from "./format.js";
-import { lineItem, linesFor } from "./scripts-view.js";
 import { releaseStatus } from "./room-state.js";
+import { position } from "./show-clock.js";
+import { fill } from "./prompt-fill.js";
 
 const state = createRoomState();
 const token = staffToken();
@@ -17,7 +18,10 @@ if (!token) {
     if (apply(state, e.detail)) render();
   });
   socket.start();
-  setInterval(renderSale, 250);
+  setInterval(() => {
+    renderSale();
+    renderPrompter();
+  }, 250);
 }
 
 function render() {
@@ -25,10 +29,33 @@ function render() {
   document.getElementById("likes").textContent = count(state.likes);
   document.getElementById("pinned").dataset.empty = state.product ? "false" : "true";
   showProduct("pinned", state.product, t("nothing_pinned"));
-  const lines = linesFor(state.scripts, state.product);
-  document.getElementById("host-lines").hidden = lines.length === 0;
-  document.getElementById("lines").replaceChildren(...lines.map(lineItem));
   renderSale();
+  renderPrompter();
+}
+
+/** The teleprompter: the segment and its countdown, the line to say now (its
+ * placeholders filled live), a line the controller pushed, and what comes next. */
+function renderPrompter() {
+  const now = socket.serverNow();
+  const pacing = state.pacing;
+  const where = position(pacing?.show, now);
+  const remaining = where ? where.remaining : null;
+  const $ = (id) => document.getElementById(id);
+  $("segment-now").hidden = !where;
+  if (where) {
+    $("segment-title").textContent = where.segment.title;
+    const over = where.overrun > 0;
+    $("segment-countdown").classList.toggle("over", over);
+    $("segment-countdown").textContent = over ? `+${countdown(where.overrun)}` : countdown(where.remaining);
+  }
+  const say = pacing?.prompt?.text ? fill(pacing.prompt.text, state, now, remaining) : "";
+  $("say-line").textContent = say;
+  const pushed = pacing?.pushed;
+  const live = Boolean(pushed && (pushed.expires_at == null || pushed.expires_at > now));
+  $("pushed-line").hidden = !live;
+  if (live) $("pushed-line").textContent = fill(pushed.text, state, now, remaining);
+  $("next-segment").textContent = where?.next ? `${t("hv_next")}: ${where.next.title}` : "";
+  $("prompter").hidden = !(where || say || live);
 }
 
 /** The release on sale or next: its countdown (or price), units left and sold, large. */

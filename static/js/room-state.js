@@ -5,6 +5,7 @@ export function createRoomState() {
     role: null, room: null, lineup: [], pinned: null, product: null, offSale: new Set(), online: 0, likes: 0,
     numbers: null, series: [], scripts: [], me: null,
     releases: new Map(), coupons: new Map(), orders: [], mine: { holds: [], orders: [], coupons: [] },
+    pacing: null, actions: [], alerts: [], banner: null,
   };
 }
 
@@ -32,6 +33,9 @@ export function apply(state, message) {
       state.orders = message.orders ?? [];
       state.guides = message.guides ?? [];
       state.shops = message.shops ?? [];
+      state.pacing = message.pacing ?? null;
+      state.actions = message.actions ?? [];
+      state.banner = message.banner ?? null;
       if (message.mine) state.mine = message.mine;
       return true;
     }
@@ -63,6 +67,31 @@ export function apply(state, message) {
     case "coupon":
       state.coupons.set(message.coupon.id, message.coupon);
       return true;
+    case "tier":
+      if (state.pacing) state.pacing.tier = message.tier;
+      return true;
+    case "show_changed":
+      if (state.pacing) state.pacing.show = message.show;
+      return true;
+    case "prompt":
+      if (state.pacing) state.pacing[message.prompt.source === "pushed" ? "pushed" : "prompt"] = message.prompt;
+      return true;
+    case "banner":
+      state.banner = message.banner;
+      return true;
+    case "alert":
+      state.alerts.unshift(message.alert);
+      state.alerts.splice(20);
+      return true;
+    case "action":
+      state.actions.unshift(message.entry);
+      state.actions.splice(200);
+      return true;
+    case "scripts":
+      state.scripts = message.scripts;
+      return true;
+    case "segment":
+      return true;
     case "order":
       upsertOrder(state, message.order);
       return true;
@@ -89,6 +118,7 @@ export function apply(state, message) {
       return true;
     case "numbers": {
       state.numbers = message.numbers;
+      if (state.pacing && message.tier) state.pacing.tier = message.tier;
       state.online = message.numbers.online;
       state.likes = message.numbers.likes;
       const minute = message.minute;

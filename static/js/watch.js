@@ -21,7 +21,19 @@ socket.addEventListener("message", (e) => {
 });
 socket.start();
 
+// A banner from the controller, until its expiry (on the server's clock).
+setInterval(renderBanner, 250);
+
+function renderBanner() {
+  const banner = state.banner;
+  const el = document.getElementById("banner");
+  const live = Boolean(banner && banner.expires_at > socket.serverNow());
+  el.hidden = !live;
+  if (live) el.textContent = banner.text;
+}
+
 function render(message) {
+  if (message.type === "banner" || message.type === "snapshot") renderBanner();
   document.getElementById("online").textContent = count(state.online);
   showLikes();
   const hadProduct = !card.hidden;

@@ -363,14 +363,15 @@ async def test_guide_portal_shares_a_link_and_counts_who_came_through_it(server,
     await expect(portal.locator("#my-brought")).to_have_text("2")
 
 
-async def test_host_view_shows_the_lines_for_the_pinned_product(server, pages):
-    """The host reads, large, the script lines written for the product on screen."""
+async def test_the_teleprompter_says_the_line_for_the_pinned_product(server, pages):
+    """With a product pinned, the host reads the line written for it (placeholders
+    filled from the live state), else the one for its role."""
     from live.protocol import ScriptLine
 
     await server.app.state.live.store.put_scripts(
         ROOM,
         [
-            ScriptLine("e1", "explain", "Masks: fifteen minutes, that is all.", sku="P2"),
+            ScriptLine("e1", "explain", "Masks: {price}, fifteen minutes, that is all.", sku="P2"),
             ScriptLine("e2", "explain", "Margin products: talk about the gift.", product_role="margin"),
             ScriptLine("w1", "welcome", "Welcome!"),
         ],
@@ -379,13 +380,58 @@ async def test_host_view_shows_the_lines_for_the_pinned_product(server, pages):
     control = await pages.control()
     await pages.until_live(host, control)
     await expect(control.locator("#scripts li")).to_have_count(3)
-    await expect(host.locator("#host-lines")).to_be_hidden()
     await pin_button(control, "P2").click()
-    await expect(host.locator("#lines li")).to_have_text(["Masks: fifteen minutes, that is all."])
+    await expect(host.locator("#say-line")).to_have_text("Masks: ¥59, fifteen minutes, that is all.")
     await pin_button(control, "P4").click()  # P4 is a margin product
-    await expect(host.locator("#lines li")).to_have_text(["Margin products: talk about the gift."])
-    await pin_button(control, "P1").click()
-    await expect(host.locator("#host-lines")).to_be_hidden()
+    await expect(host.locator("#say-line")).to_have_text("Margin products: talk about the gift.")
+
+
+@pytest.mark.slow
+async def test_pacing_from_the_control_panel_to_the_host_and_the_overlay(server, pages):
+    """The controller bulk-pastes a script, starts a run-of-show with a one-minute
+    segment and pushes a line: the host view shows the segment counting down, the line
+    to say and the pushed line; a pushed banner shows on the overlay and goes at its
+    expiry; the control log lists each action."""
+    control, host, overlay = await pages.control(), await pages.host(), await pages.overlay()
+    await pages.until_live(control, host, overlay)
+
+    paste = control.locator("#paste")
+    await paste.locator("[name=purpose]").select_option("welcome")
+    await paste.locator("[name=lines]").fill("Welcome {friends/everyone}, {online} watching!\n\nFollow us for the next drop")
+    await paste.locator("button[type=submit]").click()
+    await expect(control.locator("#scripts li")).to_have_count(2)
+
+    await control.locator(".show-edit summary").click()
+    await control.locator("#add-segment").click()
+    row = control.locator(".segment-row").first
+    await row.locator("[name=title]").fill("Warm up")
+    await row.locator("[name=minutes]").fill("1")
+    await row.locator("[name=purpose]").select_option("welcome")
+    await control.locator("#show-form button[type=submit]").click()
+    await expect(control.locator("#segments li")).to_have_text(["Warm up · 1′ · Welcome"])
+    await control.locator("#show-controls button[data-show=start]").click()
+
+    await expect(host.locator("#segment-title")).to_have_text("Warm up")
+    await expect(host.locator("#segment-countdown")).to_have_text(re.compile(r"^0:[0-5]\d$"))
+    await expect(host.locator("#say-line")).to_have_text(
+        re.compile(r"^(Welcome (friends|everyone), 1 watching!|Follow us for the next drop)$")
+    )
+    await expect(control.locator("#show-now")).to_contain_text("Now: Warm up")
+
+    await control.locator("#push-line [name=text]").fill("Drink some water, next wave at 8")
+    await control.locator("#push-line button[type=submit]").click()
+    await expect(host.locator("#pushed-line")).to_have_text("Drink some water, next wave at 8")
+
+    await control.locator("#push-banner [name=text]").fill("Lucky bag at 8!")
+    await control.locator("#push-banner [name=seconds]").fill("3")
+    await control.locator("#push-banner button[type=submit]").click()
+    banner = overlay.locator("#banner")
+    await expect(banner).to_have_text("Lucky bag at 8!")
+    await expect(banner).to_be_hidden(timeout=8000)
+
+    log = control.locator("#activity")
+    for action in ("add_script_lines", "set_show", "show", "push_line", "push_banner"):
+        await expect(log).to_contain_text(f"controller:tester {action}")
 
 
 async def test_the_overlay_plays_a_video_beneath_it(server, pages):

@@ -86,3 +86,25 @@ async def test_the_controller_and_the_host_pace_the_room(room, role):
     assert viewer.welcome["banner"]["text"] == "8点放单"
     log = [e.action for e in await room.app.state.live.store.actions(ROOM)]
     assert log == ["push_banner", "show", "set_show"]
+
+
+async def test_scripts_export_and_import_as_csv_and_json(room):
+    headers = {"Authorization": f"Bearer {room.token('controller')}"}
+    csv = "purpose,tier,sku,product_role,text\nwelcome,cold,,,欢迎{宝宝/家人们}\nexplain,any,P1,,\"{product} 只要 {price}, 快\"\n"
+    async with room.http() as http:
+        added = await http.post("/api/rooms/r1/scripts?format=csv", content=csv.encode(), headers=headers)
+        assert added.status_code == 200 and added.json()["type"] == "ack"
+        exported = await http.get("/api/rooms/r1/scripts?format=csv", headers=headers)
+        assert exported.text == csv
+        as_json = (await http.get("/api/rooms/r1/scripts", headers=headers)).json()["lines"]
+        assert [line["text"] for line in as_json] == ["欢迎{宝宝/家人们}", "{product} 只要 {price}, 快"]
+        bad = await http.post("/api/rooms/r1/scripts?format=csv", content=b"purpose,text\nshout,x\n", headers=headers)
+        assert bad.status_code == 400 and "line 2" in bad.json()["message"]
+        replaced = await http.post(
+            "/api/rooms/r1/scripts?format=json&replace=1", content='[{"purpose": "thanks", "text": "谢谢"}]'.encode(), headers=headers
+        )
+        assert replaced.status_code == 200
+        assert [line.text for line in await room.app.state.live.store.scripts("r1")] == ["谢谢"]
+        guide = {"Authorization": f"Bearer {room.token('guide')}"}
+        refused = await http.post("/api/rooms/r1/scripts?format=json", content=b'[{"purpose": "qa", "text": "x"}]', headers=guide)
+        assert refused.status_code == 403
