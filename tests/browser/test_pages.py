@@ -520,3 +520,41 @@ async def test_a_flash_sale_from_the_control_panel_to_two_buyers(server, pages):
     await expect(alice.locator("#sale-left")).to_contain_text("2")
     await expect(control.locator("#orders tbody")).to_contain_text("expired")
     await expect(control.locator("#activity")).to_contain_text("back on sale")
+
+
+async def test_the_pages_compute_the_run_of_show_as_the_server_does(server, pages):
+    """show-clock.js (every page) and live.domain.runofshow (the server) put the live in
+    the same segment, with the same times, for the same clock."""
+    import random
+
+    from live.domain import runofshow as ros
+
+    rng = random.Random(11)
+    overlay = await pages.overlay()
+    cases = []
+    for _ in range(60):
+        segments = [
+            {"title": f"s{i}", "minutes": rng.choice([0.5, 1, 2.5, 5]), "purpose": "explain", "advance": rng.choice(["auto", "auto", "manual"])}
+            for i in range(rng.randint(1, 5))
+        ]
+        repeat = rng.random() < 0.7
+        clock = {
+            "running": True, "index": rng.randrange(len(segments)), "cycle": 0, "started_at": 1_000_000,
+            "extra_ms": rng.choice([0, 30_000, -10_000]), "paused_at": rng.choice([None, None, 1_200_000]),
+        }
+        now = 1_000_000 + rng.randint(0, 30 * 60_000)
+        cases.append({"show": {"segments": segments, "repeat": repeat, "clock": clock}, "now": now})
+    computed = await overlay.evaluate(
+        """async (cases) => {
+            const { position } = await import("/static/js/show-clock.js");
+            return cases.map(({ show, now }) => {
+                const p = position(show, now);
+                return p && [p.index, p.cycle, p.started, p.ends, p.remaining, p.overrun, p.finished, p.paused];
+            });
+        }""",
+        cases,
+    )
+    for case, js in zip(cases, computed):
+        plan = ros.Plan(tuple(ros.Segment(s["title"], s["minutes"], s["purpose"], s["advance"]) for s in case["show"]["segments"]), case["show"]["repeat"])
+        p = ros.position(plan, ros.Clock(**case["show"]["clock"]), case["now"])
+        assert js == [p.index, p.cycle, p.started_at, p.ends_at, p.remaining_ms, p.overrun_ms, p.finished, p.paused], case
