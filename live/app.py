@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import jinja2
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,7 +21,7 @@ from .rooms import RoomCommands
 from .settings import Settings
 from .store import open_store
 from .tokens import Tokens
-from .web import api, pages
+from .web import api, links, pages
 from .web.services import Live
 from .web.sockets import room_socket
 
@@ -37,7 +39,7 @@ def create_app(settings: Settings) -> Starlette:
         hub=Hub(store, settings),
         tokens=Tokens(settings.secret),
         commands=RoomCommands(store, demo_pay=settings.demo_pay),
-        templates=Jinja2Templates(directory=settings.templates_dir),
+        templates=Jinja2Templates(env=_templates(settings)),
     )
 
     @contextlib.asynccontextmanager
@@ -55,9 +57,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/control/{room}", pages.control),
         Route("/host/{room}", pages.host),
         Route("/watch/{room}", pages.watch),
-        Route("/guide/{room}", pages.guide),
+        Route("/guide", pages.guide),
         Route("/admin", pages.admin),
-        Route("/share/{room}/{code}.svg", pages.share_qr),
+        Route("/r/{code}.{kind}", links.qr),
+        Route("/r/{code}/poster.svg", links.poster),
+        Route("/r/{code}", links.follow),
         WebSocketRoute("/ws/{room}", room_socket),
         Route("/healthz", api.healthz),
         Route("/readyz", api.readyz),
@@ -70,6 +74,17 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/catalog", api.catalog),
         Route("/api/catalog/import", api.catalog_import, methods=["POST"]),
         Route("/api/webhooks/orders", api.order_webhook, methods=["POST"]),
+        Route("/api/guide/me", api.guide_me),
+        Route("/api/guide/me/links", api.guide_link, methods=["POST"]),
+        Route("/api/guide/me/reach", api.guide_reach, methods=["POST"]),
+        Route("/api/guide/me/device", api.guide_device, methods=["POST"]),
+        Route("/api/people", api.people),
+        Route("/api/people/import", api.people_import, methods=["POST"]),
+        Route("/api/brands/{brand}", api.put_brand, methods=["PUT"]),
+        Route("/api/simulate", api.simulate, methods=["POST"]),
+        Route("/api/ledger", api.ledger_view),
+        Route("/api/ledger/payouts", api.payout, methods=["POST"]),
+        Route("/api/rooms/{room}/orders/{order}/reassign", api.reassign, methods=["POST"]),
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
     app = Starlette(
@@ -79,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
         max_body_size=MAX_BODY_BYTES,
     )
     app.state.live = live
+    app.state.link_misses = links.Misses()
     return app
 
 
@@ -87,6 +103,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404 and not request.url.path.startswith("/api/"):
         return pages.render(request, "not_found.html", status=404, room_id=None)
     return api.error_response(LiveError(exc.detail or "error"), status=exc.status_code)
+
+
+def _templates(settings: Settings) -> jinja2.Environment:
+    """Every template escapes what it shows, SVG posters included."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(settings.templates_dir),
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg"], default_for_string=True),
+    )
 
 
 def create_app_from_env() -> Starlette:

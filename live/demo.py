@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from .protocol import CreateCoupon, Guide, Product, ScriptLine, Shop
+from .protocol import Brand, BindingRules, CommissionRate, CreateCoupon, Distributor, Guide, Product, ScriptLine, Shop
 from .settings import Settings
 from .store import Actor, Store, open_store
 from .tokens import Tokens
@@ -41,7 +41,14 @@ SCRIPTS = [
     ScriptLine("t1", "thanks", "谢谢宝宝们的支持，下单的记得截图找客服领赠品！"),
 ]
 
+BRAND = Brand(
+    "default", "春风美妆 · Spring Beauty", BindingRules(),
+    [CommissionRate("brand", 1, 500), CommissionRate("brand", 2, 100), CommissionRate("role:margin", 1, 800),
+     CommissionRate("role:traffic", 1, 200)],
+    after_sales_days=7,
+)
 SHOPS = [Shop("hz-xihu", "杭州西湖店 · Hangzhou West Lake", "华东"), Shop("sh-jingan", "上海静安店 · Shanghai Jing'an", "华东")]
+DISTRIBUTORS = [("d-chen", "陈姐 Sister Chen", None), ("d-xiaoyu", "小雨 Xiaoyu", "d-chen")]
 GUIDES = [
     ("g-xiaomei", "小美 Xiaomei", "hz-xihu"),
     ("g-ajie", "阿杰 Ajie", "hz-xihu"),
@@ -60,9 +67,15 @@ async def seed(store: Store, room_id: str) -> None:
     await store.put_room(room_id, "春季新品直播 · Spring launch live")
     await store.set_lineup(room_id, [p.sku for p in PRODUCTS], SEEDER)
     await store.put_scripts(room_id, SCRIPTS)
-    known = {g.id for g in await store.guides()}
-    guides = [Guide(gid, name, shop, secrets.token_urlsafe(9)) for gid, name, shop in GUIDES if gid not in known]
-    await store.put_people(SHOPS, guides)
+    await store.put_brand(BRAND)
+    known = {g.id for g in await store.guides()} | {d.id for d in await store.distributors()}
+    guides = [Guide(gid, name, shop, secrets.token_hex(3).upper()) for gid, name, shop in GUIDES if gid not in known]
+    distributors = [
+        Distributor(did, name, secrets.token_hex(3).upper(), parent=parent) for did, name, parent in DISTRIBUTORS if did not in known
+    ]
+    await store.put_people(SHOPS, guides, distributors)
+    for person in [*GUIDES, *DISTRIBUTORS]:
+        await store.create_link(person[0], room_id)
     for coupon in COUPONS:
         await store.create_coupon(room_id, coupon, SEEDER)
 
@@ -75,7 +88,7 @@ def links(settings: Settings, room_id: str) -> dict[str, str]:
         "control": f"{base}/control/{room_id}#token={tokens.mint('controller', room_id, 'demo-controller', ttl)}",
         "host": f"{base}/host/{room_id}#token={tokens.mint('host', room_id, 'demo-host', ttl)}",
         "watch": f"{base}/watch/{room_id}",
-        "guide": f"{base}/guide/{room_id}#token={tokens.mint('guide', room_id, GUIDES[0][0], ttl)}",
+        "guide": f"{base}/guide#token={tokens.mint('guide', '*', GUIDES[0][0], ttl)}",
         "admin": f"{base}/admin#token={tokens.mint('admin', '*', 'demo-admin', ttl)}",
     }
 
@@ -88,8 +101,8 @@ def print_links(settings: Settings, room_id: str) -> None:
     urls = links(settings, room_id)
     hours = settings.token_ttl_s // 3600
     for lang, heading, names in (
-        ("zh-CN", f"演示直播间已就绪（链接 {hours} 小时内有效）", {"control": "场控台", "host": "主播提词屏", "watch": "观众浮层", "guide": "导购工作台", "admin": "管理后台（商品导入）"}),
-        ("en", f"The demo room is ready (links valid for {hours} h)", {"control": "Control panel", "host": "Host view", "watch": "Viewer overlay", "guide": "Guide portal", "admin": "Admin (catalog import)"}),
+        ("zh-CN", f"演示直播间已就绪（链接 {hours} 小时内有效）", {"control": "场控台", "host": "主播提词屏", "watch": "观众浮层", "guide": "导购工作台", "admin": "管理后台（商品、人员与佣金）"}),
+        ("en", f"The demo room is ready (links valid for {hours} h)", {"control": "Control panel", "host": "Host view", "watch": "Viewer overlay", "guide": "Guide portal", "admin": "Admin (catalog, people, commissions)"}),
     ):
         print(f"\n{heading}")
         for key, url in urls.items():

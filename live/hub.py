@@ -43,6 +43,7 @@ from .web.transport import LiveWebSocketProtocol, text_frame
 
 log = logging.getLogger("live.hub")
 
+ROOM_STAFF = frozenset({"host", "controller", "admin"})
 SWEEP_EVERY_MS = 2000
 OBSERVE_EVERY_MS = 1000
 EMPTY_CHANNEL_TTL_MS = 10 * 60_000
@@ -58,7 +59,6 @@ class Conn:
         "role",
         "subject",
         "viewer_id",
-        "via",
         "token_exp_ms",
         "pending",
         "last_seen",
@@ -75,7 +75,6 @@ class Conn:
         subject: str,
         bucket: TokenBucket,
         viewer_id: str | None = None,
-        via: str | None = None,
         token_exp_ms: int | None = None,
     ) -> None:
         self.direct = direct
@@ -84,7 +83,6 @@ class Conn:
         self.role = role
         self.subject = subject
         self.viewer_id = viewer_id
-        self.via = via
         self.token_exp_ms = token_exp_ms
         self.pending: list[tuple[int, bytes]] | None = None
         self.last_seen = bucket.stamp
@@ -93,14 +91,18 @@ class Conn:
         self.facts: ViewerFacts | None = None
 
     def sees(self, audience: str, now: int) -> bool:
-        """Staff see every event; a viewer those whose audience admits them."""
-        if self.viewer_id is None:
+        """The room's staff see every event; a viewer those whose audience admits them;
+        a guide only what every viewer sees (their own figures come from their portal)."""
+        if self.is_staff:
             return True
-        return audience == "all" or (self.facts is not None and admits(audience, self.facts, now))
+        if audience == "all":
+            return True
+        return self.facts is not None and admits(audience, self.facts, now)
 
     @property
     def is_staff(self) -> bool:
-        return self.role != "viewer"
+        """Who runs the room (host, controller, admin): guides are not, here."""
+        return self.role in ROOM_STAFF
 
 
 @dataclass(slots=True)
@@ -257,7 +259,7 @@ class Hub:
         count = ch.presence.get(viewer, 0)
         ch.presence[viewer] = count + 1
         if count == 0 and ch.leaving.pop(viewer, None) is None:
-            await self.store.enter(ch.room, viewer, conn.via)
+            await self.store.enter(ch.room, viewer)
 
     async def _resume_from_ring(self, ch: Channel, conn: Conn, last_seq: int) -> None:
         now = self.clock()

@@ -7,14 +7,18 @@ in and the bad ones are reported. The CLI (`live import`) and the admin page's u
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 
 from .domain.catalog import RowError, parse
-from .errors import BadMessage
-from .protocol import Product
+from .errors import BadMessage, LiveError
+from .protocol import Distributor, Guide, Product, Shop
 from .store import Store
 
 
@@ -46,4 +50,61 @@ async def import_catalog(store: Store, text: str, fmt: str, skip_bad: bool = Fal
     if products:
         await store.put_products(products)
     report.imported = len(products)
+    return report
+
+
+PEOPLE_FIELDS = ("kind", "id", "name", "brand", "region", "shop", "parent", "code", "reach")
+KINDS = {"shop": "shops", "store": "shops", "门店": "shops", "guide": "guides", "导购": "guides",
+         "distributor": "distributors", "分销员": "distributors"}
+
+
+async def import_people(store: Store, text: str, fmt: str) -> ImportReport:
+    """Stores, guides and distributors from one file: CSV with a `kind` column (shop,
+    guide, distributor) or JSON `{"shops": [...], "guides": [...], "distributors": [...]}`.
+    Every row is checked, then every reference (unknown stores, parents, cycles and
+    chains deeper than two levels): any error, and nothing is imported."""
+    groups: dict[str, list[tuple[int, dict]]] = {"shops": [], "guides": [], "distributors": []}
+    report = ImportReport()
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        for row in reader:
+            line = reader.line_num
+            item = {k.strip(): v.strip() for k, v in row.items() if k and v and v.strip()}
+            group = KINDS.get(item.pop("kind", "").lower())
+            if group is None:
+                report.errors.append(RowError(line, "kind", "shop, guide or distributor"))
+                continue
+            if "reach" in item:
+                item["reach"] = int(item["reach"]) if item["reach"].isdigit() else item["reach"]
+            groups[group].append((line, item))
+    else:
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            return ImportReport(errors=[RowError(1, None, f"not JSON: {exc}")])
+        if not isinstance(document, dict):
+            return ImportReport(errors=[RowError(1, None, 'expected {"shops": [...], "guides": [...], "distributors": [...]}')])
+        for group in groups:
+            groups[group] = [(i, item) for i, item in enumerate(document.get(group) or [], start=1)]
+    kinds = {"shops": Shop, "guides": Guide, "distributors": Distributor}
+    parsed: dict[str, list] = {group: [] for group in groups}
+    lines: dict[str, list[int]] = {group: [] for group in groups}
+    for group, rows in groups.items():
+        for line, item in rows:
+            try:
+                parsed[group].append(msgspec.convert(item, kinds[group]))
+                lines[group].append(line)
+            except msgspec.ValidationError as exc:
+                message, _, at = str(exc).partition(" - at `")
+                report.errors.append(RowError(line, at.rstrip("`").removeprefix("$.") or None, message))
+    if report.errors:
+        return report
+    try:
+        await store.put_people(parsed["shops"], parsed["guides"], parsed["distributors"])
+    except LiveError as exc:
+        match = re.match(r"^\$\.(\w+)\[(\d+)\]\.?(.*)$", exc.path or "")
+        line = lines[match[1]][int(match[2])] if match else 1
+        report.errors.append(RowError(line, match[3] if match else None, exc.message))
+        return report
+    report.imported = sum(len(items) for items in parsed.values())
     return report

@@ -66,7 +66,9 @@ Id = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z]+[0-9]+$")
 class Release(Struct):
     """A wave of stock (放单). Scheduled before `starts_at`, then open until nothing is
     `left` (sold out) or `closed_at`. Always `quantity == left + held + sold + returned`.
-    `audience` says who may claim: `all`, `guide:<id>`, `shop:<id>`, `dwell:<seconds>`."""
+    `audience` says who may claim: `all`, `guide:<id>`, `shop:<id>`, `dwell:<seconds>`.
+    `present` counts, per guide or distributor, their customers in the room when it
+    opened (null until then)."""
 
     id: str
     sku: Sku
@@ -83,6 +85,7 @@ class Release(Struct):
     returned: int = 0
     closed_at: EpochMs | None = None
     sold_out_at: EpochMs | None = None
+    present: dict[str, int] | None = None
 
 
 class Coupon(Struct):
@@ -166,6 +169,9 @@ class Order(Struct):
     guide: str | None = None
     shop: str | None = None
     click: str | None = None
+    distributor: str | None = None
+    parent: str | None = None
+    receipt: Receipt | None = None
 
 
 class Mine(Struct):
@@ -199,14 +205,29 @@ class Minute(Struct):
 
 
 class GuideStat(Struct):
-    """A guide's live result in one room: viewers who came through their link, and how
-    many of them are watching now."""
+    """A guide's (or distributor's) live result in one room: viewers who came through
+    their links, how many of them are watching now, and the orders attributed to them
+    (paid, refunds taken off)."""
 
     guide: str
     name: str
     shop: str
     brought: int = 0
     watching: int = 0
+    orders: int = 0
+    gmv: Fen = 0
+    kind: Literal["guide", "distributor"] = "guide"
+
+
+class StoreStat(Struct):
+    """A store's live result: its guides' figures added up, and its own orders."""
+
+    shop: str
+    name: str
+    brought: int = 0
+    watching: int = 0
+    orders: int = 0
+    gmv: Fen = 0
 
 
 class Numbers(Struct):
@@ -229,6 +250,7 @@ class Numbers(Struct):
     entries_per_min: int = 0
     exits_per_min: int = 0
     guides: list[GuideStat] = []
+    stores: list[StoreStat] = []
 
 
 ScriptPurpose = Literal["welcome", "hold", "explain", "urgency", "coupon", "qa", "thanks"]
@@ -247,22 +269,202 @@ class ScriptLine(Struct, forbid_unknown_fields=True):
     product_role: ProductRole | None = None
 
 
-class Shop(Struct, forbid_unknown_fields=True):
-    """A store (门店) whose guides invite their customers into the room."""
+PersonId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+PersonCode = Annotated[str, Meta(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
-    id: Annotated[str, Meta(min_length=1, max_length=64)]
+
+class Shop(Struct, forbid_unknown_fields=True):
+    """A store (门店) of a brand, in an optional region, whose guides invite their
+    customers into the brand's lives."""
+
+    id: PersonId
     name: Annotated[str, Meta(min_length=1, max_length=120)]
-    region: str | None = None
+    region: Annotated[str, Meta(max_length=60)] | None = None
+    brand: PersonId = "default"
 
 
 class Guide(Struct, forbid_unknown_fields=True):
-    """A shopping guide (导购). `code` goes into their share link; it identifies the
-    guide without being guessable from the id."""
+    """A shopping guide (导购) of a store. `code` is the guide code a buyer may type at
+    checkout; `reach`, the customers they can reach (their groups), for their funnel.
+    Moving a guide to another store changes no order already attributed."""
 
-    id: Annotated[str, Meta(min_length=1, max_length=64)]
+    id: PersonId
     name: Annotated[str, Meta(min_length=1, max_length=120)]
-    shop: Annotated[str, Meta(min_length=1, max_length=64)]
-    code: Annotated[str, Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    shop: PersonId
+    code: PersonCode
+    reach: Annotated[int, Meta(ge=0)] | None = None
+
+
+class Distributor(Struct, forbid_unknown_fields=True):
+    """A distributor (分销员) of a brand, paid by commission; `parent` earns the
+    second-level share of what they bring. Two levels at most: a parent has no parent."""
+
+    id: PersonId
+    name: Annotated[str, Meta(min_length=1, max_length=120)]
+    code: PersonCode
+    brand: PersonId = "default"
+    parent: PersonId | None = None
+    reach: Annotated[int, Meta(ge=0)] | None = None
+
+
+class BindingRules(Struct, forbid_unknown_fields=True):
+    """How a brand attributes orders (see live.domain.attribution)."""
+
+    model: Literal["last_click", "first_click"] = "last_click"
+    click_window_days: Annotated[float, Meta(gt=0, le=365)] = 7
+    protect_days: Annotated[float, Meta(ge=0, le=365)] = 15
+    new_viewers_only: bool = False
+    exclude_self: bool = False
+
+
+class CommissionRate(Struct, forbid_unknown_fields=True):
+    """Basis points (500 = 5 %) of the amount paid, for level 1 (who brought the order)
+    or 2 (their parent distributor), brand-wide or for a product role or a product."""
+
+    scope: Annotated[str, Meta(pattern=r"^(?:brand|role:(?:traffic|hit|regular|margin)|sku:[A-Za-z0-9][A-Za-z0-9._-]{0,63})$")]
+    level: Literal[1, 2]
+    bp: Annotated[int, Meta(ge=0, le=10_000)]
+
+
+class Brand(Struct, forbid_unknown_fields=True):
+    id: PersonId
+    name: Annotated[str, Meta(min_length=1, max_length=120)]
+    rules: BindingRules = msgspec.field(default_factory=BindingRules)
+    rates: list[CommissionRate] = []
+    after_sales_days: Annotated[float, Meta(ge=0, le=90)] = 7
+
+
+class Link(Struct):
+    """A tracked link, `/r/{code}`, of a guide or distributor, for one live (and one of
+    its products, if `sku`). The code is random: it cannot be guessed from anything."""
+
+    code: str
+    owner: str
+    owner_kind: Literal["guide", "distributor"]
+    room: str
+    created_at: EpochMs
+    sku: Sku | None = None
+
+
+class ReceiptTouch(Struct):
+    kind: Literal["checkout_code", "link", "binding", "store_default"]
+    owner: str
+    at: EpochMs
+    verdict: str
+    room: str | None = None
+
+
+class Receipt(Struct):
+    """Why an order went where it went: the winning touch, every other touch with why
+    it lost, and the rule that decided."""
+
+    rule: str
+    winner: ReceiptTouch | None = None
+    touches: list[ReceiptTouch] = []
+
+
+class LiveReport(Struct):
+    """A promoter's results in one live: counted clicks on their links, viewers they
+    brought, watching now, those viewers' average dwell, orders and GMV (paid, refunds
+    taken off), and their links to it."""
+
+    room: str
+    title: str
+    clicks: int = 0
+    viewers: int = 0
+    watching: int = 0
+    avg_dwell_s: int = 0
+    orders: int = 0
+    gmv: Fen = 0
+    links: list[Link] = []
+
+
+class FollowUp(Struct):
+    """A customer a promoter brought who watched but did not buy: to follow up one to one."""
+
+    viewer: str
+    room: str
+    watched_s: int
+    last_seen: EpochMs
+    last_sku: str | None = None
+    last_title: str | None = None
+    watching: bool = False
+
+
+class Commission(Struct):
+    """Fen by state: `pending` on orders not paid yet; then frozen, confirmed, paid."""
+
+    pending: int = 0
+    frozen: int = 0
+    confirmed: int = 0
+    paid: int = 0
+
+
+class Funnel(Struct):
+    """The guide's result, factor by factor: reachable customers x delivery rate (they
+    came into a live) x scene conversion (they bought) x average order value."""
+
+    reachable: int = 0
+    viewers: int = 0
+    buyers: int = 0
+    orders: int = 0
+    gmv: Fen = 0
+    delivery_rate: float = 0.0
+    conversion: float = 0.0
+    aov: Fen = 0
+
+
+class GuideReport(Struct):
+    id: str
+    name: str
+    kind: Literal["guide", "distributor"]
+    code: str
+    shop: str | None = None
+    shop_name: str | None = None
+    parent: str | None = None
+    lives: list[LiveReport] = []
+    commission: Commission = msgspec.field(default_factory=Commission)
+    funnel: Funnel = msgspec.field(default_factory=Funnel)
+    follow_ups: list[FollowUp] = []
+
+
+class SimulatedTouch(Struct, forbid_unknown_fields=True):
+    kind: Literal["checkout_code", "link", "binding", "store_default"]
+    owner: Annotated[str, Meta(min_length=1, max_length=64)]
+    minutes_ago: Annotated[float, Meta(ge=0)] = 0
+    room: RoomId | None = None
+
+
+class Simulation(Struct, forbid_unknown_fields=True):
+    """`POST /api/simulate`: the touches of a made-up order (`minutes_ago` before it), in
+    a live of a brand; `rules` to try rules other than the brand's."""
+
+    room: RoomId
+    touches: list[SimulatedTouch]
+    brand: PersonId = "default"
+    rules: BindingRules | None = None
+    self_owners: list[str] = []
+    paid_before_minutes: Annotated[float, Meta(ge=0)] | None = None
+    now: EpochMs | None = None
+
+
+class LedgerEntry(Struct):
+    """One line of the commission ledger: `amount` fen (negative for a refund or a
+    reassignment away) for `who` at `level`. Its state follows from `paid_at` (the
+    order's payment), the brand's after-sales window and `payout`."""
+
+    id: str
+    order: str
+    room: str
+    who: str
+    who_kind: Literal["guide", "distributor"]
+    level: int
+    amount: int
+    paid_at: EpochMs
+    at: EpochMs
+    reason: Literal["payment", "refund", "reassign"]
+    payout: str | None = None
+    note: str | None = None
 
 
 class GuideCard(Struct):
@@ -500,6 +702,17 @@ class Checkout(Struct, tag="checkout", tag_field="type", forbid_unknown_fields=T
     roles: ClassVar[frozenset[str]] = frozenset({"viewer"})
     hold: Id
     ref: Ref | None = None
+    guide_code: PersonCode | None = None
+
+
+class GuideCode(Struct, tag="guide_code", tag_field="type", forbid_unknown_fields=True):
+    """At checkout, the buyer types the code of the guide who served them: the pending
+    order is attributed again, with the code first (see the brand's rules)."""
+
+    roles: ClassVar[frozenset[str]] = frozenset({"viewer"})
+    order: Id
+    code: PersonCode
+    ref: Ref | None = None
 
 
 class Pay(Struct, tag="pay", tag_field="type", forbid_unknown_fields=True):
@@ -630,7 +843,7 @@ class PushBanner(Struct, tag="push_banner", tag_field="type", forbid_unknown_fie
 
 
 ClientMessage = (
-    Hello | Ping | Like | Pin | SetLineup | SetOnSale | PlanRelease | CloseRelease | Claim | Checkout | Pay
+    Hello | Ping | Like | Pin | SetLineup | SetOnSale | PlanRelease | CloseRelease | Claim | Checkout | GuideCode | Pay
     | CancelOrder | CreateCoupon | PushCoupon | ClaimCoupon | AddScriptLines | DeleteScriptLine | SetPacing | SetShow
     | ShowControl | PushLine | PushBanner
 )

@@ -21,6 +21,7 @@ from .protocol import (
     Action,
     AddScriptLines,
     DeleteScriptLine,
+    GuideCode,
     PushBanner,
     PushLine,
     SetPacing,
@@ -114,8 +115,11 @@ class RoomCommands:
             case Claim(release=release, key=key, qty=qty):
                 result, _ = await self.store.claim(sender.room, release, sender.subject, key, qty)
                 return result
-            case Checkout(hold=hold, ref=ref):
-                order, _ = await self.store.checkout(sender.room, hold, sender.subject)
+            case Checkout(hold=hold, ref=ref, guide_code=guide_code):
+                order, _ = await self.store.checkout(sender.room, hold, sender.subject, guide_code)
+                return OrderResult(ref, order)
+            case GuideCode(order=order_id, code=code, ref=ref):
+                order, _ = await self.store.apply_guide_code(sender.room, order_id, sender.subject, code)
                 return OrderResult(ref, order)
             case Pay(order=order_id, ref=ref):
                 if not self.demo_pay:

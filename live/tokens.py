@@ -2,7 +2,8 @@
 
 Both are HS256 JWTs signed with the server secret. A `kind` claim keeps the two apart,
 so a viewer cookie can never be replayed as a staff token. Staff tokens name one room;
-only an admin token may name every room (`*`).
+an admin token may name every room (`*`), and so may a guide's (the portal spans the
+brand's lives; what a guide can read is their own, whatever the room).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ _ALGORITHMS = ["HS256"]
 _AUDIENCE = "live"
 ANY_ROOM = "*"
 VIEWER_COOKIE = "live_vid"
-VIA_COOKIE = "live_via"  # the share code of the guide whose link brought the viewer
 VIEWER_COOKIE_TTL_S = 400 * 86400
 
 
@@ -32,7 +32,7 @@ class Claims:
     exp: int
 
     def allows_room(self, room: str) -> bool:
-        return self.room == room or (self.room == ANY_ROOM and self.role == "admin")
+        return self.room == room or (self.room == ANY_ROOM and self.role in ("admin", "guide"))
 
 
 class Tokens:
@@ -44,8 +44,8 @@ class Tokens:
     def mint(self, role: str, room: str, sub: str, ttl_s: int, now: float | None = None) -> str:
         if role not in STAFF:
             raise ValueError(f"staff tokens are for {sorted(STAFF)}, not {role!r}")
-        if room == ANY_ROOM and role != "admin":
-            raise ValueError("only an admin token may be valid for every room")
+        if room == ANY_ROOM and role not in ("admin", "guide"):
+            raise ValueError("only admin and guide tokens may be valid for every room")
         now = time.time() if now is None else now
         payload = {"kind": "staff", "role": role, "room": room, "sub": sub, "iat": int(now), "exp": int(now + ttl_s), "aud": _AUDIENCE}
         return jwt.encode(payload, self._secret, algorithm="HS256")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -29,6 +31,7 @@ from live.tokens import Tokens
 
 SECRET = "test-secret-for-live-0123456789-abcdef"
 ROOM = "r1"
+WEBHOOK_SECRET = "webhook-secret-for-tests-0123456789"
 SEEDER = Actor("admin", "tests")
 PRODUCTS = [
     Product("P1", "Longjing tea", 990, 3900, "traffic", stock=100),
@@ -59,6 +62,13 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 test_settings.__test__ = False  # a helper, not a test
+
+
+def signed(body: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> dict:
+    """The headers a shop's webhook sends: a timestamp and the HMAC of `ts.body`."""
+    ts = str(int(time.time()) if at is None else at)
+    signature = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Live-Timestamp": ts, "X-Live-Signature": f"sha256={signature}", "Content-Type": "application/json"}
 
 
 async def seed(store, room: str = ROOM, products: list[Product] = PRODUCTS) -> None:

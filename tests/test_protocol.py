@@ -32,7 +32,8 @@ VALID = {
     ],
     "close_release": [{"type": "close_release", "release": "w3"}],
     "claim": [{"type": "claim", "release": "w3", "key": "tap-1"}, {"type": "claim", "release": "w3", "key": "k", "qty": 2}],
-    "checkout": [{"type": "checkout", "hold": "h9"}],
+    "checkout": [{"type": "checkout", "hold": "h9"}, {"type": "checkout", "hold": "h9", "guide_code": "MEI-01"}],
+    "guide_code": [{"type": "guide_code", "order": "o4", "code": "MEI-01"}],
     "pay": [{"type": "pay", "order": "o4", "ref": "p"}],
     "cancel_order": [{"type": "cancel_order", "order": "o4"}],
     "create_coupon": [
@@ -127,6 +128,9 @@ def within(sent, decoded) -> bool:
         ('{"type": "add_script_lines", "lines": [{"purpose": "shout", "text": "x"}]}', BadMessage, "$.lines[0].purpose"),
         ('{"type": "push_banner", "text": "x", "seconds": 1}', BadMessage, "$.seconds"),
         ('{"type": "set_pacing", "rules": {"cool_pct": 0}}', BadMessage, "$.rules.cool_pct"),
+        ('{"type": "guide_code", "order": "o1", "code": "ab"}', BadMessage, "$.code"),
+        ('{"type": "guide_code", "order": "o1", "code": "MEI 01"}', BadMessage, "$.code"),
+        ('{"type": "checkout", "hold": "h1", "guide_code": "<b>x</b>"}', BadMessage, "$.guide_code"),
     ],
 )
 def test_bad_frames_name_the_offending_field(frame, error, path):

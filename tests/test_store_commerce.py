@@ -303,11 +303,11 @@ async def test_audiences_admit_the_guides_customers_the_shops_the_patient_and_th
     through any guide of that shop, `dwell:N` viewers in the room N seconds, `new`
     viewers who never paid. Others get `not_eligible`, which changes nothing."""
     await store.put_people(SHOPS, GUIDES)
-    await store.enter("r1", "va", via="code-mei-111")  # guide g1 of shop s1
-    await store.enter("r1", "vb", via="code-lan-222")  # guide g2 of shop s1
-    await store.enter("r1", "vc", via="code-jie-333")  # guide g3 of shop s2
+    await arrive_via(store, "r1", "va", "g1")  # guide g1 of shop s1
+    await arrive_via(store, "r1", "vb", "g2")  # guide g2 of shop s1
+    await arrive_via(store, "r1", "vc", "g3")  # guide g3 of shop s2
     await store.enter("r1", "vd")  # came on their own
-    await store.enter("r1", "vx", via="no-such-code")  # an unknown code counts for nobody
+    await store.enter("r1", "vx")  # an unknown code counts for nobody
     seq = await seq_of(store)
     events = await store.plan_release("r1", PlanRelease(sku="TEA", quantity=5, audience="guide:g1"), ALICE)
     assert [(e.kind, e.audience) for e in events] == [("release", "guide:g1")]
@@ -619,7 +619,7 @@ async def test_checkout_refuses_foreign_unknown_and_expired_holds(store, clock):
 
 async def test_an_order_keeps_the_guide_who_brought_the_buyer(store):
     await store.put_people(SHOPS, GUIDES)
-    await store.enter("r1", "v1", via="code-jie-333")
+    await arrive_via(store, "r1", "v1", "g3")
     [wave] = await plan(store, "TEA", 5)
     order = await order_of(store, wave, "v1")
     assert (order.guide, order.shop, order.source) == ("g3", "s2", "overlay")
@@ -843,11 +843,17 @@ async def test_an_order_placed_outside_the_overlay_is_recorded_for_its_viewer_or
         "paid", "webhook", "v1", "TEA", 2, 1980,
     )
     assert (order.external_id, order.hold, order.release) == ("shop-1", None, None)
-    clicked, events = await store.report_order("r1", OrderReport("shop-2", "paid", click="clk-9", amount=5000))
-    assert [(e.kind, e.audience) for e in events] == [("order", "staff")]
-    assert (clicked.click, clicked.viewer, clicked.amount) == ("clk-9", "", 5000)
+    await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "MEI-01")])
+    click = await store.record_click((await store.create_link("g1", "r1")).code, "v9")
+    assert click is not None
+    clicked, events = await store.report_order("r1", OrderReport("shop-2", "paid", click=click, amount=5000))
+    assert [(e.kind, e.audience) for e in events] == [("order", "viewer:v9")]
+    assert (clicked.click, clicked.viewer, clicked.amount, clicked.guide) == (click, "v9", 5000, "g1")
+    with pytest.raises(NotFound):
+        await store.report_order("r1", OrderReport("shop-3", "paid", click="999999", amount=5000))
     assert (await store.list_products(), await store.releases("r1")) == before
     assert [o.id for o in (await store.mine("r1", "v1")).orders] == [order.id]
+    assert [o.id for o in (await store.mine("r1", "v9")).orders] == [clicked.id]
     assert [o.id for o in await store.orders("r1")] == [clicked.id, order.id]
     numbers, minute = await store.numbers("r1")
     assert (numbers.orders, numbers.buyers, numbers.gmv, minute.orders, minute.gmv) == (2, 2, 6980, 2, 6980)
@@ -1031,7 +1037,7 @@ async def test_claiming_coupons_within_their_window_audience_and_limits(store, c
     outside the audience, `limit_reached` past `per_viewer`, `gone` once all are
     claimed. Each refusal changes nothing."""
     await store.put_people(SHOPS, GUIDES)
-    await store.enter("r1", "v1", via="code-mei-111")
+    await arrive_via(store, "r1", "v1", "g1")
     soon = await coupon(store, claim_from=clock.now + 60_000)
     closing = await coupon(store, claim_until=clock.now + 60_000)
     guides = await coupon(store, audience="guide:g1")
@@ -1111,7 +1117,7 @@ async def test_commerce_survives_a_restart(opener):
     await store.put_room("r1", "Room one")
     await store.set_lineup("r1", LINEUP, ALICE)
     await store.put_people(SHOPS, GUIDES)
-    await store.enter("r1", "v1", via="code-mei-111")
+    await arrive_via(store, "r1", "v1", "g1")
     [tea] = await plan(store, "TEA", 10, hold_s=60, limit=2)
     await plan(store, "SERUM", 2, waves=2, interval_s=600)
     [mask] = await plan(store, "MASK", 5)
@@ -1162,3 +1168,11 @@ async def test_commerce_survives_a_restart(opener):
     assert [h.status for h in (await store.mine("r1", "v2")).holds] == ["expired"]
     assert [(c.status, c.order) for c in (await store.mine("r1", "v1")).coupons] == [("claimed", None)]
     assert lone.hold.id in {h.id for h in (await store.mine("r1", "v2")).holds}
+
+
+async def arrive_via(store, room: str, viewer: str, person: str | None) -> None:
+    """The viewer follows the person's tracked link to the live (none: comes alone)."""
+    if person is not None:
+        link = await store.create_link(person, room)
+        await store.record_click(link.code, viewer)
+    await store.enter(room, viewer)

@@ -133,7 +133,7 @@ async def test_presence_and_numbers(store):
     await store.enter("r1", "v1")
     await store.enter("r1", "v1")  # idempotent while the session is open
     clock.now += 10_000
-    await store.enter("r1", "v2", via="guide-7")
+    await store.enter("r1", "v2")
     await store.like("r1", 5)
     clock.now += 20_000
     await store.leave("r1", "v1", left_at=clock.now - 5_000)
@@ -212,16 +212,16 @@ async def test_people_and_guide_attribution(store):
         await store.put_people([], [Guide("g3", "X", "s1", "code-mei-123")])  # code taken
     assert [g.id for g in await store.guides()] == ["g1", "g2"]
 
-    await store.enter("r1", "v1", via="code-mei-123")
-    await store.enter("r1", "v2", via="code-mei-123")
-    await store.enter("r1", "v3", via="code-jie-456")
-    await store.enter("r1", "v4", via="unknown-code")
+    await arrive_via(store, "r1", "v1", "g1")
+    await arrive_via(store, "r1", "v2", "g1")
+    await arrive_via(store, "r1", "v3", "g2")
+    await store.enter("r1", "v4")
     await store.enter("r1", "v5")
     await store.leave("r1", "v1", store.clock())
     numbers, _ = await store.numbers("r1")
     board = [(g.guide, g.name, g.shop, g.brought, g.watching) for g in numbers.guides]
     assert board == [("g1", "Mei", "West Lake", 2, 1), ("g2", "Jie", "Jing'an", 1, 1)]
-    await store.enter("r1", "v1", via="code-mei-123")  # coming back is not a new viewer brought
+    await arrive_via(store, "r1", "v1", "g1")  # coming back is not a new viewer brought
     numbers, _ = await store.numbers("r1")
     assert (numbers.guides[0].brought, numbers.guides[0].watching) == (2, 2)
 
@@ -231,7 +231,7 @@ async def test_people_and_scripts_survive_a_restart(opener):
     await store.put_room("r1", "R")
     await store.put_scripts("r1", [ScriptLine("a", "thanks", "Thank you")])
     await store.put_people([Shop("s1", "Shop")], [Guide("g1", "Mei", "s1", "code-mei-123")])
-    await store.enter("r1", "v1", via="code-mei-123")
+    await arrive_via(store, "r1", "v1", "g1")
     await store.close()
     store = await opener()
     assert [line.id for line in await store.scripts("r1")] == ["a"]
@@ -300,3 +300,11 @@ async def _run_script(kind, script):
             assert [e.seq for e in await store.events_after("r1", 0, 1000)] == delivered
         finally:
             await store.close()
+
+
+async def arrive_via(store, room: str, viewer: str, person: str | None) -> None:
+    """The viewer follows the person's tracked link to the live (none: comes alone)."""
+    if person is not None:
+        link = await store.create_link(person, room)
+        await store.record_click(link.code, viewer)
+    await store.enter(room, viewer)

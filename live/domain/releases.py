@@ -39,6 +39,7 @@ class Wave:
     returned: int = 0
     closed_at: int | None = None
     sold_out_at: int | None = None
+    present: dict[str, int] | None = None  # customers of each promoter in the room when it opened
 
     def status(self, now: int) -> Status:
         if self.closed_at is not None:

@@ -25,11 +25,16 @@ from typing import Literal
 from ..domain.audience import ViewerFacts
 from ..protocol import (
     Action,
+    Brand,
     ClaimResult,
     Coupon,
     CouponResult,
     CreateCoupon,
+    Distributor,
     Guide,
+    GuideReport,
+    LedgerEntry,
+    Link,
     Mine,
     Minute,
     Numbers,
@@ -68,6 +73,8 @@ class Room:
     title: str
     created_at: int
     video_url: str | None = None
+    brand: str = "default"
+    shop: str | None = None  # the store relaying this live, if one: its default for orders
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +151,11 @@ class Store(abc.ABC):
     # --- rooms and catalog --------------------------------------------------------
 
     @abc.abstractmethod
-    async def put_room(self, room_id: str, title: str, video_url: str | None = None) -> Room:
-        """Create a room, or update the title and video of an existing one."""
+    async def put_room(
+        self, room_id: str, title: str, video_url: str | None = None, brand: str = "default", shop: str | None = None
+    ) -> Room:
+        """Create a room, or update an existing one's title, video, brand and relaying
+        store (`NotFound` for an unknown store)."""
 
     @abc.abstractmethod
     async def get_room(self, room_id: str) -> Room:
@@ -174,9 +184,24 @@ class Store(abc.ABC):
         """The room's script library, in order."""
 
     @abc.abstractmethod
-    async def put_people(self, shops: list[Shop], guides: list[Guide]) -> None:
-        """Insert or replace shops and guides by id, all or none. Every guide's shop must
-        exist; share codes must be unique."""
+    async def put_people(self, shops: list[Shop], guides: list[Guide], distributors: list[Distributor] | None = None) -> None:
+        """Insert or replace stores, guides and distributors by id, all or none: every
+        store's brand, guide's store and distributor's parent must exist; ids and
+        checkout codes are unique across guides and distributors; a distributor's parent
+        has no parent (two levels at most). Existing orders keep who they went to."""
+
+    @abc.abstractmethod
+    async def distributors(self) -> list[Distributor]:
+        """Every distributor, ordered by id."""
+
+    @abc.abstractmethod
+    async def put_brand(self, brand: Brand) -> None:
+        """Insert or replace a brand: its binding rules, commission rates and after-sales
+        window."""
+
+    @abc.abstractmethod
+    async def brands(self) -> list[Brand]:
+        """Every brand (the `default` one always), ordered by id."""
 
     @abc.abstractmethod
     async def shops(self) -> list[Shop]:
@@ -222,10 +247,10 @@ class Store(abc.ABC):
     # --- presence and numbers -----------------------------------------------------
 
     @abc.abstractmethod
-    async def enter(self, room_id: str, viewer_id: str, via: str | None = None) -> None:
+    async def enter(self, room_id: str, viewer_id: str) -> None:
         """A viewer came into the room (first connection). Idempotent while the
-        viewer's session is open. `via` is the share code of the guide whose link they
-        came through; an unknown code counts for nobody."""
+        viewer's session is open. The viewer counts as brought by whoever's link to this
+        live they clicked last, within the brand's click window."""
 
     @abc.abstractmethod
     async def leave(self, room_id: str, viewer_id: str, left_at: int) -> None:
@@ -273,10 +298,19 @@ class Store(abc.ABC):
         outcomes change nothing."""
 
     @abc.abstractmethod
-    async def checkout(self, room_id: str, hold_id: str, viewer: str) -> tuple[Order, list[Event]]:
+    async def checkout(
+        self, room_id: str, hold_id: str, viewer: str, guide_code: str | None = None
+    ) -> tuple[Order, list[Event]]:
         """Turn the viewer's hold into a pending order with the best coupon they hold
-        applied (the coupon is then used by this order). Again for the same hold: the
-        same order. An expired or foreign hold raises."""
+        applied (the coupon is then used by this order), attributed by the brand's
+        binding rules to who brought it, with its receipt (`guide_code`: a code typed
+        at checkout, `NotFound` if it is nobody's). Again for the same hold: the same
+        order. An expired or foreign hold raises."""
+
+    @abc.abstractmethod
+    async def apply_guide_code(self, room_id: str, order_id: str, viewer: str, code: str) -> tuple[Order, list[Event]]:
+        """The buyer typed a guide code on their pending order: attribute it again with
+        the code as a touch (`NotFound` for a code that is nobody's of the brand)."""
 
     @abc.abstractmethod
     async def pay(self, room_id: str, order_id: str, viewer: str | None = None) -> tuple[Order, list[Event]]:
@@ -383,3 +417,51 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def actions(self, room_id: str, limit: int = 100) -> list[Action]:
         """The most recent entries of the control log, newest first."""
+
+    # --- tracked links, attribution and the ledger --------------------------------
+
+    @abc.abstractmethod
+    async def create_link(self, owner: str, room_id: str, sku: str | None = None) -> Link:
+        """The tracked link of a guide or distributor for a live (and one of its
+        products): made once with a random code, the same link after."""
+
+    @abc.abstractmethod
+    async def link(self, code: str) -> Link:
+        """The link with this code, or `NotFound`."""
+
+    @abc.abstractmethod
+    async def links(self, owner: str) -> list[Link]:
+        """A person's links, oldest first."""
+
+    @abc.abstractmethod
+    async def record_click(self, code: str, viewer: str) -> str | None:
+        """Record a click on a link, durably, and return its id (an order webhook may
+        name it); None (nothing recorded) if the same viewer clicked it within the
+        hour. `NotFound` for an unknown code."""
+
+    @abc.abstractmethod
+    async def note_self(self, owner: str, viewer: str) -> None:
+        """This viewer is that guide or distributor (for self-referral)."""
+
+    @abc.abstractmethod
+    async def ledger(self, who: str | None = None, room: str | None = None) -> list[tuple[LedgerEntry, str]]:
+        """Ledger entries, oldest first, with their state now (frozen, confirmed, paid)."""
+
+    @abc.abstractmethod
+    async def pay_out(self, who: str) -> tuple[str | None, int]:
+        """Mark a person's confirmed entries paid if they add up to more than zero:
+        (payout id, fen), or (None, 0)."""
+
+    @abc.abstractmethod
+    async def reassign(self, room_id: str, order_id: str, to: str, reason: str) -> tuple[Order, list[Event]]:
+        """Give an order to another guide or distributor, with the reason, while its
+        commission is not confirmed (`Conflict` after): entries reversed and rewritten."""
+
+    @abc.abstractmethod
+    async def guide_report(self, person_id: str) -> GuideReport:
+        """A guide's or distributor's own figures: per live, commission by state, their
+        funnel, and the customers they brought who watched but did not buy."""
+
+    @abc.abstractmethod
+    async def set_reach(self, person_id: str, reach: int) -> None:
+        """How many customers a guide or distributor can reach (their funnel's start)."""

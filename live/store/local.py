@@ -17,6 +17,7 @@ from collections import deque
 import logging
 import re
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +30,28 @@ from ..domain.numbers import LiveNumbers, MinuteBucket
 from ..errors import BadMessage, ConfigError, NotFound, ProductNotFound, RoomNotFound
 from ..domain import alerts as alerting
 from ..domain.releases import Wave
-from ..protocol import Coupon, CouponClaim, Guide, GuideStat, Hold, Minute, Numbers, Order, Product, Release, ScriptLine, Shop
+from ..protocol import (
+    Brand,
+    Coupon,
+    CouponClaim,
+    Distributor,
+    Guide,
+    Hold,
+    LedgerEntry,
+    Link,
+    Minute,
+    Numbers,
+    Order,
+    Product,
+    Release,
+    ScriptLine,
+    Shop,
+)
 from .base import Actor, Audience, Event, Listener, Room, RoomState, Store, Subscription
 from .journal import Journal, Statement, connect
 from .local_commerce import STANDING, LocalCommerce, count_standing, release_of, wave_of
 from .local_pacing import ACTIONS_KEPT, LocalPacing, PacingRecord, PacingRuntime
+from .local_people import Binding, ClickRecord, LocalPeople, LocalReports, Tally
 
 log = logging.getLogger("live.store")
 
@@ -71,16 +89,32 @@ CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, room TEXT NOT NULL, data
 CREATE TABLE IF NOT EXISTS coupons (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS coupon_claims (id TEXT PRIMARY KEY, room TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS pacing (room TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS brands (id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS distributors (id TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS links (code TEXT PRIMARY KEY, owner TEXT NOT NULL, room TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS clicks (
+    id INTEGER PRIMARY KEY, code TEXT NOT NULL, owner TEXT NOT NULL, room TEXT NOT NULL, viewer TEXT NOT NULL, at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bindings (
+    brand TEXT NOT NULL, viewer TEXT NOT NULL, owner TEXT NOT NULL, at INTEGER NOT NULL, order_id TEXT NOT NULL,
+    PRIMARY KEY (brand, viewer)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS self_viewers (viewer TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (viewer, owner)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (id TEXT PRIMARY KEY, order_id TEXT NOT NULL, who TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS payouts (id TEXT PRIMARY KEY, who TEXT NOT NULL, amount INTEGER NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS events_kind ON events (room, kind, seq);
 """
 
 # Columns added after a table was first created: (table, column, definition).
 MIGRATIONS = [
     ("rooms", "off_sale", "TEXT NOT NULL DEFAULT '[]'"),
+    ("rooms", "brand", "TEXT NOT NULL DEFAULT 'default'"),
+    ("rooms", "shop", "TEXT"),
+    ("sessions", "last_sku", "TEXT"),
     ("minutes", "orders", "INTEGER NOT NULL DEFAULT 0"),
     ("minutes", "gmv", "INTEGER NOT NULL DEFAULT 0"),
 ]
-ID_TABLES = {"w": "releases", "h": "holds", "o": "orders", "c": "coupons", "k": "coupon_claims"}
+ID_TABLES = {"w": "releases", "h": "holds", "o": "orders", "c": "coupons", "k": "coupon_claims", "e": "ledger", "p": "payouts"}
 CLOSED_RELEASES_SHOWN = 5
 
 
@@ -104,8 +138,7 @@ class _Room:
     listeners: list[Listener] = field(default_factory=list)
     dirty: set[int] = field(default_factory=set)
     scripts: list[ScriptLine] = field(default_factory=list)
-    brought: dict[str, set[str]] = field(default_factory=dict)  # guide -> viewers
-    watching: dict[str, int] = field(default_factory=dict)  # guide -> viewers online
+    tallies: dict[str, Tally] = field(default_factory=dict)  # promoter id or "shop:<id>" -> results
     off_sale: set[str] = field(default_factory=set)
     waves: dict[str, Wave] = field(default_factory=dict)
     holds: dict[str, Hold] = field(default_factory=dict)
@@ -136,22 +169,35 @@ class _LocalSubscription(Subscription):
             self._listeners.remove(self._listener)
 
 
-class LocalStore(LocalCommerce, LocalPacing, Store):
+class LocalStore(LocalCommerce, LocalPacing, LocalPeople, LocalReports, Store):
     def __init__(self, data_dir: Path, clock: Callable[[], int] = now_ms) -> None:
         self.clock = clock
         self._dir = data_dir
         self._rooms: dict[str, _Room] = {}
         self._products: dict[str, Product] = {}
+        self._brands: dict[str, Brand] = {}
         self._shops: dict[str, Shop] = {}
         self._guides: dict[str, Guide] = {}
-        self._codes: dict[str, str] = {}  # share code -> guide id
+        self._distributors: dict[str, Distributor] = {}
+        self._codes: dict[str, str] = {}  # checkout code -> guide or distributor id
+        self._links: dict[str, Link] = {}
+        self._owner_links: dict[str, list[str]] = {}
+        self._link_clicks: dict[str, int] = {}
+        self._clicks: dict[str, list[ClickRecord]] = {}  # viewer -> their clicks, oldest first
+        self._click_viewer: dict[int, str] = {}  # click id -> viewer
+        self._next_click = 0
+        self._bindings: dict[tuple[str, str], Binding] = {}  # (brand, viewer) -> who they are bound to
+        self._self_viewers: dict[str, set[str]] = {}  # viewer -> the promoters they are
+        self._first_paid: dict[str, int] = {}  # viewer -> when they first paid an order
+        self._ledger: dict[str, LedgerEntry] = {}
+        self._entries_by_order: dict[str, list[LedgerEntry]] = {}
         self._journal = Journal(data_dir / "live.db")
         self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
         self._lockfile = None
         self._next_session = 1
         self._flusher: asyncio.Task | None = None
         self._expiries: list[tuple[int, str, str]] = []  # heap of (expires_at, room, hold)
-        self._payers: set[str] = set()  # viewers who paid an order: not "new" any more
         self._external: dict[str, str] = {}  # a shop's external order id -> our order id
         self._ids: dict[str, int] = {}
 
@@ -176,6 +222,7 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
         self._load(db)
         self._load_commerce(db)
         self._load_pacing(db)
+        self._load_ledger(db)
         self._reader = db
         self._journal.start()
         self._flusher = asyncio.create_task(self._flush_forever(), name="live-store-flush")
@@ -204,10 +251,10 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
             )
         for sku, data in db.execute("SELECT sku, data FROM products"):
             self._products[sku] = msgspec.json.decode(data, type=Product)
-        for rid, title, video, created, lineup, pinned, off_sale in db.execute(
-            "SELECT id, title, video_url, created_at, lineup, pinned, off_sale FROM rooms ORDER BY created_at, id"
+        for rid, title, video, created, lineup, pinned, off_sale, brand, shop in db.execute(
+            "SELECT id, title, video_url, created_at, lineup, pinned, off_sale, brand, shop FROM rooms ORDER BY created_at, id"
         ):
-            r = self._rooms[rid] = _Room(Room(rid, title, created, video), msgspec.json.decode(lineup), pinned)
+            r = self._rooms[rid] = _Room(Room(rid, title, created, video, brand, shop), msgspec.json.decode(lineup), pinned)
             r.off_sale = set(msgspec.json.decode(off_sale))
         for rid, seq in db.execute("SELECT room, MAX(seq) FROM events GROUP BY room"):
             if rid in self._rooms:
@@ -218,21 +265,44 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
             if rid in self._rooms:
                 n = self._rooms[rid].numbers
                 n.entries, n.exits, n.dwell_closed_ms = entries, exits, dwell
-        for rid, viewer, guide in db.execute("SELECT DISTINCT room, viewer, via FROM sessions"):
+        for rid, viewer, promoter, started, ended in db.execute("SELECT room, viewer, via, started_at, ended_at FROM sessions"):
             if rid in self._rooms:
                 self._rooms[rid].seen.add(viewer)
-                if guide is not None:
-                    self._rooms[rid].brought.setdefault(guide, set()).add(viewer)
+                if promoter is not None:
+                    tally = self._rooms[rid].tallies.setdefault(promoter, Tally())
+                    tally.brought.add(viewer)
+                    tally.sessions += 1
+                    tally.dwell_closed_ms += max(0, (ended or started) - started)
         for rid, data in db.execute("SELECT room, data FROM scripts ORDER BY room, position"):
             if rid in self._rooms:
                 self._rooms[rid].scripts.append(msgspec.json.decode(data, type=ScriptLine))
         for (data,) in db.execute("SELECT data FROM shops"):
             shop = msgspec.json.decode(data, type=Shop)
             self._shops[shop.id] = shop
+        for (data,) in db.execute("SELECT data FROM brands"):
+            brand = msgspec.json.decode(data, type=Brand)
+            self._brands[brand.id] = brand
         for (data,) in db.execute("SELECT data FROM guides"):
             guide = msgspec.json.decode(data, type=Guide)
             self._guides[guide.id] = guide
             self._codes[guide.code] = guide.id
+        for (data,) in db.execute("SELECT data FROM distributors"):
+            dist = msgspec.json.decode(data, type=Distributor)
+            self._distributors[dist.id] = dist
+            self._codes[dist.code] = dist.id
+        for (data,) in db.execute("SELECT data FROM links ORDER BY rowid"):
+            link = msgspec.json.decode(data, type=Link)
+            self._links[link.code] = link
+            self._owner_links.setdefault(link.owner, []).append(link.code)
+        for cid, code, owner, room, viewer, at in db.execute("SELECT id, code, owner, room, viewer, at FROM clicks ORDER BY id"):
+            self._clicks.setdefault(viewer, []).append(ClickRecord(cid, code, owner, room, at))
+            self._click_viewer[cid] = viewer
+            self._link_clicks[code] = self._link_clicks.get(code, 0) + 1
+            self._next_click = cid
+        for brand, viewer, owner, at, order_id in db.execute("SELECT brand, viewer, owner, at, order_id FROM bindings"):
+            self._bindings[(brand, viewer)] = Binding(owner, at, order_id)
+        for viewer, owner in db.execute("SELECT viewer, owner FROM self_viewers"):
+            self._self_viewers.setdefault(viewer, set()).add(owner)
         for rid, likes, peak in db.execute("SELECT room, SUM(likes), MAX(online_max) FROM minutes GROUP BY room"):
             if rid in self._rooms:
                 n = self._rooms[rid].numbers
@@ -249,6 +319,12 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
         for r in self._rooms.values():
             r.numbers.unique = len(r.seen)
         self._next_session = (db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions").fetchone()[0]) + 1
+
+    def _load_ledger(self, db: sqlite3.Connection) -> None:
+        for (data,) in db.execute("SELECT data FROM ledger ORDER BY CAST(SUBSTR(id, 2) AS INTEGER)"):
+            entry = msgspec.json.decode(data, type=LedgerEntry)
+            self._ledger[entry.id] = entry
+            self._entries_by_order.setdefault(entry.order, []).append(entry)
 
     def _load_pacing(self, db: sqlite3.Connection) -> None:
         for room_id, data in db.execute("SELECT room, data FROM pacing"):
@@ -297,13 +373,14 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
             self._add_order(r, order)
             if order.external_id is not None:
                 self._external[order.external_id] = order.id
-            if order.status in ("paid", "refunded") and order.viewer:
-                self._payers.add(order.viewer)
+            if order.status in ("paid", "refunded") and order.viewer and order.paid_at is not None:
+                self._first_paid[order.viewer] = min(order.paid_at, self._first_paid.get(order.viewer, order.paid_at))
             if order.status == "paid":
                 buyer = order.viewer or order.click or order.id
                 r.numbers.orders += 1
                 r.numbers.gmv += order.amount
                 r.numbers.paid_by[buyer] = r.numbers.paid_by.get(buyer, 0) + 1
+                self._tally(r, order, +1)
 
     def _new_id(self, prefix: str) -> str:
         self._ids[prefix] = self._ids.get(prefix, 0) + 1
@@ -311,22 +388,27 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
 
     # --- rooms and catalog --------------------------------------------------------
 
-    async def put_room(self, room_id: str, title: str, video_url: str | None = None) -> Room:
+    async def put_room(
+        self, room_id: str, title: str, video_url: str | None = None, brand: str = "default", shop: str | None = None
+    ) -> Room:
         if not ROOM_ID.match(room_id):
             raise BadMessage("a room id is 1-64 lowercase letters, digits and dashes", path="$.room")
+        if shop is not None and shop not in self._shops:
+            raise NotFound(f"no store {shop!r}", path="$.shop")
         existing = self._rooms.get(room_id)
+        created = existing.room.created_at if existing else self.clock()
+        room = Room(room_id, title, created, video_url, brand, shop)
         if existing is None:
-            room = Room(room_id, title, self.clock(), video_url)
             self._rooms[room_id] = _Room(room, [], None)
         else:
-            room = Room(room_id, title, existing.room.created_at, video_url)
             existing.room = room
         await self._journal.write(
             [
                 (
-                    "INSERT INTO rooms (id, title, video_url, created_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET title = excluded.title, video_url = excluded.video_url",
-                    (room.id, room.title, room.video_url, room.created_at),
+                    "INSERT INTO rooms (id, title, video_url, created_at, brand, shop) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET title = excluded.title, video_url = excluded.video_url, "
+                    "brand = excluded.brand, shop = excluded.shop",
+                    (room.id, room.title, room.video_url, room.created_at, room.brand, room.shop),
                 )
             ]
         )
@@ -376,40 +458,6 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
 
     async def scripts(self, room_id: str) -> list[ScriptLine]:
         return list(self._room(room_id).scripts)
-
-    async def put_people(self, shops: list[Shop], guides: list[Guide]) -> None:
-        known = set(self._shops) | {shop.id for shop in shops}
-        codes = {code: gid for code, gid in self._codes.items() if gid not in {g.id for g in guides}}
-        for i, guide in enumerate(guides):
-            if guide.shop not in known:
-                raise NotFound(f"guide {guide.id!r} belongs to unknown shop {guide.shop!r}", path=f"$.guides[{i}].shop")
-            if codes.setdefault(guide.code, guide.id) != guide.id:
-                raise BadMessage(f"share code of guide {guide.id!r} is already taken", path=f"$.guides[{i}].code")
-        for shop in shops:
-            self._shops[shop.id] = shop
-        for guide in guides:
-            self._guides[guide.id] = guide
-        self._codes = codes
-        statements: list[Statement] = [
-            ("INSERT OR REPLACE INTO shops (id, data) VALUES (?, ?)", (shop.id, protocol.encode(shop))) for shop in shops
-        ]
-        statements += [
-            ("INSERT OR REPLACE INTO guides (id, code, data) VALUES (?, ?, ?)", (g.id, g.code, protocol.encode(g)))
-            for g in guides
-        ]
-        await self._journal.write(statements)
-
-    async def shops(self) -> list[Shop]:
-        return [self._shops[sid] for sid in sorted(self._shops)]
-
-    async def guides(self) -> list[Guide]:
-        return [self._guides[gid] for gid in sorted(self._guides)]
-
-    async def guide(self, guide_id: str) -> Guide:
-        guide = self._guides.get(guide_id)
-        if guide is None:
-            raise NotFound(f"no guide {guide_id!r}", path="$.guide")
-        return guide
 
     # --- room ops -----------------------------------------------------------------
 
@@ -466,11 +514,16 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
         return [Event(room_id, s, ts, kind, audience, data) for s, ts, kind, audience, data in rows]
 
     def _read_events(self, room_id: str, seq: int, limit: int) -> list[tuple]:
-        assert self._reader is not None
-        return self._reader.execute(
+        return self._read(
             "SELECT seq, ts, kind, audience, data FROM events WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
             (room_id, seq, limit),
-        ).fetchall()
+        )
+
+    def _read(self, sql: str, params: tuple) -> list[tuple]:
+        """A query on the reader connection (from a worker thread: one at a time)."""
+        assert self._reader is not None
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     def subscribe(self, room_id: str, listener: Listener) -> Subscription:
         r = self._room(room_id)
@@ -479,20 +532,23 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
 
     # --- presence and numbers -----------------------------------------------------
 
-    async def enter(self, room_id: str, viewer_id: str, via: str | None = None) -> None:
+    async def enter(self, room_id: str, viewer_id: str) -> None:
         r = self._room(room_id)
         if viewer_id in r.sessions:
             return
         now = self.clock()
-        guide = self._codes.get(via) if via else None
+        guide = self._bringer(r, viewer_id, now)
         session = r.sessions[viewer_id] = _Session(self._next_session, now, guide)
         self._next_session += 1
         new = viewer_id not in r.seen
         r.seen.add(viewer_id)
         r.dirty.add(r.numbers.enter(now, new).t)
         if guide is not None:
-            r.brought.setdefault(guide, set()).add(viewer_id)
-            r.watching[guide] = r.watching.get(guide, 0) + 1
+            tally = r.tallies.setdefault(guide, Tally())
+            tally.brought.add(viewer_id)
+            tally.watching += 1
+            tally.sessions += 1
+            tally.open_started_ms += now
         self._journal.write_behind(
             [
                 (
@@ -509,9 +565,14 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
             return
         left_at = max(left_at, session.started_at)
         if session.guide is not None:
-            r.watching[session.guide] -= 1
+            tally = r.tallies[session.guide]
+            tally.watching -= 1
+            tally.open_started_ms -= session.started_at
+            tally.dwell_closed_ms += left_at - session.started_at
         r.dirty.add(r.numbers.exit(self.clock(), session.started_at, left_at).t)
-        self._journal.write_behind([("UPDATE sessions SET ended_at = ? WHERE id = ?", (left_at, session.id))])
+        self._journal.write_behind(
+            [("UPDATE sessions SET ended_at = ?, last_sku = ? WHERE id = ?", (left_at, r.pinned, session.id))]
+        )
 
     async def like(self, room_id: str, n: int) -> None:
         r = self._room(room_id)
@@ -533,21 +594,10 @@ class LocalStore(LocalCommerce, LocalPacing, Store):
             orders=n.orders,
             buyers=n.buyers,
             gmv=n.gmv,
-            guides=self._guide_stats(r),
         )
+        numbers.guides, numbers.stores = self._promoter_stats(r)
         numbers.entries_per_min, numbers.exits_per_min = alerting.trend(r.pacer.samples, now)
         return numbers, _minute(n.current_minute(now))
-
-    def _guide_stats(self, r: _Room) -> list[GuideStat]:
-        stats = []
-        for gid, viewers in r.brought.items():
-            guide = self._guides.get(gid)
-            shop = self._shops.get(guide.shop) if guide else None
-            stats.append(
-                GuideStat(gid, guide.name if guide else gid, shop.name if shop else "", len(viewers), r.watching.get(gid, 0))
-            )
-        stats.sort(key=lambda s: (-s.brought, -s.watching, s.guide))
-        return stats
 
     async def series(self, room_id: str, minutes: int = 60) -> list[Minute]:
         return [_minute(b) for b in self._room(room_id).numbers.series(self.clock(), minutes)]

@@ -165,7 +165,7 @@ class LocalCommerce:
 
     # --- orders -------------------------------------------------------------------
 
-    async def checkout(self, room_id: str, hold_id: str, viewer: str) -> tuple[Order, list[Event]]:
+    async def checkout(self, room_id: str, hold_id: str, viewer: str, guide_code: str | None = None) -> tuple[Order, list[Event]]:
         r = self._room(room_id)
         hold = r.holds.get(hold_id)
         if hold is None or hold.viewer != viewer:
@@ -183,11 +183,11 @@ class LocalCommerce:
             if claim.status == "claimed" and claim.expires_at > now
         ]
         chosen, off = pricing.best(pocket, subtotal)
-        facts = self._facts(r, viewer)
+        brought_by = self._attribute(r, viewer, now, guide_code)
         order = Order(
             id=self._new_id("o"), room=room_id, sku=hold.sku, qty=hold.qty, unit_price=hold.price, subtotal=subtotal,
             amount=subtotal - off, viewer=viewer, created_at=now, discount=off, coupon=chosen.id if chosen else None,
-            hold=hold.id, release=hold.release, expires_at=hold.expires_at, guide=facts.guide, shop=facts.shop,
+            hold=hold.id, release=hold.release, expires_at=hold.expires_at, **brought_by,
         )
         self._add_order(r, order)
         hold.status, hold.order = "ordered", order.id
@@ -199,6 +199,21 @@ class LocalCommerce:
             statements += [_row("coupon_claims", room_id, chosen, chosen.id), _row("coupons", room_id, coupon, coupon.id)]
         events = [self._order_event(r, order)]
         await self._commit(r, events, statements)
+        return order, events
+
+    async def apply_guide_code(self, room_id: str, order_id: str, viewer: str, code: str) -> tuple[Order, list[Event]]:
+        r = self._room(room_id)
+        order = self._order(r, order_id, viewer)
+        if order.status != "pending":
+            raise Conflict(f"a {order.status} order keeps who it went to", path="$.order")
+        try:
+            fields = self._attribute(r, viewer, self.clock(), code)
+        except NotFound as exc:
+            raise NotFound(exc.message, path="$.code") from None
+        for name, value in fields.items():
+            setattr(order, name, value)
+        events = [self._order_event(r, order)]
+        await self._commit(r, events, [_row("orders", room_id, order, order.id)])
         return order, events
 
     async def pay(self, room_id: str, order_id: str, viewer: str | None = None) -> tuple[Order, list[Event]]:
@@ -287,13 +302,17 @@ class LocalCommerce:
         amount = report.amount if report.amount is not None else (product.price * report.qty if product else None)
         if amount is None:
             raise BadMessage("give the amount (fen) of an order for a product we do not know", path="$.amount")
+        viewer = report.viewer
+        if viewer is None:
+            viewer = self._click_viewer.get(int(report.click)) if report.click and report.click.isdigit() else None
+            if viewer is None:
+                raise NotFound(f"no click {report.click!r}", path="$.click")
         now = self.clock()
-        facts = self._facts(r, report.viewer) if report.viewer else ViewerFacts(viewer="")
+        brought_by = self._attribute(r, viewer, now, None, click=report.click)
         order = Order(
             id=self._new_id("o"), room=r.room.id, sku=report.sku or "external", qty=report.qty,
-            unit_price=amount // max(1, report.qty), subtotal=amount, amount=amount, viewer=report.viewer or "",
-            created_at=now, source="webhook", external_id=report.external_id, guide=facts.guide, shop=facts.shop,
-            click=report.click,
+            unit_price=amount // max(1, report.qty), subtotal=amount, amount=amount, viewer=viewer,
+            created_at=now, source="webhook", external_id=report.external_id, **brought_by,
         )
         self._add_order(r, order)
         self._external[report.external_id] = order.id
@@ -432,8 +451,9 @@ class LocalCommerce:
             wave.sell(hold.qty)
             statements += [_row("holds", r.room.id, hold, hold.id), _row("releases", r.room.id, release_of(wave), wave.id)]
         if order.viewer:
-            self._payers.add(order.viewer)
+            self._first_paid.setdefault(order.viewer, now)
         r.dirty.add(r.numbers.paid(now, order.viewer or order.click or order.id, order.amount).t)
+        statements += self._on_paid(r, order, now)
         return statements, [self._order_event(r, order)]
 
     def _end_unpaid(
@@ -475,6 +495,7 @@ class LocalCommerce:
                 statements.append(self._product_row(self._restock(wave.sku, hold.qty)))
             statements += [_row("holds", r.room.id, hold, hold.id), _row("releases", r.room.id, release_of(wave), wave.id)]
         r.dirty.add(r.numbers.refunded(self.clock(), order.viewer or order.click or order.id, order.amount).t)
+        statements += self._on_refunded(r, order)
         return statements, [self._order_event(r, order), *self._returned_events(r, back)]
 
     def _retake(self, r, order: Order, now: int) -> tuple[list[Statement], list[Event]]:
@@ -536,7 +557,7 @@ class LocalCommerce:
         guide = self._guides.get(guide_id) if guide_id else None
         return ViewerFacts(
             viewer=viewer, guide=guide_id, shop=guide.shop if guide else None,
-            present_since=session.started_at if session is not None else None, paid_before=viewer in self._payers,
+            present_since=session.started_at if session is not None else None, paid_before=viewer in self._first_paid,
         )
 
     @staticmethod

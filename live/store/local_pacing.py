@@ -40,6 +40,7 @@ from ..protocol import (
 )
 from .base import Actor, Event
 from .journal import Statement
+from .local_commerce import release_of
 
 SAMPLES_KEPT_S = 3600
 PEAK_WINDOW_MS = 30 * 60_000
@@ -227,6 +228,7 @@ class LocalPacing:
         runtime.samples.append(alerting.Sample(now, n.online, n.entries, n.exits))
         recent_peak = max(peak_before, n.online, self._peak_since(r, now - PEAK_WINDOW_MS))
         events: list[Event] = []
+        record_rows: list = []
 
         tier_rules = TierRules(rules.mode, rules.warm, rules.hot, rules.hold_s, rules.floor)
         runtime.tier = TierState(pacing.tier, pacing.tier_since, runtime.tier.pending, runtime.tier.pending_since)
@@ -248,6 +250,10 @@ class LocalPacing:
         if where is not None and where.overrun_ms > 0 and not where.paused:
             self._alert(r, now, events, "overrun", {"segment": segment.title, "overrun_s": where.overrun_ms // 1000}, {"type": "show", "action": "skip"})
 
+        opened = [w for w in r.waves.values() if w.present is None and w.status(now) in ("open", "sold_out")]
+        for wave in opened:
+            wave.present = self._present_by_promoter(r)
+            record_rows.append(wave)
         findings = alerting.crowd(runtime.samples, now, rules.window_s, rules.cool_pct, rules.heat_pct, rules.floor, peak_before)
         progress = [
             alerting.Progress(w.id, w.sku, w.quantity, w.held + w.sold, w.starts_at)
@@ -263,8 +269,12 @@ class LocalPacing:
             pacing.prompt = prompt
             events.append(self._event(r, "prompt", "staff", lambda seq, ts, p=prompt: protocol.PromptChanged(seq, ts, p)))
 
-        if events:
-            await self._commit(r, events, [self._pacing_row(r)])
+        if events or record_rows:
+            statements = [self._pacing_row(r)] + [
+                ("INSERT OR REPLACE INTO releases (id, room, data) VALUES (?, ?, ?)", (w.id, r.room.id, protocol.encode(release_of(w))), ("releases", w.id))
+                for w in record_rows
+            ]
+            await self._commit(r, events, statements)
         return events + fired
 
     async def _fire(self, r, segment: Segment, now: int, events: list[Event]) -> list[Event]:

@@ -8,8 +8,11 @@ store ops.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
+from typing import Annotated
 
 import msgspec
 from starlette.requests import Request
@@ -17,11 +20,12 @@ from starlette.responses import JSONResponse, Response
 
 from .. import protocol
 from ..domain import scripts as script_rules
-from ..errors import BadMessage, BadSignature, Forbidden, LiveError, StaleRequest, StoreUnavailable, Unauthorized
-from ..imports import format_of, import_catalog
+from ..domain import attribution
+from ..errors import BadMessage, BadSignature, Conflict, Forbidden, LiveError, StaleRequest, StoreUnavailable, Unauthorized
+from ..imports import format_of, import_catalog, import_people
 from ..rooms import Sender
 from ..store.base import OrderReport
-from ..tokens import ANY_ROOM, Claims
+from ..tokens import ANY_ROOM, VIEWER_COOKIE, Claims
 from .services import Live
 
 MAX_BODY = 64 * 1024
@@ -191,3 +195,201 @@ async def scripts_import(request: Request) -> Response:
     message = protocol.AddScriptLines(lines=lines, replace=request.query_params.get("replace") in ("1", "true"))
     reply = await live.commands.handle(Sender(room, claims.role, claims.sub, claims.exp * 1000), message)
     return _json(reply)
+
+
+# --- the guide portal: a guide's (or distributor's) own data, nobody else's ------------
+
+
+def _promoter(request: Request, live: Live) -> Claims:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("send your portal token as 'Authorization: Bearer <token>'")
+    claims = live.tokens.verify(token.strip())
+    if claims.role != "guide":
+        raise Forbidden("the guide portal is for guides and distributors")
+    return claims
+
+
+async def guide_me(request: Request) -> Response:
+    """`GET /api/guide/me`: my links (one per live of my brand, made on first sight),
+    my numbers per live, commission by state, funnel and follow-up list."""
+    live: Live = request.app.state.live
+    claims = _promoter(request, live)
+    report = await live.store.guide_report(claims.sub)
+    for item in report.lives:
+        if claims.allows_room(item.room) and not any(link.sku is None for link in item.links):
+            await live.store.create_link(claims.sub, item.room)
+    report = await live.store.guide_report(claims.sub)
+    report.lives = [item for item in report.lives if claims.allows_room(item.room)]
+    return _json(report)
+
+
+async def guide_link(request: Request) -> Response:
+    """`POST /api/guide/me/links` `{"room": ..., "sku": ...}`: my link to a product of a live."""
+    live: Live = request.app.state.live
+    claims = _promoter(request, live)
+    body = _decode(await request.body(), _LinkAsk)
+    if not claims.allows_room(body.room):
+        raise Forbidden(f"your link is not for room {body.room!r}")
+    return _json(await live.store.create_link(claims.sub, body.room, body.sku))
+
+
+async def guide_reach(request: Request) -> Response:
+    live: Live = request.app.state.live
+    claims = _promoter(request, live)
+    body = _decode(await request.body(), _Reach)
+    await live.store.set_reach(claims.sub, body.reach)
+    return _json({"ok": True})
+
+
+async def guide_device(request: Request) -> Response:
+    """`POST /api/guide/me/device`: this browser is mine: my own purchases from it are
+    self-referrals."""
+    live: Live = request.app.state.live
+    claims = _promoter(request, live)
+    viewer = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE))
+    if viewer is not None:
+        await live.store.note_self(claims.sub, viewer)
+    return _json({"ok": True, "noted": viewer is not None})
+
+
+class _LinkAsk(msgspec.Struct, forbid_unknown_fields=True):
+    room: protocol.RoomId
+    sku: protocol.Sku | None = None
+
+
+class _Reach(msgspec.Struct, forbid_unknown_fields=True):
+    reach: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+
+
+def _decode(body: bytes, kind: type):
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        message, _, at = str(exc).partition(" - at `")
+        raise BadMessage(message, path=at.rstrip("`") or "$") from None
+    except msgspec.DecodeError as exc:
+        raise BadMessage(str(exc), path="$") from None
+
+
+# --- admin: people, brands and rules, the simulator, the ledger -----------------------
+
+
+async def people(request: Request) -> Response:
+    live: Live = request.app.state.live
+    _admin(request, live)
+    return _json({
+        "brands": msgspec.to_builtins(await live.store.brands()),
+        "shops": msgspec.to_builtins(await live.store.shops()),
+        "guides": msgspec.to_builtins(await live.store.guides()),
+        "distributors": msgspec.to_builtins(await live.store.distributors()),
+    })
+
+
+async def people_import(request: Request) -> Response:
+    """`POST /api/people/import?format=csv|json`: stores, guides and distributors."""
+    live: Live = request.app.state.live
+    _admin(request, live)
+    fmt = format_of("upload", request.query_params.get("format"))
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadMessage("the file is not UTF-8 text", path="$") from None
+    report = await import_people(live.store, text, fmt)
+    return Response(msgspec.json.encode(report.as_dict()), status_code=400 if report.errors else 200, media_type="application/json")
+
+
+async def put_brand(request: Request) -> Response:
+    """`PUT /api/brands/{brand}`: binding rules, commission rates, after-sales window."""
+    live: Live = request.app.state.live
+    _admin(request, live)
+    brand = _decode(await request.body(), protocol.Brand)
+    if brand.id != request.path_params["brand"]:
+        raise BadMessage("the body's id is not the brand in the URL", path="$.id")
+    await live.store.put_brand(brand)
+    return _json(brand)
+
+
+async def simulate(request: Request) -> Response:
+    """`POST /api/simulate`: who would win this order? The brand's rules (or `rules`)
+    applied to the touches given, with the receipt."""
+    live: Live = request.app.state.live
+    _admin(request, live)
+    ask = _decode(await request.body(), protocol.Simulation)
+    brands = {b.id: b for b in await live.store.brands()}
+    rules = ask.rules or brands.get(ask.brand, protocol.Brand(ask.brand, ask.brand)).rules
+    now = ask.now or live.store.clock()
+    touches = [attribution.Touch(t.kind, t.owner, now - round(t.minutes_ago * 60_000), t.room or ask.room) for t in ask.touches]
+    decided = attribution.decide(
+        touches, attribution.Rules(**msgspec.structs.asdict(rules)), now, ask.room, frozenset(ask.self_owners),
+        None if ask.paid_before_minutes is None else now - round(ask.paid_before_minutes * 60_000),
+    )
+    def touch(t: attribution.Touch, verdict: str) -> protocol.ReceiptTouch:
+        return protocol.ReceiptTouch(t.kind, t.owner, t.at, verdict, t.room)
+
+    return _json(protocol.Receipt(decided.rule, touch(decided.winner, "won") if decided.winner else None,
+                                  [touch(j.touch, j.verdict) for j in decided.touches]))
+
+
+async def ledger_view(request: Request) -> Response:
+    """`GET /api/ledger[?format=csv][&who=][&room=]`: entries with their state, and totals
+    per guide, distributor and store."""
+    live: Live = request.app.state.live
+    _admin(request, live)
+    entries = await live.store.ledger(request.query_params.get("who"), request.query_params.get("room"))
+    if request.query_params.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["id", "order", "room", "who", "who_kind", "level", "amount_fen", "reason", "state", "paid_at", "at", "payout", "note"])
+        for entry, state in entries:
+            writer.writerow([entry.id, entry.order, entry.room, entry.who, entry.who_kind, entry.level, entry.amount,
+                             entry.reason, state, entry.paid_at, entry.at, entry.payout or "", entry.note or ""])
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
+    guides = {g.id: g for g in await live.store.guides()}
+    totals: dict[str, dict[str, dict[str, int]]] = {"guides": {}, "distributors": {}, "stores": {}}
+    for entry, state in entries:
+        group = "guides" if entry.who_kind == "guide" else "distributors"
+        keys = [(group, entry.who)] + ([("stores", guides[entry.who].shop)] if entry.who in guides else [])
+        for group_name, key in keys:
+            row = totals[group_name].setdefault(key, {"frozen": 0, "confirmed": 0, "paid": 0, "total": 0})
+            row[state] += entry.amount
+            row["total"] += entry.amount
+    return _json({"entries": [dict(msgspec.to_builtins(e), state=s) for e, s in entries], "totals": totals})
+
+
+async def payout(request: Request) -> Response:
+    live: Live = request.app.state.live
+    claims = _admin(request, live)
+    body = _decode(await request.body(), _Payout)
+    payout_id, amount = await live.store.pay_out(body.who)
+    if payout_id is None:
+        raise Conflict(f"{body.who!r} has nothing confirmed to pay (or a balance below zero)", path="$.who")
+    return _json({"payout": payout_id, "who": body.who, "amount": amount, "by": claims.sub})
+
+
+async def reassign(request: Request) -> Response:
+    """`POST /api/rooms/{room}/orders/{order}/reassign` `{"to": ..., "reason": ...}`; kept
+    in the room's control log."""
+    live: Live = request.app.state.live
+    claims = _admin(request, live)
+    room, order_id = request.path_params["room"], request.path_params["order"]
+    body = _decode(await request.body(), _Reassign)
+    summary = msgspec.json.encode({"order": order_id, "to": body.to, "reason": body.reason}).decode()
+    try:
+        order, _ = await live.store.reassign(room, order_id, body.to, body.reason)
+    except LiveError as exc:
+        await live.store.log_action(room, protocol.Action(live.store.clock(), claims.role, claims.sub, "reassign", summary, "refused", exc.code))
+        raise
+    await live.store.log_action(room, protocol.Action(live.store.clock(), claims.role, claims.sub, "reassign", summary, "ok"))
+    return _json(order)
+
+
+class _Payout(msgspec.Struct, forbid_unknown_fields=True):
+    who: protocol.PersonId
+
+
+class _Reassign(msgspec.Struct, forbid_unknown_fields=True):
+    to: protocol.PersonId
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=300)]

@@ -9,20 +9,13 @@ first visit to the overlay.
 
 from __future__ import annotations
 
-import io
-import re
-
-import segno
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import RoomNotFound
-from ..tokens import VIA_COOKIE, VIEWER_COOKIE, VIEWER_COOKIE_TTL_S
+from ..tokens import VIEWER_COOKIE, VIEWER_COOKIE_TTL_S
 from . import i18n
 from .services import Live
-
-SHARE_CODE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-VIA_COOKIE_TTL_S = 7 * 86400
 
 CSP = (
     "default-src 'self'; img-src * data: blob:; media-src * blob:; connect-src 'self' ws: wss: http: https:; "
@@ -76,26 +69,7 @@ async def admin(request: Request) -> Response:
 
 
 async def guide(request: Request) -> Response:
-    return await _room_page(request, "guide.html", page="guide")
-
-
-async def share_qr(request: Request) -> Response:
-    """The QR code of a guide's share link, as SVG. Public: the link is meant to be
-    shared, and the code in it is not guessable."""
-    live: Live = request.app.state.live
-    room_id, code = request.path_params["room"], request.path_params["code"]
-    known = {g.code for g in await live.store.guides()}
-    try:
-        await live.store.get_room(room_id)
-    except RoomNotFound:
-        known = set()
-    if code not in known:
-        return render(request, "not_found.html", status=404, room_id=None)
-    base = live.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    qr = segno.make(f"{base}/watch/{room_id}?via={code}", error="m")
-    buffer = io.BytesIO()
-    qr.save(buffer, kind="svg", scale=8, border=2, dark="#111", light="#fff")
-    return Response(buffer.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=3600"})
+    return render(request, "guide.html", page={"page": "guide"})
 
 
 async def control(request: Request) -> Response:
@@ -118,9 +92,6 @@ async def watch(request: Request) -> Response:
     if video is not None and not video.startswith(("https://", "http://", "/")):
         video = None
     response = await _room_page(request, "watch.html", page="watch", video=video)
-    via = request.query_params.get("via")
-    if via and SHARE_CODE.match(via):
-        response.set_cookie(VIA_COOKIE, via, max_age=VIA_COOKIE_TTL_S, httponly=True, samesite="lax")
     if live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE)) is None:
         _, cookie = live.tokens.viewer_cookie()
         response.set_cookie(

@@ -23,7 +23,7 @@ from ..hub import Conn
 from ..protocol import Hello
 from ..rooms import Sender
 from ..settings import Settings
-from ..tokens import VIA_COOKIE, VIEWER_COOKIE, new_viewer_id
+from ..tokens import VIEWER_COOKIE, new_viewer_id
 from .services import Live
 from .transport import EXTENSION
 
@@ -113,8 +113,7 @@ async def _identify(websocket: WebSocket, live: Live, room: str, hello: Hello, d
             return None
         return Conn(direct, room, claims.role, claims.sub, bucket, token_exp_ms=claims.exp * 1000)
     viewer = live.tokens.viewer_id(websocket.cookies.get(VIEWER_COOKIE)) or new_viewer_id()
-    via = websocket.cookies.get(VIA_COOKIE) or None
-    return Conn(direct, room, "viewer", viewer, bucket, viewer_id=viewer, via=via)
+    return Conn(direct, room, "viewer", viewer, bucket, viewer_id=viewer)
 
 
 async def _serve(websocket: WebSocket, live: Live, conn: Conn) -> None:

@@ -175,7 +175,7 @@ function render(message) {
   if (["snapshot", "numbers", "tick"].includes(type)) renderNumbers();
   if (type === "snapshot" || type === "numbers") {
     chart.update(state.series);
-    renderGuidesBoard(state.numbers?.guides ?? []);
+    renderGuidesBoard(state.numbers?.guides ?? [], state.numbers?.stores ?? []);
   }
   if (["snapshot", "numbers", "tier"].includes(type)) renderTier(state);
   if (type === "snapshot" || type === "alert") renderAlerts($("alerts"), $("alerts-empty"), state.alerts);

@@ -5,7 +5,10 @@ import { t } from "./i18n.js";
 import { countdown, fenFromYuan, money } from "./format.js";
 import { releaseStatus } from "./room-state.js";
 
+let names = new Map();
+
 export function renderWaves(el, empty, state, now) {
+  names = new Map((state.guides ?? []).map((g) => [g.id, g.name]));
   const waves = [...state.releases.values()].sort((a, b) => b.created_at - a.created_at || b.starts_at - a.starts_at);
   const titles = new Map(state.lineup.map((p) => [p.sku, p.title]));
   el.replaceChildren(...waves.map((wave) => waveItem(wave, titles.get(wave.sku) ?? wave.sku, now)));
@@ -53,6 +56,13 @@ function waveItem(wave, title, now) {
   counts.textContent = t("wave_counts", wave);
   bar.setAttribute("aria-label", counts.textContent);
   li.append(head, bar, counts);
+  const present = Object.entries(wave.present ?? {}).sort((a, b) => b[1] - a[1]);
+  if (present.length) {
+    const who = document.createElement("div");
+    who.className = "meta wave-present";
+    who.textContent = t("present_at_open", { list: present.map(([name, n]) => `${names.get(name) ?? name} ${n}`).join(" · ") });
+    li.append(who);
+  }
   return li;
 }
 

@@ -23,6 +23,11 @@ export class Shop {
     $("sheet-pay").addEventListener("click", () => this.order && this.socket.send({ type: "pay", order: this.order.id }));
     $("sheet-cancel").addEventListener("click", () => this.order && this.socket.send({ type: "cancel_order", order: this.order.id }));
     $("coupon-pop-close").addEventListener("click", () => this.dismissCoupon());
+    $("guide-code").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const code = e.target.elements.code.value.trim();
+      if (this.order && code) this.socket.send({ type: "guide_code", order: this.order.id, code });
+    });
     $("coupon-pop-claim").addEventListener("click", () => this.claimCoupon());
     socket.addEventListener("state", (e) => {
       if (e.detail.state === "live" && this.pendingClaim) this.socket.send({ type: "claim", ...this.pendingClaim });
@@ -106,6 +111,8 @@ export class Shop {
     const done = order.status !== "pending";
     $("sheet-pay").hidden = done;
     $("sheet-cancel").hidden = done;
+    $("sheet-code").hidden = done;
+    if (order.guide || order.distributor) $("sheet-code").open = false;
     $("sheet").hidden = false;
     $("sheet").dataset.status = order.status;
     if (done) {

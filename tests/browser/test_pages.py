@@ -330,37 +330,66 @@ async def test_the_tappers_like_count_never_goes_back(server, pages):
     await expect(tapper.locator("#likes")).to_have_text("5")
 
 
-async def test_guide_portal_shares_a_link_and_counts_who_came_through_it(server, pages):
-    """A guide opens their portal, shares the link (or QR code); viewers who open it
-    count for the guide, live, on the portal and on the control panel's board."""
-    from live.protocol import Guide, Shop
+async def test_a_guide_shares_a_link_a_viewer_buys_and_both_boards_update(server, pages):
+    """A guide opens the portal and copies their link; a viewer follows it and buys in
+    the overlay; the guide's numbers and commission, and the control panel's
+    leaderboards of guides and stores, update while the live runs."""
+    from live.protocol import Brand, CommissionRate, Guide, Shop
 
     store = server.app.state.live.store
-    await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "mei-share-code")])
-    portal = await pages.open(f"/guide/{ROOM}#token={server.token('guide', sub='g1')}")
+    await store.put_people([Shop("s1", "West Lake"), Shop("s2", "Bund")],
+                           [Guide("g1", "Mei", "s1", "MEI-01"), Guide("g2", "Lin", "s2", "LIN-02")])
+    await store.put_brand(Brand("default", "Default", rates=[CommissionRate("brand", 1, 1000)]))
+    mei = await pages.context(permissions=["clipboard-read", "clipboard-write"])
+    portal = await pages.open(f"/guide#token={server.token('guide', room='*', sub='g1')}", context=mei)
     control = await pages.control()
-    await pages.until_live(portal, control)
+    await pages.until_live(control)
     await expect(portal.locator("#me")).to_have_text("Mei · West Lake")
-    link = portal.locator("#share-link")
-    await expect(link).to_have_value(f"{server.base}/watch/{ROOM}?via=mei-share-code")
-    qr = portal.locator("#qr")
+    card = portal.locator(f'li.live-card[data-room="{ROOM}"]')
+    link = card.locator("input.share-link").first
+    await expect(link).to_have_value(re.compile(rf"^{re.escape(server.base)}/r/[A-Za-z0-9]{{10}}$"))
+    qr = card.locator("img.qr").first
     await expect(qr).to_be_visible()
-    assert await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    await portal.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=await qr.element_handle())
+    await card.locator("button[data-copy]").first.click()
+    copied = await portal.evaluate("navigator.clipboard.readText()")
+    assert copied == await link.input_value()
 
-    share_link = await link.input_value()
-    viewers = [await pages.open(share_link.removeprefix(server.base)) for _ in range(2)]
-    await pages.until_live(*viewers)
-    await pages.overlay()  # came without the link: counts for nobody
-    await expect(portal.locator("#my-brought")).to_have_text("2")
-    await expect(portal.locator("#my-watching")).to_have_text("2")
-    await expect(portal.locator("#online")).to_have_text("3")
-    row = control.locator('#guides-board tr[data-guide="g1"]')
-    await expect(row).to_contain_text("Mei")
-    await expect(row.locator("td").nth(3)).to_have_text("2")
+    phone = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36"  # not HeadlessChrome: that is a link-preview fetcher
+    viewer = await pages.open(copied.removeprefix(server.base), user_agent=phone)
+    assert viewer.url == f"{server.base}/watch/{ROOM}"
+    await pages.overlay()  # came without a link: counts for nobody
+    await pages.until_live(viewer)
+    await expect(card.locator('[data-number="clicks"]')).to_have_text("1")
+    await expect(card.locator('[data-number="watching_now"]')).to_have_text("1")
+    mei_row = control.locator('#guides-board tr[data-key="g1"]')
+    await expect(mei_row).to_contain_text("Mei")
+    await expect(mei_row.locator("td").nth(3)).to_have_text("1")  # brought
 
-    await viewers[0].context.close()
-    await expect(portal.locator("#my-watching")).to_have_text("1")
-    await expect(portal.locator("#my-brought")).to_have_text("2")
+    planner = control.locator("#planner")
+    await planner.locator("[name=sku]").select_option("P2")
+    await planner.locator("[name=quantity]").fill("3")
+    await planner.locator("[name=countdown]").fill("0")
+    await planner.locator("button[type=submit]").click()
+    await expect(viewer.locator("#buy")).to_be_enabled()
+    await viewer.locator("#buy").click()
+    await viewer.locator("#sheet-pay").click()
+    await expect(viewer.locator("#sheet-timer")).to_have_text("Paid — thank you!")
+
+    await expect(card.locator('[data-number="orders"]')).to_have_text("1")
+    await expect(card.locator('[data-number="gmv"]')).to_have_text("¥59")
+    await expect(portal.locator('[data-commission="frozen"]')).to_have_text("¥5.9")
+    await expect(mei_row.locator("td").nth(5)).to_have_text("1")  # orders
+    await expect(mei_row.locator("td").nth(6)).to_have_text("¥59")
+    store_row = control.locator('#stores-board tr[data-key="s1"]')
+    await expect(store_row).to_contain_text("West Lake")
+    await expect(store_row.locator("td").nth(5)).to_have_text("¥59")
+    await expect(control.locator('#guides-board tr[data-key="g2"]')).to_have_count(0)
+    await expect(portal.locator("#follow-ups tbody tr")).to_have_count(0)
+
+    await viewer.context.close()
+    await expect(card.locator('[data-number="watching_now"]')).to_have_text("0")
+    await expect(mei_row.locator("td").nth(4)).to_have_text("0")
 
 
 async def test_the_teleprompter_says_the_line_for_the_pinned_product(server, pages):

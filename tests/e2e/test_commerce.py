@@ -16,11 +16,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from live.store.local import LocalStore
-from tests.support import ROOM, ServerProcess, seed, test_settings
+from tests.support import ROOM, WEBHOOK_SECRET, ServerProcess, seed, signed, test_settings
 
 pytestmark = pytest.mark.slow
 
-WEBHOOK_SECRET = "webhook-secret-for-tests-0123456789"
 
 
 @pytest.fixture
@@ -135,12 +134,6 @@ async def test_kill_9_mid_sale_keeps_every_acknowledged_claim_and_nothing_else(s
 
 
 # --- bad input -------------------------------------------------------------------------
-
-
-def signed(body: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> dict:
-    ts = str(int(time.time()) if at is None else at)
-    signature = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {"X-Live-Timestamp": ts, "X-Live-Signature": f"sha256={signature}", "Content-Type": "application/json"}
 
 
 async def test_order_webhook_pays_refunds_and_is_idempotent(shop):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import io
 
 import pytest
-import segno
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.support import ROOM
@@ -278,46 +276,3 @@ async def test_http_api_commands_share_the_websocket_path(server):
         assert (await http.get("/readyz")).status_code == 200
         schema = (await http.get("/api/schema")).json()
         assert "Pin" in schema["$defs"]
-
-
-async def test_guides_see_who_they_brought(server):
-    from live.protocol import Guide, ScriptLine, Shop
-
-    store = server.app.state.live.store
-    await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "mei-share-code")])
-    await store.put_scripts(ROOM, [ScriptLine("e1", "explain", "Say this", sku="P1")])
-    guide = await server.staff("guide")  # sub "tester" is not a guide: no `me`
-    assert guide.welcome["me"] is None
-    guide_client = await server.client()
-    await guide_client.hello(token=server.token("guide", sub="g1"))
-    assert guide_client.welcome["me"] == {
-        "id": "g1", "name": "Mei", "code": "mei-share-code", "shop": "s1", "shop_name": "West Lake"
-    }
-    assert [line["id"] for line in guide_client.welcome["scripts"]] == ["e1"]
-
-    async with server.http() as http:
-        page = await http.get("/watch/r1?via=mei-share-code")
-        cookie = page.cookies["live_via"]
-    assert cookie == "mei-share-code"
-    client = await server.client(additional_headers={"Cookie": f"live_via={cookie}"})
-    await client.hello()
-    numbers = await guide_client.recv_where(lambda m: m["type"] == "numbers" and m["numbers"]["guides"])
-    assert numbers["numbers"]["guides"] == [{"guide": "g1", "name": "Mei", "shop": "West Lake", "brought": 1, "watching": 1}]
-    viewer = await server.viewer()
-    assert viewer.welcome["scripts"] is None  # staff only
-
-
-async def test_share_qr_codes(server):
-    from live.protocol import Guide, Shop
-
-    await server.app.state.live.store.put_people([Shop("s1", "S")], [Guide("g1", "Mei", "s1", "mei-share-code")])
-    async with server.http() as http:
-        qr = await http.get("/share/r1/mei-share-code.svg")
-        assert qr.status_code == 200 and qr.headers["content-type"] == "image/svg+xml"
-        expected = io.BytesIO()
-        segno.make(f"{server.base}/watch/r1?via=mei-share-code", error="m").save(
-            expected, kind="svg", scale=8, border=2, dark="#111", light="#fff"
-        )
-        assert qr.content == expected.getvalue()  # the code encodes the guide's share link
-        assert (await http.get("/share/r1/not-a-code-x.svg")).status_code == 404
-        assert (await http.get("/share/nope/mei-share-code.svg")).status_code == 404

@@ -1,0 +1,121 @@
+"""Tracked links: `/r/{code}` counts the click and sends the viewer to the live.
+
+A click is counted once per viewer per link per hour, durably, before the redirect, so
+every counted click is on disk; crawlers and link previews are redirected uncounted.
+Codes are random (about 58 bits): they cannot be guessed, and a client that keeps
+asking for codes that do not exist is slowed down (a token bucket per address) and then
+refused. Each link also has its QR code (`/r/{code}.svg`, `.png`) and a poster
+(`/r/{code}/poster.svg`) to share in chats and groups.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+
+import segno
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..domain.bots import is_bot
+from ..domain.ratelimit import TokenBucket
+from ..errors import NotFound
+from ..tokens import VIEWER_COOKIE, VIEWER_COOKIE_TTL_S
+from .pages import render
+from .services import Live
+
+MISSES_PER_MIN = 30
+ADDRESSES_KEPT = 10_000
+
+
+class Misses:
+    """How many unknown codes each address asked for lately (the last addresses)."""
+
+    def __init__(self) -> None:
+        self.buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def allow(self, address: str, now: int) -> bool:
+        bucket = self.buckets.pop(address, None) or TokenBucket(MISSES_PER_MIN / 60, MISSES_PER_MIN, now)
+        self.buckets[address] = bucket
+        if len(self.buckets) > ADDRESSES_KEPT:
+            self.buckets.popitem(last=False)
+        return bucket.take(now)
+
+
+def link_url(request: Request, live: Live, code: str) -> str:
+    base = live.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    return f"{base}/r/{code}"
+
+
+async def _known(request: Request) -> tuple[Live, object] | Response:
+    live: Live = request.app.state.live
+    code = request.path_params["code"]
+    try:
+        return live, await live.store.link(code)
+    except NotFound:
+        address = request.client.host if request.client else "?"
+        misses: Misses = request.app.state.link_misses
+        if not misses.allow(address, live.store.clock()):
+            return Response("too many unknown links; try again later\n", status_code=429, media_type="text/plain")
+        return render(request, "link_not_found.html", status=404)
+
+
+async def follow(request: Request) -> Response:
+    found = await _known(request)
+    if isinstance(found, Response):
+        return found
+    live, link = found
+    cookie = None
+    if not is_bot(request.headers.get("user-agent")):
+        viewer = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE))
+        if viewer is None:
+            viewer, cookie = live.tokens.viewer_cookie()
+        await live.store.record_click(link.code, viewer)
+    target = f"/watch/{link.room}" + (f"?product={link.sku}" if link.sku else "")
+    response = RedirectResponse(target, status_code=302)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if cookie is not None:
+        response.set_cookie(VIEWER_COOKIE, cookie, max_age=VIEWER_COOKIE_TTL_S, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https")
+    return response
+
+
+async def qr(request: Request) -> Response:
+    found = await _known(request)
+    if isinstance(found, Response):
+        return found
+    live, link = found
+    kind = request.path_params["kind"]
+    if kind not in ("svg", "png"):
+        return render(request, "link_not_found.html", status=404)
+    code = segno.make(link_url(request, live, link.code), error="m")
+    buffer = io.BytesIO()
+    if kind == "png":
+        code.save(buffer, kind="png", scale=8, border=2)
+        media = "image/png"
+    else:
+        code.save(buffer, kind="svg", scale=8, border=2, dark="#111", light="#fff")
+        media = "image/svg+xml"
+    return Response(buffer.getvalue(), media_type=media, headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def poster(request: Request) -> Response:
+    """A poster to share: the live, who invites, the product if the link is for one, and
+    the QR code, as an SVG image."""
+    found = await _known(request)
+    if isinstance(found, Response):
+        return found
+    live, link = found
+    room = await live.store.get_room(link.room)
+    people = {p.id: p for p in [*await live.store.guides(), *await live.store.distributors()]}
+    product = next((p for p in await live.store.list_products() if p.sku == link.sku), None) if link.sku else None
+    code = segno.make(link_url(request, live, link.code), error="m")
+    matrix = [[1 if cell else 0 for cell in row] for row in code.matrix]
+    response = live.templates.TemplateResponse(
+        request, "poster.svg",
+        {"room": room, "who": people.get(link.owner), "product": product, "matrix": matrix, "url": link_url(request, live, link.code)},
+        media_type="image/svg+xml",
+    )
+    response.headers["Cache-Control"] = "public, max-age=600"
+    return response
