@@ -24,6 +24,7 @@ OUT = ROOT / "docs" / "img"
 PORT = 8799
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
+PHONE = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36"
 # Stands in for the live video under the transparent overlay.
 FAKE_VIDEO = "linear-gradient(160deg, #4b6cb7 0%, #182848 60%, #0b0f1f 100%)"
 
@@ -33,14 +34,15 @@ async def shoot(urls: dict[str, str]) -> None:
         browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
 
         async def page(url: str, width: int, height: int):
-            context = await browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+            # A phone's user agent: HeadlessChrome is a link-preview fetcher, whose clicks do not count.
+            context = await browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1, user_agent=PHONE)
             tab = await context.new_page()
             await tab.goto(url)
             return tab
 
         control = await page(urls["control"], 1280, 1000)
-        guide = await page(urls["guide"], 1100, 560)
-        share = await guide.evaluate("new Promise(r => setTimeout(() => r(document.getElementById('share-link').value), 1500))")
+        guide = await page(urls["guide"], 1280, 900)
+        share = await guide.evaluate("new Promise(r => setTimeout(() => r(document.querySelector('input.share-link').value), 1500))")
         viewers = [await page(share if i % 2 else urls["watch"], 390, 780) for i in range(6)]
         host = await page(urls["host"], 1280, 720)
         await asyncio.sleep(1.5)
@@ -68,6 +70,10 @@ async def shoot(urls: dict[str, str]) -> None:
         await viewers[0].screenshot(path=OUT / "overlay.png")
         await host.screenshot(path=OUT / "host.png")
         await guide.screenshot(path=OUT / "guide.png")
+        admin = await page(urls["admin"], 1280, 900)
+        await asyncio.sleep(1)
+        await admin.locator("#ledger-tab").scroll_into_view_if_needed()
+        await admin.screenshot(path=OUT / "admin.png")
         await browser.close()
 
 

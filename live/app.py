@@ -80,6 +80,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/guide/me/device", api.guide_device, methods=["POST"]),
         Route("/api/people", api.people),
         Route("/api/people/import", api.people_import, methods=["POST"]),
+        Route("/api/people/{person}/portal", api.portal_link, methods=["POST"]),
         Route("/api/brands/{brand}", api.put_brand, methods=["PUT"]),
         Route("/api/simulate", api.simulate, methods=["POST"]),
         Route("/api/ledger", api.ledger_view),

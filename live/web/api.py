@@ -12,6 +12,7 @@ import csv
 import hashlib
 import hmac
 import io
+import time
 from typing import Annotated
 
 import msgspec
@@ -21,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from .. import protocol
 from ..domain import scripts as script_rules
 from ..domain import attribution
-from ..errors import BadMessage, BadSignature, Conflict, Forbidden, LiveError, StaleRequest, StoreUnavailable, Unauthorized
+from ..errors import BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, StaleRequest, StoreUnavailable, Unauthorized
 from ..imports import format_of, import_catalog, import_people
 from ..rooms import Sender
 from ..store.base import OrderReport
@@ -285,6 +286,24 @@ async def people(request: Request) -> Response:
         "guides": msgspec.to_builtins(await live.store.guides()),
         "distributors": msgspec.to_builtins(await live.store.distributors()),
     })
+
+
+PORTAL_LINK_TTL_S = 30 * 86_400
+
+
+async def portal_link(request: Request) -> Response:
+    """`POST /api/people/{person}/portal`: the magic link an admin sends a guide or
+    distributor. The token rides in the URL's fragment, which browsers never send to a
+    server, so it does not end up in access logs or in a shared page's referrer."""
+    live: Live = request.app.state.live
+    _admin(request, live)
+    person = request.path_params["person"]
+    if person not in {p.id for p in [*await live.store.guides(), *await live.store.distributors()]}:
+        raise NotFound(f"no guide or distributor {person!r}", path="$.person")
+    now_ms = int(time.time() * 1000)  # tokens are checked against the wall clock
+    token = live.tokens.mint("guide", ANY_ROOM, person, PORTAL_LINK_TTL_S, now=now_ms / 1000)
+    base = live.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    return _json({"person": person, "url": f"{base}/guide#token={token}", "expires": now_ms + PORTAL_LINK_TTL_S * 1000})
 
 
 async def people_import(request: Request) -> Response:

@@ -1,24 +1,25 @@
-// Admin page: the rooms (with staff links), the catalog, and the catalog import.
+// Admin page: rooms (with staff links) and the catalog, people and their portal links,
+// a brand's binding rules and commission rates with the rule simulator, and the
+// commission ledger. Each part is its own module; this one loads what they share.
 
-import { notice, staffToken } from "./page-kit.js";
+import { notice } from "./page-kit.js";
 import { t } from "./i18n.js";
 import { money } from "./format.js";
+import { api, fillRows, showImport, token, upload } from "./admin-kit.js";
+import { renderPeople } from "./people-admin.js";
+import { renderRules } from "./rules-admin.js";
+import { loadLedger } from "./ledger-admin.js";
 
 const $ = (id) => document.getElementById(id);
-const token = staffToken();
 
-async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: { Authorization: `Bearer ${token}`, ...(options.headers ?? {}) } });
-  const body = await response.json();
-  if (!response.ok && body.code) throw Object.assign(new Error(body.message), { body, status: response.status });
-  return body;
-}
-
-async function load() {
+export async function load() {
   try {
-    const [rooms, products] = await Promise.all([api("/api/rooms"), api("/api/catalog")]);
+    const [rooms, products, people] = await Promise.all([api("/api/rooms"), api("/api/catalog"), api("/api/people")]);
     renderRooms(rooms);
-    renderCatalog(products);
+    fillRows($("catalog"), products, (p) => [p.sku, p.title, money(p.price), t(`role_${p.role}`), p.stock, p.limit ?? "–"], (p) => p.sku);
+    renderPeople(people);
+    renderRules(people, rooms, products);
+    await loadLedger(people, rooms);
   } catch (error) {
     notice(t("error", { message: error.message }), { sticky: true });
   }
@@ -42,54 +43,19 @@ function renderRooms(rooms) {
   );
 }
 
-function renderCatalog(products) {
-  $("catalog").querySelector("tbody").replaceChildren(
-    ...products.map((p) => {
-      const tr = document.createElement("tr");
-      tr.dataset.sku = p.sku;
-      for (const value of [p.sku, p.title, money(p.price), t(`role_${p.role}`), p.stock, p.limit ?? "–"]) {
-        const td = document.createElement("td");
-        td.textContent = value;
-        tr.append(td);
-      }
-      return tr;
-    }),
-  );
-}
-
 $("import").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const form = e.target;
-  const file = form.elements.file.files[0];
+  const file = e.target.elements.file.files[0];
   if (!file) return;
-  const format = file.name.toLowerCase().endsWith(".json") ? "json" : "csv";
-  const query = new URLSearchParams({ format, skip_bad: form.elements.skip_bad.checked ? "1" : "0" });
-  let report;
-  try {
-    report = await api(`/api/catalog/import?${query}`, { method: "POST", body: await file.text() });
-  } catch (error) {
-    report = error.body?.errors ? error.body : { imported: 0, errors: [{ line: 1, field: null, message: error.message }] };
-  }
-  const bad = report.errors.length;
-  const result = $("import-result");
-  result.hidden = false;
-  result.dataset.ok = String(report.imported > 0);
-  result.textContent = !bad
-    ? t("imported", { n: report.imported })
-    : report.imported ? t("import_skipped", { n: report.imported, bad }) : t("import_failed", { n: bad });
-  const table = $("import-errors");
-  table.hidden = bad === 0;
-  table.querySelector("tbody").replaceChildren(
-    ...report.errors.map((error) => {
-      const tr = document.createElement("tr");
-      for (const value of [error.line, error.field ?? "", error.message]) {
-        const td = document.createElement("td");
-        td.textContent = value;
-        tr.append(td);
-      }
-      return tr;
-    }),
-  );
+  showImport("import", await upload("/api/catalog/import", file, { skip_bad: e.target.elements.skip_bad.checked ? "1" : "0" }));
+  load();
+});
+
+$("people-import").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const file = e.target.elements.file.files[0];
+  if (!file) return;
+  showImport("people-import", await upload("/api/people/import", file), "imported_people");
   load();
 });
 

@@ -3,6 +3,11 @@
 import { t } from "./i18n.js";
 import { clock, money } from "./format.js";
 
+function broughtBy(order) {
+  return order.guide ?? order.distributor ?? order.shop ?? "";
+}
+
+/** Each order with who brought the buyer and the rule that decided it (its receipt). */
 export function renderOrders(table, empty, orders, titles) {
   const rows = orders.map((order) => {
     const tr = document.createElement("tr");
@@ -14,12 +19,18 @@ export function renderOrders(table, empty, orders, titles) {
       `${titles.get(order.sku) ?? order.sku} × ${order.qty}`,
       order.discount ? `${money(order.amount)} (−${money(order.discount)})` : money(order.amount),
       t(`order_status_${order.status}`),
-      (order.viewer || order.click || "").slice(-6) + (order.guide ? ` · ${order.guide}` : ""),
+      (order.viewer || order.click || "").slice(-6) + (broughtBy(order) ? ` · ${broughtBy(order)}` : ""),
     ];
     for (const value of cells) {
       const td = document.createElement("td");
       td.textContent = value;
       tr.append(td);
+    }
+    if (order.receipt?.winner) {
+      const why = document.createElement("small");
+      why.className = "why";
+      why.textContent = order.receipt.rule;
+      tr.lastElementChild.append(why);
     }
     return tr;
   });

@@ -4,12 +4,15 @@
 import { connect, showProduct } from "./page-kit.js";
 import { apply, createRoomState } from "./room-state.js";
 import { count } from "./format.js";
+import { t } from "./i18n.js";
 import { Shop } from "./sale.js";
 
 const state = createRoomState();
 const socket = connect();
 const shop = new Shop(socket, state);
 const card = document.getElementById("pinned");
+// A guide's product link lands here with ?product=SKU: that product shows until the host pins one.
+const invitedSku = new URLSearchParams(location.search).get("product");
 let pendingLikes = 0; // taps not sent yet
 let shownLikes = 0; // likes only grow: the count shown never goes back
 
@@ -37,14 +40,18 @@ function render(message) {
   document.getElementById("online").textContent = count(state.online);
   showLikes();
   const hadProduct = !card.hidden;
-  card.hidden = !state.product;
-  showProduct("pinned", state.product);
+  const invited = state.product ? null : state.lineup.find((p) => p.sku === invitedSku) ?? null;
+  const shown = state.product ?? invited;
+  card.hidden = !shown;
+  card.dataset.invited = String(Boolean(invited));
+  document.getElementById("pinned-badge").textContent = t(invited ? "shared_with_you" : "now_explaining");
+  showProduct("pinned", shown);
   if (message.type === "pinned" && state.product) {
     card.classList.remove("flash");
     void card.offsetWidth; // restart the animation
     card.classList.add("flash");
   }
-  if (!hadProduct && state.product) card.classList.add("enter");
+  if (!hadProduct && shown) card.classList.add("enter");
 }
 
 document.getElementById("like").addEventListener("click", () => {

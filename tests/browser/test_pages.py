@@ -385,11 +385,22 @@ async def test_a_guide_shares_a_link_a_viewer_buys_and_both_boards_update(server
     await expect(store_row).to_contain_text("West Lake")
     await expect(store_row.locator("td").nth(5)).to_have_text("¥59")
     await expect(control.locator('#guides-board tr[data-key="g2"]')).to_have_count(0)
+    await expect(control.locator("#orders tbody tr").first).to_contain_text("g1tracked link in this live, last click within 7 days")
     await expect(portal.locator("#follow-ups tbody tr")).to_have_count(0)
 
     await viewer.context.close()
     await expect(card.locator('[data-number="watching_now"]')).to_have_text("0")
     await expect(mei_row.locator("td").nth(4)).to_have_text("0")
+
+
+async def test_a_product_link_shows_its_product_until_the_host_pins_one(server, pages):
+    viewer = await pages.overlay(query="?product=P3")
+    await pages.until_live(viewer)
+    await expect(viewer.locator("#pinned-title")).to_have_text("Serum")
+    await expect(viewer.locator("#pinned-badge")).to_have_text("Shared with you")
+    await pin_over_http(server, "P2")
+    await expect(viewer.locator("#pinned-title")).to_have_text("Face masks")
+    await expect(viewer.locator("#pinned-badge")).to_have_text("Now explaining")
 
 
 async def test_the_teleprompter_says_the_line_for_the_pinned_product(server, pages):

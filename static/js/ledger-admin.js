@@ -1,0 +1,83 @@
+// The commission ledger on the admin page: totals per guide, distributor and store by
+// state, payouts of confirmed balances, the entries, the CSV export, and reassigning an
+// order to another person while its commission is not confirmed yet.
+
+import { notice } from "./page-kit.js";
+import { t } from "./i18n.js";
+import { clock, money } from "./format.js";
+import { api, attempt, button, fillRows, options, token } from "./admin-kit.js";
+
+const $ = (id) => document.getElementById(id);
+let last = { ledger: { entries: [], totals: { guides: {}, distributors: {}, stores: {} } }, names: new Map() };
+
+export async function loadLedger(people, rooms) {
+  const names = new Map([...people.guides, ...people.distributors, ...people.shops].map((p) => [p.id, p.name]));
+  options($("reassign").elements.room, rooms.map((r) => [r.id, r.title]));
+  options($("reassign").elements.to, [...people.guides, ...people.distributors].map((p) => [p.id, `${p.name} (${p.id})`]));
+  last = { ledger: await api("/api/ledger"), names };
+  render();
+}
+
+function render() {
+  const { ledger, names } = last;
+  const group = $("totals-of").value;
+  const rows = Object.entries(ledger.totals[group]).map(([id, sums]) => ({ id, ...sums }));
+  rows.sort((a, b) => b.total - a.total);
+  fillRows($("totals"), rows, (r) => [
+    names.get(r.id) ?? r.id, money(r.frozen), money(r.confirmed), money(r.paid), money(r.total),
+    group !== "stores" && r.confirmed > 0 ? button(t("pay_out"), () => payOut(r.id), { who: r.id }) : "",
+  ], (r) => r.id);
+  $("totals-empty").hidden = rows.length > 0;
+  const entries = [...ledger.entries].sort((a, b) => b.at - a.at);
+  fillRows($("entries"), entries, (e) => [clock(e.at), orderLink(e), names.get(e.who) ?? e.who, e.level, money(e.amount),
+    t(`reason_${e.reason}`), t(`commission_${e.state}`)], (e) => e.id);
+}
+
+function orderLink(entry) {
+  const b = button(entry.order, () => {
+    const form = $("reassign");
+    form.elements.room.value = entry.room;
+    form.elements.order.value = entry.order;
+    form.elements.to.focus();
+  });
+  b.className = "link-button";
+  return b;
+}
+
+async function reload() {
+  last.ledger = await api("/api/ledger");
+  render();
+}
+
+function payOut(who) {
+  attempt(async () => {
+    const paid = await api("/api/ledger/payouts", { method: "POST", json: { who } });
+    notice(t("paid_out", { who: last.names.get(who) ?? who, amount: money(paid.amount) }));
+    await reload();
+  });
+}
+
+$("totals-of").addEventListener("change", render);
+
+$("reassign").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const path = `/api/rooms/${encodeURIComponent(form.elements.room.value)}/orders/${encodeURIComponent(form.elements.order.value.trim())}/reassign`;
+  attempt(async () => {
+    const order = await api(path, { method: "POST", json: { to: form.elements.to.value, reason: form.elements.reason.value } });
+    notice(t("reassigned", { order: order.id, who: last.names.get(form.elements.to.value) ?? form.elements.to.value }));
+    form.reset();
+    await reload();
+  });
+});
+
+// The export needs the admin token, which never goes in a URL: fetch it, then save it.
+$("ledger-csv").addEventListener("click", () => attempt(async () => {
+  const response = await fetch("/api/ledger?format=csv", { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error(response.statusText);
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await response.blob());
+  a.download = "ledger.csv";
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}));

@@ -1,0 +1,187 @@
+"""The admin page in real Chromium: people import and portal links, a brand's binding
+rules and rates, the rule simulator, and the ledger with reassignment, payout and CSV."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from live.protocol import Brand
+from tests.support import ROOM
+
+pytestmark = pytest.mark.browser
+
+PHONE = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36"
+PEOPLE_CSV = """kind,id,name,brand,region,shop,parent,code,reach
+shop,s1,West Lake,default,East,,,,
+shop,s2,Bund,default,East,,,,
+guide,g1,Mei,,,s1,,MEI-01,300
+guide,g2,Lin,,,s2,,LIN-02,
+distributor,d1,Top,default,,,,TOP-01,
+distributor,d2,Kid,default,,,d1,KID-02,
+"""
+
+
+async def upload(page: Page, form: str, name: str, text: str) -> None:
+    await page.locator(f"#{form} input[type=file]").set_input_files({"name": name, "mimeType": "text/csv", "buffer": text.encode()})
+    await page.locator(f"#{form} button[type=submit]").click()
+
+
+async def paid_order_through_a_link(server, owner: str) -> dict:
+    """A phone opens `owner`'s link and buys: the order, paid."""
+    link = await server.app.state.live.store.create_link(owner, ROOM)
+    async with httpx.AsyncClient(base_url=server.base, headers={"User-Agent": PHONE}) as phone:
+        cookie = (await phone.get(f"/r/{link.code}")).cookies["live_vid"]
+    controller = await server.staff()
+    await controller.send({"type": "plan_release", "sku": "P2", "quantity": 5, "limit": 5})
+    release = (await controller.recv_type("release", timeout=10))["release"]
+    buyer = await server.viewer(cookie=cookie)
+    await buyer.send({"type": "claim", "release": release["id"], "key": "k1"})
+    hold = (await buyer.recv_type("claim_result"))["hold"]
+    await buyer.send({"type": "checkout", "hold": hold["id"]})
+    order = (await buyer.recv_type("order_result"))["order"]
+    await buyer.send({"type": "pay", "order": order["id"]})
+    return (await buyer.recv_type("order_result"))["order"]
+
+
+async def test_people_are_imported_and_each_gets_a_portal_link(server, pages):
+    store = server.app.state.live.store
+    admin = await pages.open(f"/admin#token={server.token('admin', room='*')}", permissions=["clipboard-read", "clipboard-write"])
+
+    await upload(admin, "people-import", "people.csv", PEOPLE_CSV.replace("distributor,d1,Top,default,,,,", "distributor,d1,Top,default,,,d2,"))
+    await expect(admin.locator("#people-import-result")).to_have_text("Nothing imported: 1 bad row(s)")
+    await expect(admin.locator("#people-import-errors tbody tr")).to_have_count(1)
+    await expect(admin.locator("#people-import-errors tbody")).to_contain_text("parent")
+    assert await store.guides() == [] and await store.shops() == []
+    pages.problems = [p for p in pages.problems if "status of 400" not in p]  # the refused upload, as it should be
+
+    await upload(admin, "people-import", "people.csv", PEOPLE_CSV)
+    await expect(admin.locator("#people-import-result")).to_have_text("Imported 6 row(s)")
+    await expect(admin.locator("#shops tbody tr")).to_have_count(2)
+    await expect(admin.locator('#guides tr[data-key="g2"]')).to_contain_text("Bund")
+    await expect(admin.locator('#distributors tr[data-key="d2"]')).to_contain_text("Top")
+
+    await admin.locator('#guides button[data-person="g1"]').click()
+    url = admin.locator("#portal-url")
+    await expect(url).to_have_value(re.compile(rf"^{re.escape(server.base)}/guide#token=[\w.-]+$"))
+    value = await url.input_value()
+    await admin.locator("#portal-share button[data-copy-from]").click()
+    assert await admin.evaluate("navigator.clipboard.readText()") == value
+    portal = await pages.open(value.removeprefix(server.base))
+    await expect(portal.locator("#me")).to_have_text("Mei · West Lake")
+    assert "token" not in portal.url  # taken out of the address bar once read
+
+
+async def test_rules_rates_and_the_simulator(server, pages):
+    store = server.app.state.live.store
+    await store.put_people(*(await _people()))
+    admin = await pages.open(f"/admin#token={server.token('admin', room='*')}")
+    form = admin.locator("#brand")
+    await expect(form.locator("[name=click_window_days]")).to_have_value("7")
+    await form.locator("[name=model]").select_option("first_click")
+    await form.locator("[name=protect_days]").fill("10")
+    await admin.locator("#add-rate").click()
+    await form.locator("tr.rate [name=percent]").fill("12.5")
+    await admin.locator("#add-rate").click()
+    second = form.locator("tr.rate").nth(1)
+    await second.locator("[name=scope]").fill("sku:P2")
+    await second.locator("[name=level]").select_option("2")
+    await second.locator("[name=percent]").fill("3")
+    await form.locator("button[type=submit]").click()
+    await expect(admin.locator("#notice")).to_have_text("Saved")
+    [brand] = [b for b in await store.brands() if b.id == "default"]
+    assert (brand.rules.model, brand.rules.protect_days) == ("first_click", 10)
+    assert [(r.scope, r.level, r.bp) for r in brand.rates] == [("brand", 1, 1250), ("sku:P2", 2, 300)]
+
+    await form.locator("tr.rate").nth(1).locator("[name=scope]").fill("sku:")  # not a product
+    await form.locator("button[type=submit]").click()
+    await expect(admin.locator("#notice")).to_contain_text("$.rates[1].scope")
+    pages.problems = [p for p in pages.problems if "status of 400" not in p]
+    assert [b for b in await store.brands() if b.id == "default"][0].rates == brand.rates  # nothing changed
+
+    sim = admin.locator("#simulate")
+    first = sim.locator("tr.touch").first
+    await first.locator("[name=owner]").fill("g1")
+    await first.locator("[name=minutes_ago]").fill("30")
+    await admin.locator("#add-touch").click()
+    later = sim.locator("tr.touch").nth(1)
+    await later.locator("[name=owner]").fill("g2")
+    await later.locator("[name=minutes_ago]").fill("5")
+    await sim.locator("button[type=submit]").click()
+    await expect(admin.locator("#verdict-winner")).to_have_text("Winner: Tracked link · Mei")  # first click, as saved
+    await expect(admin.locator("#verdict-touches li")).to_have_count(2)
+    await expect(admin.locator('#verdict-touches li[data-verdict="lost"]')).to_contain_text("Lin")
+
+    await admin.locator("#add-touch").click()
+    code = sim.locator("tr.touch").nth(2)
+    await code.locator("[name=kind]").select_option("checkout_code")
+    await code.locator("[name=owner]").fill("g2")
+    await sim.locator("button[type=submit]").click()
+    await expect(admin.locator("#verdict-winner")).to_have_text("Winner: Guide code at checkout · Lin")
+    await expect(admin.locator("#verdict-rule")).to_have_text("guide code entered at checkout comes first")
+
+
+async def test_the_ledger_reassigns_pays_out_and_exports(server, pages):
+    store = server.app.state.live.store
+    await store.put_people(*(await _people()))
+    await store.put_brand(Brand("default", "Default", rates=[_rate(1, 1000)]))
+    order = await paid_order_through_a_link(server, "g1")
+    assert order["guide"] == "g1"
+    admin = await pages.open(f"/admin#token={server.token('admin', room='*')}")
+
+    mei = admin.locator('#totals tr[data-key="g1"]')
+    await expect(mei).to_contain_text("Mei")
+    await expect(mei.locator("td").nth(1)).to_have_text("¥5.9")  # frozen
+    await expect(mei.locator("button")).to_have_count(0)  # nothing confirmed to pay
+    await admin.locator("#entries button.link-button").first.click()
+    form = admin.locator("#reassign")
+    await expect(form.locator("[name=order]")).to_have_value(order["id"])
+    await form.locator("[name=to]").select_option("g2")
+    await form.locator("[name=reason]").fill("customer says Lin served her")
+    await form.locator("button[type=submit]").click()
+    await expect(admin.locator("#notice")).to_have_text(f"Order {order['id']} now belongs to Lin")
+    await expect(admin.locator("#entries tbody tr")).to_have_count(3)
+    await expect(mei.locator("td").nth(4)).to_have_text("¥0")
+    await expect(admin.locator('#totals tr[data-key="g2"] td').nth(1)).to_have_text("¥5.9")
+    await admin.locator("#totals-of").select_option("stores")
+    await expect(admin.locator('#totals tr[data-key="s2"]')).to_contain_text("Bund")
+
+    await store.put_brand(Brand("default", "Default", rates=[_rate(1, 1000)], after_sales_days=0))
+    await admin.reload()
+    lin = admin.locator('#totals tr[data-key="g2"]')
+    await expect(lin.locator("td").nth(2)).to_have_text("¥5.9")  # confirmed
+    await form.locator("[name=order]").fill(order["id"])
+    await form.locator("[name=to]").select_option("g1")
+    await form.locator("[name=reason]").fill("too late now")
+    await form.locator("button[type=submit]").click()
+    await expect(admin.locator("#notice")).to_contain_text("already confirmed")
+    pages.problems = [p for p in pages.problems if "status of 409" not in p]
+    await lin.locator("button").click()
+    await expect(admin.locator("#notice")).to_have_text("Paid ¥5.9 to Lin")
+    await expect(lin.locator("td").nth(3)).to_have_text("¥5.9")  # paid
+    await expect(lin.locator("button")).to_have_count(0)
+
+    async with admin.expect_download() as download:
+        await admin.locator("#ledger-csv").click()
+    csv_text = open(await (await download.value).path(), encoding="utf-8").read()
+    assert csv_text.splitlines()[0].startswith("id,order,room,who,who_kind,level,amount_fen,reason,state")
+    assert csv_text.count(order["id"]) == 3 and ",paid," in csv_text
+
+
+async def _people():
+    from live.protocol import Distributor, Guide, Shop
+
+    return (
+        [Shop("s1", "West Lake"), Shop("s2", "Bund")],
+        [Guide("g1", "Mei", "s1", "MEI-01"), Guide("g2", "Lin", "s2", "LIN-02")],
+        [Distributor("d1", "Top", "TOP-01")],
+    )
+
+
+def _rate(level: int, bp: int):
+    from live.protocol import CommissionRate
+
+    return CommissionRate("brand", level, bp)
