@@ -3,17 +3,35 @@
 
 import { notice } from "./page-kit.js";
 import { t } from "./i18n.js";
-import { api, attempt, button, fillRows } from "./admin-kit.js";
+import { api, attempt, button, fillRows, options } from "./admin-kit.js";
 
 const $ = (id) => document.getElementById(id);
 
 export function renderPeople({ shops, guides, distributors }) {
-  const shopName = new Map(shops.map((s) => [s.id, s.name]));
   const personName = new Map([...guides, ...distributors].map((p) => [p.id, p.name]));
   fillRows($("shops"), shops, (s) => [s.id, s.name, s.region ?? "", s.brand], (s) => s.id);
-  fillRows($("guides"), guides, (g) => [g.id, g.name, shopName.get(g.shop) ?? g.shop, g.code, portalButton(g)], (g) => g.id);
+  fillRows($("guides"), guides, (g) => [g.id, g.name, storeSelect(g, shops), g.code, portalButton(g)], (g) => g.id);
   fillRows($("distributors"), distributors, (d) => [d.id, d.name, d.parent ? personName.get(d.parent) ?? d.parent : "–", d.code, portalButton(d)],
     (d) => d.id);
+}
+
+/** Moving a guide to another store: their orders so far keep the store they had. */
+function storeSelect(guide, shops) {
+  const select = document.createElement("select");
+  select.name = "shop";
+  options(select, shops.map((s) => [s.id, s.name]), false);
+  select.value = guide.shop;
+  select.addEventListener("change", () => attempt(async () => {
+    const moved = { ...guide, shop: select.value };
+    const report = await api("/api/people/import?format=json", { method: "POST", json: { guides: [moved] } });
+    if (report.errors?.length) {
+      select.value = guide.shop;
+      throw new Error(report.errors.map((e) => e.message).join("; "));
+    }
+    guide.shop = moved.shop;
+    notice(t("guide_moved", { name: guide.name, shop: select.selectedOptions[0].textContent }));
+  }));
+  return select;
 }
 
 function portalButton(person) {

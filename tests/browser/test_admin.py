@@ -64,6 +64,10 @@ async def test_people_are_imported_and_each_gets_a_portal_link(server, pages):
     await expect(admin.locator('#guides tr[data-key="g2"]')).to_contain_text("Bund")
     await expect(admin.locator('#distributors tr[data-key="d2"]')).to_contain_text("Top")
 
+    await admin.locator('#guides tr[data-key="g1"] select[name=shop]').select_option("s2")
+    await expect(admin.locator("#notice")).to_contain_text("Mei now works at Bund")
+    assert {g.id: g.shop for g in await store.guides()} == {"g1": "s2", "g2": "s2"}
+
     await admin.locator('#guides button[data-person="g1"]').click()
     url = admin.locator("#portal-url")
     await expect(url).to_have_value(re.compile(rf"^{re.escape(server.base)}/guide#token=[\w.-]+$"))
@@ -71,7 +75,7 @@ async def test_people_are_imported_and_each_gets_a_portal_link(server, pages):
     await admin.locator("#portal-share button[data-copy-from]").click()
     assert await admin.evaluate("navigator.clipboard.readText()") == value
     portal = await pages.open(value.removeprefix(server.base))
-    await expect(portal.locator("#me")).to_have_text("Mei · West Lake")
+    await expect(portal.locator("#me")).to_have_text("Mei · Bund")
     assert "token" not in portal.url  # taken out of the address bar once read
 
 
