@@ -21,7 +21,7 @@ from .rooms import RoomCommands
 from .settings import Settings
 from .store import open_store
 from .tokens import Tokens
-from .web import api, links, pages
+from .web import api, links, pages, review
 from .web.services import Live
 from .web.sockets import room_socket
 
@@ -68,6 +68,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/schema", api.schema),
         Route("/api/rooms/{room}", api.room_state),
         Route("/api/rooms/{room}/commands", api.room_command, methods=["POST"]),
+        Route("/rooms/{room}/review", review.page),
+        Route("/api/rooms/{room}/review", review.numbers),
         Route("/api/rooms/{room}/scripts", api.scripts_export),
         Route("/api/rooms/{room}/scripts", api.scripts_import, methods=["POST"]),
         Route("/api/rooms", api.rooms),

@@ -23,16 +23,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..domain.audience import ViewerFacts
+from ..domain.review import Visit
 from ..protocol import (
     Action,
     Brand,
     ClaimResult,
     Coupon,
+    CouponClaim,
     CouponResult,
     CreateCoupon,
     Distributor,
     Guide,
     GuideReport,
+    Hold,
     LedgerEntry,
     Link,
     Mine,
@@ -88,6 +91,24 @@ class Event:
     kind: str
     audience: Audience
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RoomHistory:
+    """Everything a room recorded, for its review: the whole log (not only the resume
+    window), every visit, wave, hold, order, coupon claim, click on a link to it and
+    ledger entry of it."""
+
+    room: Room
+    events: list[Event]
+    visits: list[Visit]
+    releases: list[Release]
+    holds: list[Hold]
+    orders: list[Order]
+    coupon_claims: list[CouponClaim]
+    clicks: list[tuple[str, str, int]]  # (link owner, viewer, at)
+    ledger: list[LedgerEntry]
+    likes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +255,10 @@ class Store(abc.ABC):
     async def state(self, room_id: str) -> RoomState:
         """The room's current state and the seq it reflects. The seq may run ahead of
         what subscribers have been given yet; they get those events next."""
+
+    @abc.abstractmethod
+    async def history(self, room_id: str) -> RoomHistory:
+        """The room's whole record, for the post-live review."""
 
     @abc.abstractmethod
     async def events_after(self, room_id: str, seq: int, limit: int) -> list[Event]:

@@ -30,6 +30,7 @@ from ..domain.numbers import LiveNumbers, MinuteBucket
 from ..errors import BadMessage, ConfigError, NotFound, ProductNotFound, RoomNotFound
 from ..domain import alerts as alerting
 from ..domain.releases import Wave
+from ..domain.review import Visit
 from ..protocol import (
     Brand,
     Coupon,
@@ -47,7 +48,7 @@ from ..protocol import (
     ScriptLine,
     Shop,
 )
-from .base import Actor, Audience, Event, Listener, Room, RoomState, Store, Subscription
+from .base import Actor, Audience, Event, Listener, Room, RoomHistory, RoomState, Store, Subscription
 from .journal import Journal, Statement, connect
 from .local_commerce import STANDING, LocalCommerce, count_standing, release_of, wave_of
 from .local_pacing import ACTIONS_KEPT, LocalPacing, PacingRecord, PacingRuntime
@@ -512,6 +513,29 @@ class LocalStore(LocalCommerce, LocalPacing, LocalPeople, LocalReports, Store):
         self._room(room_id)
         rows = await asyncio.to_thread(self._read_events, room_id, seq, limit)
         return [Event(room_id, s, ts, kind, audience, data) for s, ts, kind, audience, data in rows]
+
+    async def history(self, room_id: str) -> RoomHistory:
+        r = self._room(room_id)
+        events, sessions = await asyncio.to_thread(self._read_history, room_id)
+        return RoomHistory(
+            room=r.room,
+            events=[Event(room_id, s, ts, kind, audience, data) for s, ts, kind, audience, data in events],
+            visits=[Visit(viewer, started, ended, via, last_sku) for viewer, started, ended, via, last_sku in sessions],
+            releases=[release_of(w) for w in r.waves.values()],
+            holds=list(r.holds.values()),
+            orders=list(r.orders.values()),
+            coupon_claims=list(r.coupon_claims.values()),
+            clicks=[(c.owner, viewer, c.at) for viewer, clicks in self._clicks.items() for c in clicks if c.room == room_id],
+            ledger=[e for e in self._ledger.values() if e.room == room_id],
+            likes=r.numbers.likes,
+        )
+
+    def _read_history(self, room_id: str) -> tuple[list[tuple], list[tuple]]:
+        events = self._read("SELECT seq, ts, kind, audience, data FROM events WHERE room = ? ORDER BY seq", (room_id,))
+        sessions = self._read(
+            "SELECT viewer, started_at, ended_at, via, last_sku FROM sessions WHERE room = ? ORDER BY id", (room_id,)
+        )
+        return events, sessions
 
     def _read_events(self, room_id: str, seq: int, limit: int) -> list[tuple]:
         return self._read(
