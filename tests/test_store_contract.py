@@ -308,3 +308,43 @@ async def arrive_via(store, room: str, viewer: str, person: str | None) -> None:
         link = await store.create_link(person, room)
         await store.record_click(link.code, viewer)
     await store.enter(room, viewer)
+
+
+async def test_the_history_of_a_room_survives_a_restart(opener):
+    """What the review reads: the whole log, every visit with who brought it, and the
+    room's waves, holds and orders."""
+    store = await opener()
+    await store.put_products([msgspec.structs.replace(p, stock=10) for p in PRODUCTS])
+    await store.put_room("r1", "Room one")
+    await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "code-mei-123")])
+    await store.set_lineup("r1", ["S1", "S2"], ALICE)
+    link = await store.create_link("g1", "r1")
+    await store.record_click(link.code, "v1")
+    start = opener.clock.now
+    await store.enter("r1", "v1")
+    opener.clock.now += 1_000
+    await store.enter("r1", "v2")
+    await store.pin("r1", "S1", ALICE)
+    [release] = [e for e in await store.plan_release("r1", protocol.PlanRelease("S1", 3), ALICE) if e.kind == "release"]
+    wave = msgspec.json.decode(release.data)["release"]["id"]
+    result, _ = await store.claim("r1", wave, "v1", "k1")
+    order, _ = await store.checkout("r1", result.hold.id, "v1")
+    await store.pay("r1", order.id, "v1")
+    opener.clock.now += 60_000
+    await store.leave("r1", "v2", opener.clock.now)
+    await store.close()
+
+    store = await opener()
+    history = await store.history("r1")
+    assert [e.kind for e in history.events][:3] == ["lineup", "pinned", "release"]
+    assert [e.seq for e in history.events] == list(range(1, len(history.events) + 1))
+    visits = sorted(history.visits, key=lambda v: v.viewer)
+    assert [(v.viewer, v.start, v.via) for v in visits] == [("v1", start, "g1"), ("v2", start + 1_000, None)]
+    assert visits[1].end == start + 61_000 and visits[0].end is not None  # v1's visit ended with the process
+    assert [r.id for r in history.releases] == [wave]
+    assert [(h.viewer, h.status) for h in history.holds] == [("v1", "paid")]
+    assert [(o.id, o.status, o.guide) for o in history.orders] == [(order.id, "paid", "g1")]
+    assert [(owner, viewer) for owner, viewer, _ in history.clicks] == [("g1", "v1")]
+    with pytest.raises(RoomNotFound):
+        await store.history("nope")
+    await store.close()
