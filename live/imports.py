@@ -66,37 +66,58 @@ async def import_people(store: Store, text: str, fmt: str) -> ImportReport:
     groups: dict[str, list[tuple[int, dict]]] = {"shops": [], "guides": [], "distributors": []}
     report = ImportReport()
     if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        for row in reader:
-            line = reader.line_num
-            item = {k.strip(): v.strip() for k, v in row.items() if k and v and v.strip()}
-            group = KINDS.get(item.pop("kind", "").lower())
-            if group is None:
-                report.errors.append(RowError(line, "kind", "shop, guide or distributor"))
-                continue
-            if "reach" in item:
-                item["reach"] = int(item["reach"]) if item["reach"].isdigit() else item["reach"]
-            groups[group].append((line, item))
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), strict=True)  # a stray quote is an error, not a guess
+        try:
+            for row in reader:
+                line = reader.line_num
+                if any(cell.strip() for cell in row.pop(None, None) or ()):  # type: ignore[call-overload]
+                    report.errors.append(RowError(line, None, "more cells than the header has columns"))
+                    continue
+                item = {k.strip(): v.strip() for k, v in row.items() if k and v and v.strip()}
+                group = KINDS.get(item.pop("kind", "").lower())
+                if group is None:
+                    report.errors.append(RowError(line, "kind", "shop, guide or distributor"))
+                    continue
+                if "reach" in item:
+                    item["reach"] = int(item["reach"]) if item["reach"].isdigit() else item["reach"]
+                groups[group].append((line, item))
+        except csv.Error as exc:
+            report.errors.append(RowError(reader.line_num + 1, None, f"not CSV: {exc}"))
     else:
         try:
             document = json.loads(text)
         except ValueError as exc:
-            return ImportReport(errors=[RowError(1, None, f"not JSON: {exc}")])
+            return ImportReport(errors=[RowError(getattr(exc, "lineno", 1), None, f"not JSON: {exc}")])
         if not isinstance(document, dict):
             return ImportReport(errors=[RowError(1, None, 'expected {"shops": [...], "guides": [...], "distributors": [...]}')])
+        for key in document:
+            if key not in groups:
+                report.errors.append(RowError(1, key, "unknown list: use shops, guides and distributors"))
         for group in groups:
-            groups[group] = [(i, item) for i, item in enumerate(document.get(group) or [], start=1)]
+            items = document.get(group) or []
+            if not isinstance(items, list):
+                report.errors.append(RowError(1, group, f"expected a list of {group}"))
+                continue
+            groups[group] = [(i, item) for i, item in enumerate(items, start=1)]
     kinds = {"shops": Shop, "guides": Guide, "distributors": Distributor}
     parsed: dict[str, list] = {group: [] for group in groups}
     lines: dict[str, list[int]] = {group: [] for group in groups}
+    shop_lines: dict[str, int] = {}  # put_people checks guides' and distributors' ids, not a store given twice
     for group, rows in groups.items():
         for line, item in rows:
             try:
-                parsed[group].append(msgspec.convert(item, kinds[group]))
+                person = msgspec.convert(item, kinds[group])
+                if group == "shops" and person.id in shop_lines:
+                    report.errors.append(RowError(line, "id", f"store {person.id!r} is already on line {shop_lines[person.id]}"))
+                    continue
+                if group == "shops":
+                    shop_lines[person.id] = line
+                parsed[group].append(person)
                 lines[group].append(line)
             except msgspec.ValidationError as exc:
                 message, _, at = str(exc).partition(" - at `")
-                report.errors.append(RowError(line, at.rstrip("`").removeprefix("$.") or None, message))
+                named = re.search(r"(?:missing required|unknown) field `([^`]+)`", message)  # at the top: no path
+                report.errors.append(RowError(line, at.rstrip("`").removeprefix("$.") or (named[1] if named else None), message))
     if report.errors:
         return report
     try:

@@ -269,7 +269,11 @@ def _decode(body: bytes, kind: type):
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         message, _, at = str(exc).partition(" - at `")
-        raise BadMessage(message, path=at.rstrip("`") or "$") from None
+        path = at.rstrip("`") or "$"
+        field = protocol._FIELD_ERROR.match(message)
+        if field:  # as the websocket's decoder does: name the unknown or missing field in the path
+            path = f"{path}.{field[1]}"
+        raise BadMessage(message, path=path) from None
     except msgspec.DecodeError as exc:
         raise BadMessage(str(exc), path="$") from None
 
@@ -366,11 +370,16 @@ async def ledger_view(request: Request) -> Response:
                              entry.reason, state, entry.paid_at, entry.at, entry.payout or "", entry.note or ""])
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
-    guides = {g.id: g for g in await live.store.guides()}
+    # A guide's commission counts for the store of the order (a guide who moved leaves
+    # their earlier orders with the store they had), not the store they are in now.
+    shop_of: dict[str, str | None] = {}
+    for room_id in {entry.room for entry, _ in entries}:
+        shop_of |= {o.id: o.shop for o in await live.store.orders(room_id, limit=1 << 40)}
     totals: dict[str, dict[str, dict[str, int]]] = {"guides": {}, "distributors": {}, "stores": {}}
     for entry, state in entries:
         group = "guides" if entry.who_kind == "guide" else "distributors"
-        keys = [(group, entry.who)] + ([("stores", guides[entry.who].shop)] if entry.who in guides else [])
+        shop = shop_of.get(entry.order) if entry.who_kind == "guide" else None
+        keys = [(group, entry.who)] + ([("stores", shop)] if shop else [])
         for group_name, key in keys:
             row = totals[group_name].setdefault(key, {"frozen": 0, "confirmed": 0, "paid": 0, "total": 0})
             row[state] += entry.amount
