@@ -8,12 +8,16 @@ brand's lives; what a guide can read is their own, whatever the room).
 
 from __future__ import annotations
 
-import secrets
+import base64
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 
 import jwt
+import msgspec
 
+from . import ids
 from .errors import Forbidden, TokenExpired, Unauthorized
 from .protocol import STAFF
 
@@ -40,6 +44,7 @@ class Tokens:
         if len(secret) < 32:
             raise ValueError("the token secret (LIVE_SECRET) must be at least 32 characters")
         self._secret = secret
+        self._key = secret.encode()
 
     def mint(self, role: str, room: str, sub: str, ttl_s: int, now: float | None = None) -> str:
         if role not in STAFF:
@@ -61,21 +66,39 @@ class Tokens:
         return claims
 
     def viewer_cookie(self, viewer_id: str | None = None, now: float | None = None) -> tuple[str, str]:
-        """A new signed viewer id and the cookie value that carries it."""
+        """A new signed viewer id and the cookie value that carries it.
+
+        The same HS256 JWT that PyJWT makes, signed here with `hmac`: every tracked-link
+        click by a new phone mints one, and PyJWT's generality costs four times as much.
+        """
         viewer_id = viewer_id or new_viewer_id()
         now = time.time() if now is None else now
         payload = {"kind": "viewer", "sub": viewer_id, "iat": int(now), "exp": int(now + VIEWER_COOKIE_TTL_S), "aud": _AUDIENCE}
-        return viewer_id, jwt.encode(payload, self._secret, algorithm="HS256")
+        signing_input = _JWT_HEADER + b"." + _b64(_json(payload))
+        return viewer_id, (signing_input + b"." + _b64(self._sign(signing_input))).decode()
 
-    def viewer_id(self, cookie: str | None) -> str | None:
-        """The viewer id in a valid cookie, else None (the caller makes a new one)."""
-        if not cookie:
+    def viewer_id(self, cookie: str | None, now: float | None = None) -> str | None:
+        """The viewer id in a valid, unexpired viewer cookie, else None (the caller
+        makes a new one). Checked by hand for the same reason it is signed by hand."""
+        if not cookie or len(cookie) > 1024:
+            return None
+        head, _, rest = cookie.encode().partition(b".")
+        body, _, signature = rest.partition(b".")
+        if head != _JWT_HEADER or not hmac.compare_digest(_b64(self._sign(head + b"." + body)), signature):
             return None
         try:
-            payload = self._decode(cookie, None)
-        except Unauthorized:
+            payload = _decode_json(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
+        except (ValueError, msgspec.DecodeError):
             return None
-        return str(payload["sub"]) if payload.get("kind") == "viewer" else None
+        if not isinstance(payload, dict) or payload.get("kind") != "viewer" or payload.get("aud") != _AUDIENCE:
+            return None
+        exp, sub = payload.get("exp"), payload.get("sub")
+        if not isinstance(exp, int) or exp <= (time.time() if now is None else now) or not isinstance(sub, str):
+            return None
+        return sub
+
+    def _sign(self, signing_input: bytes) -> bytes:
+        return hmac.new(self._key, signing_input, hashlib.sha256).digest()
 
     def _decode(self, token: str, now: float | None) -> dict:
         options = {"require": ["exp", "sub", "kind"]}
@@ -94,6 +117,15 @@ class Tokens:
         return payload
 
 
+_JWT_HEADER = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}, as PyJWT writes it
+_json = msgspec.json.Encoder().encode
+_decode_json = msgspec.json.Decoder().decode
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
 def new_viewer_id() -> str:
-    return "v_" + secrets.token_urlsafe(12)
+    return "v_" + ids.token(12)
 

@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from live.errors import Forbidden, TokenExpired, Unauthorized
-from live.tokens import ANY_ROOM, Tokens
+from live.tokens import ANY_ROOM, VIEWER_COOKIE_TTL_S, Tokens
 
 SECRET = "s" * 40
 tokens = Tokens(SECRET)
@@ -67,3 +67,22 @@ def test_only_staff_roles_get_tokens_and_secrets_must_be_long():
         tokens.mint("viewer", "r1", "x", 60)
     with pytest.raises(ValueError):
         Tokens("short")
+
+
+def test_viewer_cookies_are_the_jwts_pyjwt_makes_and_reads():
+    """Signed and checked by hand for speed, the cookie stays a standard HS256 JWT:
+    PyJWT reads ours, we read PyJWT's, and a cookie that expired or was edited is no one's."""
+    now = time.time()
+    viewer_id, cookie = tokens.viewer_cookie(now=now)
+    payload = jwt.decode(cookie, SECRET, algorithms=["HS256"], audience="live")
+    assert (payload["sub"], payload["kind"], payload["exp"]) == (viewer_id, "viewer", int(now) + VIEWER_COOKIE_TTL_S)
+    assert cookie == jwt.encode(payload, SECRET, algorithm="HS256")
+    theirs = jwt.encode({"kind": "viewer", "sub": "v_x", "exp": int(now) + 60, "aud": "live"}, SECRET, algorithm="HS256")
+    assert tokens.viewer_id(theirs) == "v_x"
+    assert tokens.viewer_id(tokens.viewer_cookie(now=now - VIEWER_COOKIE_TTL_S - 1)[1]) is None  # expired
+    head, body, signature = cookie.split(".")
+    forged = jwt.encode({**payload, "sub": "v_someone_else"}, "not-the-secret-" * 3, algorithm="HS256").split(".")[1]
+    assert tokens.viewer_id(f"{head}.{forged}.{signature}") is None
+    assert tokens.viewer_id(f"{head}.{body}.{signature[:-2]}") is None
+    assert tokens.viewer_id(jwt.encode({**payload, "aud": "other"}, SECRET, algorithm="HS256")) is None
+    assert tokens.viewer_id("a.b") is None and tokens.viewer_id("x" * 5000) is None

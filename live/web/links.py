@@ -77,7 +77,7 @@ async def follow(request: Request) -> Response:
     response.headers["Referrer-Policy"] = "no-referrer"
     if cookie is not None:
         response.set_cookie(VIEWER_COOKIE, cookie, max_age=VIEWER_COOKIE_TTL_S, httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https")
+                            secure=request.scope.get("scheme", "http") == "https")  # request.url.scheme, without the URL
     return response
 
 
