@@ -9,6 +9,7 @@ import jinja2
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -17,11 +18,14 @@ from starlette.templating import Jinja2Templates
 
 from .errors import LiveError
 from .hub import Hub
+from .logs import RequestIdMiddleware
+from .metrics import Metrics
 from .rooms import RoomCommands
 from .settings import Settings
 from .store import open_store
 from .tokens import Tokens
 from .web import api, links, pages, review
+from .web import metrics as web_metrics
 from .web.services import Live
 from .web.sockets import room_socket
 
@@ -32,14 +36,16 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 
 def create_app(settings: Settings) -> Starlette:
     settings = settings.resolved()
-    store = open_store(settings.store, settings.data_dir)
+    metrics = Metrics()
+    store = metrics.instrument(open_store(settings.store, settings.data_dir))
     live = Live(
         settings=settings,
         store=store,
-        hub=Hub(store, settings),
+        hub=Hub(store, settings, metrics=metrics),
         tokens=Tokens(settings.secret),
-        commands=RoomCommands(store, demo_pay=settings.demo_pay),
+        commands=RoomCommands(store, demo_pay=settings.demo_pay, metrics=metrics),
         templates=Jinja2Templates(env=_templates(settings)),
+        metrics=metrics,
     )
 
     @contextlib.asynccontextmanager
@@ -53,18 +59,20 @@ def create_app(settings: Settings) -> Starlette:
             await store.close()
 
     routes = [
+        # Tracked links first: every click of a shared link is matched against the table.
+        Route("/r/{code}.{kind}", links.qr),
+        Route("/r/{code}/poster.svg", links.poster),
+        Route("/r/{code}", links.follow),
         Route("/", pages.index),
         Route("/control/{room}", pages.control),
         Route("/host/{room}", pages.host),
         Route("/watch/{room}", pages.watch),
         Route("/guide", pages.guide),
         Route("/admin", pages.admin),
-        Route("/r/{code}.{kind}", links.qr),
-        Route("/r/{code}/poster.svg", links.poster),
-        Route("/r/{code}", links.follow),
         WebSocketRoute("/ws/{room}", room_socket),
         Route("/healthz", api.healthz),
         Route("/readyz", api.readyz),
+        Route("/metrics", web_metrics.metrics),
         Route("/api/schema", api.schema),
         Route("/api/rooms/{room}", api.room_state),
         Route("/api/rooms/{room}/commands", api.room_command, methods=["POST"]),
@@ -95,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={LiveError: api.live_error, HTTPException: _http_error},
         max_body_size=MAX_BODY_BYTES,
+        middleware=[Middleware(RequestIdMiddleware)],
     )
     app.state.live = live
     app.state.link_misses = links.Misses()

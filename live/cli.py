@@ -35,12 +35,14 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="worker processes; more than one needs a shared store (LIVE_WORKERS)")
     parser.add_argument("--public-url", help="the URL people reach this server at, for printed links (LIVE_PUBLIC_URL)")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], help="(LIVE_LOG_LEVEL)")
+    parser.add_argument("--log-format", choices=["text", "json"],
+                        help="text for a terminal, json (one object per line) for production (LIVE_LOG_FORMAT)")
 
 
 def _settings(args: argparse.Namespace, **extra) -> Settings:
     flags = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level")
+        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level", "log_format")
     }
     return Settings.from_env(**flags, **extra)
 
@@ -158,7 +160,10 @@ def import_file(args: argparse.Namespace) -> int:
 
 
 def uvicorn_config(settings: Settings) -> dict:
+    from .logs import log_config
+
     return {
+        "log_config": log_config(settings),
         "host": settings.host,
         "port": settings.port,
         "ws": WS_PROTOCOL,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from .clock import now_ms
 from .domain.audience import ViewerFacts, admits
 from .domain.ratelimit import TokenBucket
 from .gcpolicy import GcPolicy
+from .metrics import Metrics
 from .protocol import PROTOCOL_VERSION, Resume, Snapshot
 from .settings import Settings
 from .store import Event, Store, Subscription
@@ -159,10 +161,14 @@ class Channel:
 
 
 class Hub:
-    def __init__(self, store: Store, settings: Settings, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, clock: Callable[[], int] = now_ms, metrics: Metrics | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.metrics = metrics or Metrics()
+        self.metrics.watch_rooms(lambda: sum(1 for ch in self.channels.values() if ch.viewers or ch.staff))
         self.channels: dict[str, Channel] = {}
         self._ticker: asyncio.Task | None = None
         self._next_sweep = 0
@@ -200,6 +206,7 @@ class Hub:
         (ch.staff if conn.is_staff else ch.viewers).add(conn)
         ch.empty_since = None
         self._connections += 1
+        self.metrics.opened(conn.role)
         self.gc_policy.observe(self._connections)
         try:
             if conn.viewer_id is not None:
@@ -226,8 +233,8 @@ class Hub:
             if seq > upto:
                 self._write(conn, frame)
 
-    def leave(self, conn: Conn) -> None:
-        """Forget `conn`; safe to call more than once."""
+    def leave(self, conn: Conn, code: int | None = None) -> None:
+        """Forget `conn`; safe to call more than once. `code`: how it closed, if known."""
         ch = self.channels.get(conn.room)
         conn.closed = True
         if ch is None:
@@ -237,6 +244,7 @@ class Hub:
             return
         group.discard(conn)
         self._connections -= 1
+        self.metrics.closed(conn.role, code)
         self.gc_policy.observe(self._connections)
         if ch.waiting:
             ch.waiting = [(c, upto) for c, upto in ch.waiting if c is not conn]
@@ -348,17 +356,19 @@ class Hub:
 
     def send(self, conn: Conn, message: Struct) -> None:
         """One message to one connection (replies, snapshots)."""
+        self.metrics.direct_out.inc()
         self._write(conn, text_frame(protocol.encode(message)))
 
     def close(self, conn: Conn, code: int, reason: str) -> None:
         if not conn.closed:
             conn.direct.close_now(code, reason)
-        self.leave(conn)
+        self.leave(conn, code)
 
     def _write(self, conn: Conn, frame: bytes) -> None:
         if conn.closed:
             return
         if conn.transport.get_write_buffer_size() > self.settings.backlog_bytes:
+            self.metrics.slow_consumer_closes.inc()
             self.close(conn, protocol.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
             return
         conn.transport.write(frame)
@@ -376,9 +386,12 @@ class Hub:
                 slow.append(conn)
             else:
                 transport.write(frame)
+        # Counted in bulk, once per call: parked frames are written later by _go_live.
+        self.metrics.broadcast_out.inc(len(conns) - len(slow) if slow else len(conns))
         if slow:
+            self.metrics.slow_consumer_closes.inc(len(slow))
             for conn in slow:
-                log.info("closing slow consumer in room %s (%s)", conn.room, conn.role)
+                log.info("closing slow consumer in room %s (%s)", conn.room, conn.role, extra={"room": conn.room})
                 self.close(conn, protocol.CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
 
     # --- events from the store ----------------------------------------------------
@@ -403,11 +416,13 @@ class Hub:
             frame = text_frame(event.data)
             ch.ring.append(_Recent(event.seq, event.audience, frame, event.data))
             ch.last_seq = event.seq
+            start = time.perf_counter()
             self._fan_out(ch.staff, event.seq, frame)
             if event.audience == "all":
                 self._fan_out(ch.viewers, event.seq, frame)
             elif event.audience != "staff":
                 self._fan_out(self._audience(ch, event.audience), event.seq, frame)
+            self.metrics.fanout_seconds.observe(time.perf_counter() - start)
         if ch.waiting:
             ready = [(conn, upto) for conn, upto in ch.waiting if upto <= ch.last_seq]
             if ready:

@@ -8,6 +8,7 @@ Every staff command, applied or refused, is appended to the room's control log.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from msgspec import Struct
@@ -16,6 +17,8 @@ import msgspec
 
 from .clock import now_ms
 from .errors import BadMessage, Forbidden, LiveError, TokenExpired
+from .logs import reset_context, set_room
+from .metrics import Metrics
 from .protocol import (
     Ack,
     Action,
@@ -50,6 +53,8 @@ from .store import Actor, Store
 
 UNLOGGED = (Hello, Ping, Like)
 
+log = logging.getLogger("live.rooms")
+
 
 @dataclass(frozen=True, slots=True)
 class Sender:
@@ -64,28 +69,35 @@ class Sender:
 
 
 class RoomCommands:
-    def __init__(self, store: Store, demo_pay: bool = True) -> None:
+    def __init__(self, store: Store, demo_pay: bool = True, metrics: Metrics | None = None) -> None:
         self.store = store
         self.demo_pay = demo_pay
+        self.metrics = metrics or Metrics()
 
     async def handle(self, sender: Sender, message: Struct) -> Struct | None:
         """Apply one message; return the reply for the sender, if any."""
-        if sender.role == "viewer" or isinstance(message, UNLOGGED):
-            return await self._apply(sender, message)
+        room = set_room(sender.room)  # for the log lines of this command
         try:
-            reply = await self._apply(sender, message)
-        except LiveError as exc:
-            await self._log(sender, message, "refused", exc.code)
-            raise
-        await self._log(sender, message, "ok", None)
-        return reply
+            if sender.role == "viewer" or isinstance(message, UNLOGGED):
+                return await self._apply(sender, message)
+            try:
+                reply = await self._apply(sender, message)
+            except LiveError as exc:
+                await self._log(sender, message, "refused", exc.code)
+                raise
+            await self._log(sender, message, "ok", None)
+            return reply
+        finally:
+            reset_context(room)
 
     async def _log(self, sender: Sender, message: Struct, result: str, code: str | None) -> None:
         fields = {k: v for k, v in msgspec.to_builtins(message).items() if k not in ("type", "ref") and v not in (None, [], {})}
         summary = msgspec.json.encode(fields).decode()
         if len(summary) > 300:
             summary = summary[:299] + "…"
-        entry = Action(self.store.clock(), sender.role, sender.subject, type(message).__struct_config__.tag, summary, result, code)
+        tag = type(message).__struct_config__.tag
+        log.info("%s %s: %s", sender.role, tag, result, extra={"command": tag, "subject": sender.subject, "code": code})
+        entry = Action(self.store.clock(), sender.role, sender.subject, tag, summary, result, code)
         await self.store.log_action(sender.room, entry)
 
     async def _apply(self, sender: Sender, message: Struct) -> Struct | None:
@@ -113,7 +125,12 @@ class RoomCommands:
             case CloseRelease(release=release, ref=ref):
                 events = await self.store.close_release(sender.room, release, sender.actor)
             case Claim(release=release, key=key, qty=qty):
-                result, _ = await self.store.claim(sender.room, release, sender.subject, key, qty)
+                try:
+                    result, _ = await self.store.claim(sender.room, release, sender.subject, key, qty)
+                except LiveError:
+                    self.metrics.claim("error")
+                    raise
+                self.metrics.claim(result.outcome)
                 return result
             case Checkout(hold=hold, ref=ref, guide_code=guide_code):
                 order, _ = await self.store.checkout(sender.room, hold, sender.subject, guide_code)
@@ -135,7 +152,13 @@ class RoomCommands:
             case PushCoupon(coupon=coupon, ref=ref):
                 events = await self.store.push_coupon(sender.room, coupon, sender.actor)
             case ClaimCoupon(coupon=coupon, key=key):
-                return await self.store.claim_coupon(sender.room, coupon, sender.subject, key)
+                try:
+                    coupon_result = await self.store.claim_coupon(sender.room, coupon, sender.subject, key)
+                except LiveError:
+                    self.metrics.coupon_claim("error")
+                    raise
+                self.metrics.coupon_claim(coupon_result.outcome)
+                return coupon_result
             case AddScriptLines(lines=lines, replace=replace, ref=ref):
                 events = await self.store.add_script_lines(sender.room, lines, replace, sender.actor)
             case DeleteScriptLine(line=line, ref=ref):

@@ -26,6 +26,8 @@ class Settings:
     public_url: str = ""
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "info"
+    log_format: str = "text"  # text (a terminal) or json (one object per line, for production)
+    metrics_token: str = ""  # when set, /metrics needs "Authorization: Bearer <it>"
 
     # fan-out and connections (docs/protocol.md explains each)
     viewer_tick_ms: int = 1000

@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 import segno
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from ..domain.bots import is_bot
 from ..domain.ratelimit import TokenBucket
@@ -72,12 +72,19 @@ async def follow(request: Request) -> Response:
             viewer, cookie = live.tokens.viewer_cookie()
         await live.store.record_click(link.code, viewer)
     target = f"/watch/{link.room}" + (f"?product={link.sku}" if link.sku else "")
-    response = RedirectResponse(target, status_code=302)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Every click of a shared link lands here: the headers are written out, not built
+    # through RedirectResponse, MutableHeaders and http.cookies (a third of the time).
+    response = Response(status_code=302)
+    response.raw_headers = [
+        (b"location", target.encode()),
+        (b"cache-control", b"no-store"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"content-length", b"0"),
+    ]
     if cookie is not None:
-        response.set_cookie(VIEWER_COOKIE, cookie, max_age=VIEWER_COOKIE_TTL_S, httponly=True, samesite="lax",
-                            secure=request.scope.get("scheme", "http") == "https")  # request.url.scheme, without the URL
+        secure = "; Secure" if request.scope.get("scheme") == "https" else ""
+        value = f"{VIEWER_COOKIE}={cookie}; HttpOnly; Max-Age={VIEWER_COOKIE_TTL_S}; Path=/; SameSite=lax{secure}"
+        response.raw_headers.append((b"set-cookie", value.encode()))
     return response
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.templating import Jinja2Templates
 
 from ..hub import Hub
+from ..metrics import Metrics
 from ..rooms import RoomCommands
 from ..settings import Settings
 from ..store import Store
@@ -21,3 +22,4 @@ class Live:
     tokens: Tokens
     commands: RoomCommands
     templates: Jinja2Templates
+    metrics: Metrics

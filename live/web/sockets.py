@@ -20,6 +20,7 @@ from .. import protocol
 from ..domain.ratelimit import TokenBucket
 from ..errors import BadMessage, LiveError, NotReady, TokenExpired, UnsupportedVersion
 from ..hub import Conn
+from ..logs import set_room
 from ..protocol import Hello
 from ..rooms import Sender
 from ..settings import Settings
@@ -45,6 +46,7 @@ def origin_allowed(headers: Headers, settings: Settings) -> bool:
 async def room_socket(websocket: WebSocket) -> None:
     live: Live = websocket.app.state.live
     room = websocket.path_params["room"]
+    set_room(room)  # this task serves this room only: every log line of it says so
     if not origin_allowed(websocket.headers, live.settings):
         log.info("refused websocket for room %s from origin %s", room, websocket.headers.get("origin"))
         await websocket.close(code=1008)
@@ -56,6 +58,7 @@ async def room_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     conn: Conn | None = None
+    code: int | None = None
     try:
         hello = await _hello(websocket, live)
         if hello is None:
@@ -64,12 +67,12 @@ async def room_socket(websocket: WebSocket) -> None:
         if conn is None:
             return
         await live.hub.join(conn, hello.last_seq)
-        await _serve(websocket, live, conn)
+        code = await _serve(websocket, live, conn)
     except WebSocketDisconnect:
         pass
     finally:
         if conn is not None:
-            live.hub.leave(conn)
+            live.hub.leave(conn, code)
 
 
 async def _refuse(websocket: WebSocket, exc: LiveError, close_code: int) -> None:
@@ -85,6 +88,7 @@ async def _hello(websocket: WebSocket, live: Live) -> Hello | None:
         return None
     try:
         message = protocol.decode_client(text)
+        live.metrics.message_in(message)
         if not isinstance(message, Hello):
             raise NotReady("the first message must be a hello", path="$.type")
         if message.v != protocol.PROTOCOL_VERSION:
@@ -116,38 +120,44 @@ async def _identify(websocket: WebSocket, live: Live, room: str, hello: Hello, d
     return Conn(direct, room, "viewer", viewer, bucket, viewer_id=viewer)
 
 
-async def _serve(websocket: WebSocket, live: Live, conn: Conn) -> None:
+async def _serve(websocket: WebSocket, live: Live, conn: Conn) -> int | None:
+    """Serve `conn` until it closes; return the close code, if the client sent one."""
     hub = live.hub
+    metrics = live.metrics
     sender = Sender(conn.room, conn.role, conn.subject, conn.token_exp_ms)
     dropped = 0
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
-            return
+            return message.get("code")
         now = live.store.clock()
         conn.last_seen = now
         if not conn.bucket.take(now):
+            metrics.messages_dropped.inc()
             dropped += 1
             if dropped > live.settings.rate_burst:
                 hub.close(conn, protocol.CLOSE_RATE_LIMITED, "too many messages")
-                return
+                return None
             if dropped == 1:
                 hub.send(conn, protocol.Error("rate_limited", "too many messages; slow down"))
             continue
         dropped = 0
         text = message.get("text")
-        ref = None
+        ref = request = None
         try:
             if text is None:
                 raise BadMessage("send JSON in text frames, not binary", path="$")
             request = protocol.decode_client(text)
+            metrics.message_in(request)
             ref = getattr(request, "ref", None)
             reply = await live.commands.handle(sender, request)
         except TokenExpired as exc:
             hub.send(conn, protocol.error_of(exc, ref))
             hub.close(conn, protocol.CLOSE_UNAUTHORIZED, "token expired")
-            return
+            return None
         except LiveError as exc:
+            if request is None:  # it did not decode
+                metrics.messages_invalid.inc()
             hub.send(conn, protocol.error_of(exc, ref))
             continue
         except Exception:
