@@ -61,6 +61,7 @@ class Journal:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failure: BaseException | None = None
+        self._pending: list[_Item] = []  # submitted during this turn of the loop
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -72,18 +73,32 @@ class Journal:
         self._check()
         assert self._loop is not None
         future = self._loop.create_future()
-        self._queue.put(_Item(statements, future, on_commit))
+        self._submit(_Item(statements, future, on_commit))
         return future
 
     def write_behind(self, statements: list[Statement]) -> None:
         """Queue statements nobody waits for (sessions, minute buckets): they ride in
         the next commit."""
         self._check()
-        self._queue.put(_Item(statements, None, None))
+        self._submit(_Item(statements, None, None))
+
+    def _submit(self, item: _Item) -> None:
+        """Hand the thread everything submitted in one turn of the loop at once: waking
+        a thread is a system call, and a burst of clicks or claims would pay one each."""
+        if not self._pending:
+            assert self._loop is not None
+            self._loop.call_soon(self._hand_over)
+        self._pending.append(item)
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            items, self._pending = self._pending, []
+            self._queue.put(items)
 
     async def close(self) -> None:
         if self._thread is None:
             return
+        self._hand_over()
         self._queue.put(_STOP)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
@@ -106,8 +121,8 @@ class Journal:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                stop = any(item is _STOP for item in batch)
-                items = [item for item in batch if item is not _STOP]
+                stop = any(handed is _STOP for handed in batch)
+                items = [item for handed in batch if handed is not _STOP for item in handed]
                 busy = len(items) > 1
                 if items:
                     self._commit(db, items)
@@ -160,3 +175,4 @@ def _coalesced(items: list[_Item]) -> Iterator[tuple[str, Sequence[Any]]]:
         if len(statement) == 3 and last[statement[2]] != i:
             continue
         yield statement[0], statement[1]
+
