@@ -77,8 +77,7 @@ async def follow(request: Request) -> Response:
     response = Response(status_code=302)
     response.raw_headers = [
         (b"location", target.encode()),
-        (b"cache-control", b"no-store"),
-        (b"referrer-policy", b"no-referrer"),
+        (b"cache-control", b"no-store"),  # never from a cache: every click must reach us
         (b"content-length", b"0"),
     ]
     if cookie is not None:
