@@ -18,6 +18,7 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(BIN)/live bench fanout --viewers $(VIEWERS)
 	$(BIN)/live bench fanout --viewers $(VIEWERS) --stalled 0.05
+	$(BIN)/live bench links
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

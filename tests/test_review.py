@@ -165,3 +165,26 @@ def test_presence_adds_up_for_any_visits(vs):
         assert abs(head.avg_online * length - watched) <= 0.005 * length
     assert all(m.online >= 0 for m in r.minutes)
     assert sum(m.entries for m in r.minutes) == len(vs)
+
+
+def test_a_hold_that_ran_out_counts_as_a_claim_but_not_a_sale():
+    """A viewer claims the last unit, lets the hold expire and leaves: the claim is in
+    the funnel, nothing is sold, and the unit is left again in its wave."""
+    h = History(
+        now=T0 + 3 * M,
+        visits=[Visit("v1", T0, T0 + 2 * M)],
+        sales=[Sale("o1", "v1", "P1", 1, 990, T0 + 20 * S, "expired")],
+        waves=[WaveRecord("w1", "P1", 1, T0 + 10 * S, 990, sold=0, left=1)],
+        stock_claims=[("v1", T0 + 15 * S)],
+        moments=[Moment("release", T0 + 10 * S, "P1 × 1")],
+    )
+    r = review(h)
+    assert [(s.name, s.count) for s in r.funnel][-2:] == [("claimed_stock", 1), ("paid", 0)]
+    assert (r.headline.orders, r.headline.gmv, r.headline.conversion, r.headline.refunds) == (0, 0, 0.0, 0)
+    [wave] = r.waves
+    assert (wave.sold, wave.left, wave.refunded, wave.sell_out_s) == (0, 1, 0, None)
+    [product] = r.products
+    assert (product.released, product.sold, product.orders, product.gmv) == (1, 0, 0, 0)
+    [moved] = r.moved
+    assert (moved.orders_before, moved.orders_after, moved.entries_before, moved.exits_after) == (0, 0, 1, 1)
+    assert r.formula.product == r.formula.result == 0

@@ -32,9 +32,10 @@ function renderRooms(rooms) {
       const title = document.createElement("strong");
       title.textContent = `${room.title} `;
       li.append(title);
-      for (const [page, label] of [["control", "control_panel"], ["host", "host_view"], ["watch", "overlay"]]) {
+      for (const [page, label] of [["control", "control_panel"], ["host", "host_view"], ["watch", "overlay"], ["review", "review"]]) {
         const a = document.createElement("a");
-        a.href = page === "watch" ? `/watch/${room.id}` : `/${page}/${room.id}#token=${encodeURIComponent(token)}`;
+        const path = page === "review" ? `/rooms/${room.id}/review` : `/${page}/${room.id}`;
+        a.href = page === "watch" ? path : `${path}#token=${encodeURIComponent(token)}`;
         a.textContent = t(label);
         li.append(" · ", a);
       }

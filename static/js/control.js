@@ -27,6 +27,11 @@ let refs = 0;
 
 const token = staffToken();
 const socket = connect({ token });
+if (token) {
+  const review = $("review-link");
+  review.href = `/rooms/${encodeURIComponent(page.room)}/review#token=${encodeURIComponent(token)}`;
+  review.hidden = false;
+}
 if (!token) {
   notice(t("needs_token", { role: "controller", room: page.room }), { sticky: true });
 } else {

@@ -64,7 +64,13 @@ async def scripted_live(server) -> dict:
 async def test_the_review_of_a_short_live(server, pages):
     orders = await scripted_live(server)
     paid = orders["mei"]["amount"]
-    review = await pages.open(f"/rooms/{ROOM}/review#token={server.token('controller')}")
+    control = await pages.control()
+    link = control.locator("#review-link")
+    await expect(link).to_be_visible()
+    async with control.context.expect_page() as opened:
+        await link.click()
+    review = await opened.value
+    await expect(review).to_have_url(f"{server.base}/rooms/{ROOM}/review")  # the token left the address bar
     await expect(review.locator("#review")).to_have_attribute("aria-busy", "false")
 
     headline = lambda key: review.locator(f'[data-headline="{key}"]')  # noqa: E731
