@@ -40,6 +40,7 @@ async def scripted_live(server) -> dict:
     await mei_customer.send({"type": "claim_coupon", "coupon": coupon["id"], "key": "cc1"})
     assert (await mei_customer.recv_type("coupon_result"))["outcome"] == "claimed"
     await controller.send({"type": "pin", "sku": "P2"})
+    await controller.send({"type": "push_line", "text": "Only five at this price!"})
     await controller.send({"type": "plan_release", "sku": "P2", "quantity": 5, "limit": 2})
     release = (await controller.recv_type("release", timeout=10))["release"]
 
@@ -94,12 +95,12 @@ async def test_the_review_of_a_short_live(server, pages):
     assert [await td.text_content() for td in await mei.locator("td").all()][2:6] == ["1", "1", "0", "1"]
     await expect(review.locator("#stores tbody tr").first).to_contain_text("West Lake")
     moved = review.locator("#moved tbody")
-    for moment in ("Coupon: Five off", "Pinned: Face masks", "Release: Face masks × 5"):
+    for moment in ("Coupon: Five off", "Pinned: Face masks", "Release: Face masks × 5", "Pushed line: Only five at this price!"):
         await expect(moved).to_contain_text(moment)
 
     await expect(review.locator("#chart-online svg path.line")).to_have_count(1)
     await expect(review.locator("#chart-orders svg rect.bar")).not_to_have_count(0)
-    assert await review.locator("#chart-online svg g.marker").count() >= 3  # create/push coupon, pin, plan release
+    assert await review.locator("#chart-online svg g.marker").count() >= 4  # coupon, pin, line, release
 
     for button in await review.locator("button.csv").all():
         table = await button.get_attribute("data-table")
