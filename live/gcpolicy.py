@@ -12,6 +12,11 @@ So once the process holds many connections, and after each growth of a tenth,
 skip; young objects are collected first, so little garbage gets frozen with them.
 When the connections fall to half of what was frozen, `gc.unfreeze()` hands everything
 back to the collector, whose next full pass is then over a much smaller heap.
+
+The store's records grow the same way without a single connection (a tracked link
+records a click per new phone, thousands a second): after each full collection, what
+survived it is long-lived, so `settle()` (every hub tick) freezes it too, and the next
+full collection walks only what is newer.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class GcPolicy:
         self.min_connections = min_connections
         self.growth = growth
         self.frozen_at = 0
+        self.full_collections = gc.get_stats()[2]["collections"]
 
     def observe(self, connections: int) -> None:
         """Call now and then (the hub does, every sweep) with the connection count."""
@@ -38,3 +44,10 @@ class GcPolicy:
             log.info("unfreezing %d objects (connections %d, frozen at %d)", gc.get_freeze_count(), connections, self.frozen_at)
             gc.unfreeze()
             self.frozen_at = 0
+
+    def settle(self) -> None:
+        """Call often (the hub does, every tick): freeze what a full collection left."""
+        full = gc.get_stats()[2]["collections"]
+        if full != self.full_collections:
+            self.full_collections = full
+            gc.freeze()

@@ -449,6 +449,7 @@ class Hub:
                 log.exception("hub tick failed")
 
     async def tick(self) -> None:
+        self.gc_policy.settle()
         now = self.clock()
         sweep = now >= self._next_sweep
         if sweep:

@@ -20,3 +20,21 @@ def test_freezes_as_connections_grow_and_unfreezes_when_they_fall():
         assert gc.get_freeze_count() == 0 and policy.frozen_at == 0
     finally:
         gc.unfreeze()
+
+
+def test_what_a_full_collection_leaves_is_frozen_once():
+    policy = GcPolicy()
+    try:
+        gc.unfreeze()
+        policy.settle()  # no full collection since the policy began
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        policy.settle()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        kept = [[i] for i in range(1000)]  # new long-lived objects, no full collection yet
+        policy.settle()
+        assert gc.get_freeze_count() == frozen
+        assert kept
+    finally:
+        gc.unfreeze()
