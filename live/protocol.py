@@ -366,7 +366,7 @@ class Receipt(Struct):
 class LiveReport(Struct):
     """A promoter's results in one live: counted clicks on their links, viewers they
     brought, watching now, those viewers' average dwell, orders and GMV (paid, refunds
-    taken off), and their links to it."""
+    taken off), their links to it, and its lineup."""
 
     room: str
     title: str
@@ -377,6 +377,7 @@ class LiveReport(Struct):
     orders: int = 0
     gmv: Fen = 0
     links: list[Link] = []
+    products: dict[str, str] = {}  # the live's lineup, sku -> title: what a product link can be for
 
 
 class FollowUp(Struct):

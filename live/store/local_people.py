@@ -527,6 +527,7 @@ class LocalReports:
             lives.append(LiveReport(
                 r.room.id, r.room.title, sum(self._link_clicks.get(link.code, 0) for link in links), len(tally.brought),
                 tally.watching, tally.avg_dwell_s(now), tally.orders, tally.gmv, links,
+                {sku: self._products[sku].title for sku in r.lineup},
             ))
         viewers = len({viewer for _, viewer in brought})
         reach = person.reach if person.reach is not None else viewers

@@ -78,8 +78,16 @@ function renderLives(lives) {
     const codes = l.links.map((link) => link.code).join(" ");
     if (li.dataset.codes !== codes) {
       li.dataset.codes = codes;
-      li.querySelector(".links").replaceChildren(...l.links.map(linkRow));
+      li.querySelector(".links").replaceChildren(...l.links.map((link) => linkRow(link, l.products)));
     }
+    const select = li.querySelector("select[name=sku]");
+    const linked = new Set(l.links.map((link) => link.sku));
+    const choices = Object.entries(l.products).filter(([sku]) => !linked.has(sku));
+    if (select.dataset.choices !== choices.map(([sku]) => sku).join(" ")) {
+      select.dataset.choices = choices.map(([sku]) => sku).join(" ");
+      select.replaceChildren(...choices.map(([sku, title]) => new Option(title, sku)));
+    }
+    li.querySelector("form.product-link").hidden = choices.length === 0;
     return li;
   });
   $("lives").replaceChildren(...cards);
@@ -103,11 +111,31 @@ function newCard(l) {
   }
   const links = document.createElement("div");
   links.className = "links";
-  li.append(document.createElement("h3"), numbers, links);
+  const form = document.createElement("form");
+  form.className = "product-link form-grid";
+  const label = document.createElement("label");
+  label.textContent = t("link_for_product");
+  const select = document.createElement("select");
+  select.name = "sku";
+  label.append(select);
+  const make = document.createElement("button");
+  make.type = "submit";
+  make.textContent = t("make_link");
+  form.append(label, make);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("/api/guide/me/links", { method: "POST", body: JSON.stringify({ room: l.room, sku: select.value }) });
+      refresh();
+    } catch (error) {
+      notice(t("error", { message: error.message }));
+    }
+  });
+  li.append(document.createElement("h3"), numbers, links, form);
   return li;
 }
 
-function linkRow(link) {
+function linkRow(link, products = {}) {
   const url = `${location.origin}/r/${link.code}`;
   const row = document.createElement("div");
   row.className = "share-row";
@@ -118,7 +146,7 @@ function linkRow(link) {
   const text = document.createElement("div");
   text.className = "share-text";
   const label = document.createElement("strong");
-  label.textContent = link.sku ? t("product_link", { sku: link.sku }) : t("your_link");
+  label.textContent = link.sku ? t("product_link", { sku: products[link.sku] ?? link.sku }) : t("your_link");
   const input = document.createElement("input");
   input.readOnly = true;
   input.value = url;

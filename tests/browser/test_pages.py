@@ -393,6 +393,26 @@ async def test_a_guide_shares_a_link_a_viewer_buys_and_both_boards_update(server
     await expect(mei_row.locator("td").nth(4)).to_have_text("0")
 
 
+async def test_a_guide_makes_a_product_link_that_opens_on_that_product(server, pages):
+    from live.protocol import Guide, Shop
+
+    await server.app.state.live.store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "MEI-01")])
+    portal = await pages.open(f"/guide#token={server.token('guide', room='*', sub='g1')}")
+    card = portal.locator(f'li.live-card[data-room="{ROOM}"]')
+    await expect(card.locator("input.share-link")).to_have_count(1)
+    await card.locator("form.product-link select").select_option("P3")
+    await card.locator("form.product-link button").click()
+    await expect(card.locator("input.share-link")).to_have_count(2)
+    row = card.locator(".share-row", has_text="Link to Serum")
+    url = await row.locator("input.share-link").input_value()
+    assert await card.locator("form.product-link select option[value=P3]").count() == 0  # one link per product
+    phone = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36"
+    viewer = await pages.open(url.removeprefix(server.base), user_agent=phone)
+    assert viewer.url == f"{server.base}/watch/{ROOM}?product=P3"
+    await expect(viewer.locator("#pinned-title")).to_have_text("Serum")
+    await expect(card.locator('[data-number="clicks"]')).to_have_text("1")
+
+
 async def test_a_product_link_shows_its_product_until_the_host_pins_one(server, pages):
     viewer = await pages.overlay(query="?product=P3")
     await pages.until_live(viewer)
