@@ -466,6 +466,7 @@ class LedgerEntry(Struct):
     reason: Literal["payment", "refund", "reassign"]
     payout: str | None = None
     note: str | None = None
+    shop: str | None = None  # a guide's store for this order, when it was earned: store totals follow it
 
 
 class GuideCard(Struct):

@@ -367,21 +367,24 @@ class LocalPeople:
         statements = []
         for who, level, fen in ledger.split(order.amount, order.sku, product.role if product else "regular", rates, beneficiaries):
             kind = "guide" if who in self._guides else "distributor"
+            shop = order.shop if kind == "guide" else None
             statements.append(self._entry(LedgerEntry(
-                self._new_id("e"), order.id, r.room.id, who, kind, level, fen, paid_at, self.clock(), reason, note=note
+                self._new_id("e"), order.id, r.room.id, who, kind, level, fen, paid_at, self.clock(), reason, note=note, shop=shop
             )))
         return statements
 
     def _reverse(self, r, order: Order, reason: str, note: str | None) -> list[Statement]:
         """Entries that bring each of the order's (who, level) balances to zero."""
-        owed: dict[tuple[str, str, int], tuple[int, int]] = {}
+        owed: dict[tuple[str, str, int, str | None], tuple[int, int]] = {}
         for entry in self._entries_by_order.get(order.id, ()):
-            key = (entry.who, entry.who_kind, entry.level)
+            key = (entry.who, entry.who_kind, entry.level, entry.shop)
             total, paid_at = owed.get(key, (0, entry.paid_at))
             owed[key] = (total + entry.amount, paid_at)
         return [
-            self._entry(LedgerEntry(self._new_id("e"), order.id, r.room.id, who, kind, level, -total, paid_at, self.clock(), reason, note=note))
-            for (who, kind, level), (total, paid_at) in owed.items()
+            self._entry(LedgerEntry(
+                self._new_id("e"), order.id, r.room.id, who, kind, level, -total, paid_at, self.clock(), reason, note=note, shop=shop,
+            ))
+            for (who, kind, level, shop), (total, paid_at) in owed.items()
             if total
         ]
 

@@ -364,22 +364,18 @@ async def ledger_view(request: Request) -> Response:
     if request.query_params.get("format") == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["id", "order", "room", "who", "who_kind", "level", "amount_fen", "reason", "state", "paid_at", "at", "payout", "note"])
+        writer.writerow(["id", "order", "room", "who", "who_kind", "level", "amount_fen", "reason", "state", "paid_at", "at", "payout", "note", "shop"])
         for entry, state in entries:
             writer.writerow([entry.id, entry.order, entry.room, entry.who, entry.who_kind, entry.level, entry.amount,
-                             entry.reason, state, entry.paid_at, entry.at, entry.payout or "", entry.note or ""])
+                             entry.reason, state, entry.paid_at, entry.at, entry.payout or "", entry.note or "", entry.shop or ""])
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
-    # A guide's commission counts for the store of the order (a guide who moved leaves
-    # their earlier orders with the store they had), not the store they are in now.
-    shop_of: dict[str, str | None] = {}
-    for room_id in {entry.room for entry, _ in entries}:
-        shop_of |= {o.id: o.shop for o in await live.store.orders(room_id, limit=1 << 40)}
+    # A guide's commission counts for the store each entry was earned for (a guide who
+    # moved leaves their earlier orders with the store they had).
     totals: dict[str, dict[str, dict[str, int]]] = {"guides": {}, "distributors": {}, "stores": {}}
     for entry, state in entries:
         group = "guides" if entry.who_kind == "guide" else "distributors"
-        shop = shop_of.get(entry.order) if entry.who_kind == "guide" else None
-        keys = [(group, entry.who)] + ([("stores", shop)] if shop else [])
+        keys = [(group, entry.who)] + ([("stores", entry.shop)] if entry.shop else [])
         for group_name, key in keys:
             row = totals[group_name].setdefault(key, {"frozen": 0, "confirmed": 0, "paid": 0, "total": 0})
             row[state] += entry.amount
