@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.redis_server import RedisServer
 from tests.stores import STORES, Clock, make_store
 from tests.support import running_server, test_settings
 
@@ -34,3 +35,13 @@ async def opener(request, tmp_path):
     yield open_store
     for store in opened:
         await store.close()  # closing twice is fine
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server of the test's own (AOF, fsync always), killable and restartable."""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
