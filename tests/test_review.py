@@ -46,8 +46,9 @@ def test_one_viewer_who_buys_once():
     assert (head.unique_viewers, head.views, head.avg_dwell_s) == (1, 1, 240)
     assert (head.orders, head.buyers, head.gmv, head.aov, head.conversion) == (1, 1, 5900, 5900, 1.0)
     assert (head.gpm, head.uv_value) == (5_900_000, 5900)
-    assert [(s.name, s.count) for s in r.funnel] == [
-        ("link_clicks", 0), ("entered", 1), ("stayed_1_min", 1), ("claimed_coupon", 0), ("claimed_stock", 1), ("paid", 1),
+    assert [(s.name, s.count, s.rate) for s in r.funnel] == [
+        ("link_clicks", 0, None), ("entered", 1, None), ("stayed_1_min", 1, 1.0), ("claimed_coupon", 0, 0.0),
+        ("claimed_stock", 1, None), ("paid", 1, 1.0),  # no rate after a step nobody reached
     ]
     assert [round(f.value, 4) for f in r.formula.factors] == [1, 1.0, 1.0, 5900]
     assert r.formula.product == r.formula.result == 5900

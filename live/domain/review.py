@@ -147,7 +147,7 @@ class Headline:
 class Step:
     name: str
     count: int
-    rate: float | None  # of the step before
+    rate: float | None  # of the step before; None for the first, and after a step of none
 
 
 @dataclass(slots=True)
@@ -370,7 +370,7 @@ def _funnel(h: History, visits: list[Visit], paid: list[Sale]) -> list[Step]:
     ]
     steps, before = [], None
     for name, n in counts:
-        steps.append(Step(name, n, None if before is None else round(_ratio(n, before), 4)))
+        steps.append(Step(name, n, None if not before else round(n / before, 4)))  # no rate after a step of none
         before = n
     return steps
 

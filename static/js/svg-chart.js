@@ -47,7 +47,8 @@ export function drawChart(container, points, { kind = "line", markers = [], time
       svg.append(bar);
     }
   } else {
-    const d = points.map((p, i) => `${i ? "L" : "M"}${x(p.t + 30_000).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
+    // A step per minute (the most viewers at once in it): one minute still draws a line.
+    const d = points.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)} L${x(p.t + 60_000).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
     svg.append(el("path", { class: "line", d }));
   }
 
