@@ -90,6 +90,7 @@ def links(settings: Settings, room_id: str) -> dict[str, str]:
         "watch": f"{base}/watch/{room_id}",
         "guide": f"{base}/guide#token={tokens.mint('guide', '*', GUIDES[0][0], ttl)}",
         "admin": f"{base}/admin#token={tokens.mint('admin', '*', 'demo-admin', ttl)}",
+        "review": f"{base}/rooms/{room_id}/review#token={tokens.mint('controller', room_id, 'demo-controller', ttl)}",
     }
 
 
@@ -101,8 +102,8 @@ def print_links(settings: Settings, room_id: str) -> None:
     urls = links(settings, room_id)
     hours = settings.token_ttl_s // 3600
     for lang, heading, names in (
-        ("zh-CN", f"演示直播间已就绪（链接 {hours} 小时内有效）", {"control": "场控台", "host": "主播提词屏", "watch": "观众浮层", "guide": "导购工作台", "admin": "管理后台（商品、人员与佣金）"}),
-        ("en", f"The demo room is ready (links valid for {hours} h)", {"control": "Control panel", "host": "Host view", "watch": "Viewer overlay", "guide": "Guide portal", "admin": "Admin (catalog, people, commissions)"}),
+        ("zh-CN", f"演示直播间已就绪（链接 {hours} 小时内有效）", {"control": "场控台", "host": "主播提词屏", "watch": "观众浮层", "guide": "导购工作台", "admin": "管理后台（商品、人员与佣金）", "review": "复盘"}),
+        ("en", f"The demo room is ready (links valid for {hours} h)", {"control": "Control panel", "host": "Host view", "watch": "Viewer overlay", "guide": "Guide portal", "admin": "Admin (catalog, people, commissions)", "review": "Review (复盘)"}),
     ):
         print(f"\n{heading}")
         for key, url in urls.items():

@@ -47,7 +47,7 @@ def test_demo_seeds_once_and_prints_every_page_in_both_languages(tmp_path):
     first = run("demo", "--no-serve", "--data-dir", str(tmp_path), "--port", "8123", env=env)
     assert first.returncode == 0, first.stderr
     for lang in ("zh-CN", "en"):
-        for page in ("control/demo", "host/demo", "watch/demo", "guide", "admin"):
+        for page in ("control/demo", "host/demo", "watch/demo", "guide", "admin", "rooms/demo/review"):
             assert f"http://127.0.0.1:8123/{page}?lang={lang}" in first.stdout
     token = first.stdout.split("/control/demo?lang=en#token=")[1].split()[0]
     assert Tokens(SECRET).verify(token, "demo").role == "controller"
