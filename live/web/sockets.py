@@ -87,7 +87,11 @@ async def _hello(websocket: WebSocket, live: Live) -> Hello | None:
         await websocket.close(code=protocol.CLOSE_BAD_HELLO, reason="no hello")
         return None
     try:
-        message = protocol.decode_client(text)
+        try:
+            message = protocol.decode_client(text)
+        except LiveError:
+            live.metrics.messages_invalid.inc()
+            raise
         live.metrics.message_in(message)
         if not isinstance(message, Hello):
             raise NotReady("the first message must be a hello", path="$.type")

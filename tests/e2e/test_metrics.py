@@ -104,6 +104,9 @@ async def test_a_short_sale_shows_in_every_metric(server):
     assert (await buyers[3].recv_type("error"))["code"] in ("bad_json", "bad_message")
     await buyers[4].close()  # code 1000
     open_viewers = len(buyers) - 1
+    stranger = await server.client()
+    await stranger.send("not a hello")  # refused before it joins anything
+    assert (await stranger.recv_type("error"))["code"] in ("bad_json", "bad_message")
 
     s = await scrape(server, until=lambda s: s("live_connections", role="viewer") == open_viewers)
     for family in FAMILIES:
@@ -123,7 +126,7 @@ async def test_a_short_sale_shows_in_every_metric(server):
     assert s("live_messages_in_total", type="hello") == clients
     assert s("live_messages_in_total", type="claim") == claims_sent
     assert s("live_messages_in_total", type="plan_release") == 2
-    assert s("live_messages_in_total", type="invalid") == 1
+    assert s("live_messages_in_total", type="invalid") == 2  # the bad frame and the bad hello
     assert s("live_messages_in_total", type="pin") == 0 and s.has("live_messages_in_total", type="pin")
     # every client got a snapshot, every claim an answer, every plan an ack, the bad frame an error
     assert s("live_messages_out_total", kind="direct") >= clients + claims_sent + 2 + 1
