@@ -62,9 +62,6 @@ STORE_OPS = tuple(
     if inspect.iscoroutinefunction(member) and name not in ("open", "close")
 )
 
-# Set while a timed store op runs in this task: an op that calls another op of the same
-# store is measured once, as itself.
-
 
 class Metrics:
     def __init__(self) -> None:

@@ -34,6 +34,7 @@ class Claims:
     room: str
     sub: str
     exp: int
+    iat: int = 0
 
     def allows_room(self, room: str) -> bool:
         return self.room == room or (self.room == ANY_ROOM and self.role in ("admin", "guide"))
@@ -60,7 +61,8 @@ class Tokens:
         payload = self._decode(token, now)
         if payload.get("kind") != "staff" or payload.get("role") not in STAFF:
             raise Unauthorized("not a staff token")
-        claims = Claims(role=payload["role"], room=str(payload["room"]), sub=str(payload["sub"]), exp=int(payload["exp"]))
+        claims = Claims(role=payload["role"], room=str(payload["room"]), sub=str(payload["sub"]), exp=int(payload["exp"]),
+                        iat=int(payload.get("iat", 0)))
         if room is not None and not claims.allows_room(room):
             raise Forbidden(f"this token is for room {claims.room!r}, not {room!r}")
         return claims

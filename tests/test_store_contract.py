@@ -348,3 +348,17 @@ async def test_the_history_of_a_room_survives_a_restart(opener):
     with pytest.raises(RoomNotFound):
         await store.history("nope")
     await store.close()
+
+
+async def test_a_reissued_portal_survives_a_restart(opener):
+    store = await opener()
+    await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "code-mei-123")])
+    assert await store.portal_since("g1") is None
+    await store.reissue_portal("g1", 1_795_600_000)
+    await store.reissue_portal("g1", 1_795_600_100)  # the latest wins
+    with pytest.raises(NotFound):
+        await store.reissue_portal("nobody", 1)
+    await store.close()
+    store = await opener()
+    assert await store.portal_since("g1") == 1_795_600_100
+    await store.close()

@@ -465,6 +465,15 @@ class Store(abc.ABC):
         hour. `NotFound` for an unknown code."""
 
     @abc.abstractmethod
+    async def reissue_portal(self, person_id: str, since_s: int) -> None:
+        """Portal links of `person_id` issued before `since_s` (epoch seconds) no longer
+        open the portal: a new link replaces the old ones."""
+
+    @abc.abstractmethod
+    async def portal_since(self, person_id: str) -> int | None:
+        """When `person_id`'s current portal links began (epoch seconds), if ever reissued."""
+
+    @abc.abstractmethod
     async def note_self(self, owner: str, viewer: str) -> None:
         """This viewer is that guide or distributor (for self-referral)."""
 

@@ -279,6 +279,15 @@ class LocalPeople:
         self._self_viewers.setdefault(viewer, set()).add(owner)
         await self._journal.write([("INSERT OR IGNORE INTO self_viewers (viewer, owner) VALUES (?, ?)", (viewer, owner))])
 
+    async def reissue_portal(self, person_id: str, since_s: int) -> None:
+        if self._person(person_id) is None:
+            raise NotFound(f"no guide or distributor {person_id!r}", path="$.person")
+        self._portal_since[person_id] = since_s
+        await self._journal.write([("INSERT OR REPLACE INTO portals (person, since) VALUES (?, ?)", (person_id, since_s))])
+
+    async def portal_since(self, person_id: str) -> int | None:
+        return self._portal_since.get(person_id)
+
     def _bringer(self, r, viewer: str, now: int) -> str | None:
         """Who brought the viewer into this live: the promoter of their latest click on a
         link to it, within the brand's click window."""

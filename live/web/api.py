@@ -212,11 +212,20 @@ def _promoter(request: Request, live: Live) -> Claims:
     return claims
 
 
+async def _current_promoter(request: Request, live: Live) -> Claims:
+    """A guide's claims, if their link is the latest one the admin sent them."""
+    claims = _promoter(request, live)
+    since = await live.store.portal_since(claims.sub)
+    if since is not None and claims.iat < since:
+        raise Unauthorized("this portal link was replaced by a newer one: ask your admin for it")
+    return claims
+
+
 async def guide_me(request: Request) -> Response:
     """`GET /api/guide/me`: my links (one per live of my brand, made on first sight),
     my numbers per live, commission by state, funnel and follow-up list."""
     live: Live = request.app.state.live
-    claims = _promoter(request, live)
+    claims = await _current_promoter(request, live)
     report = await live.store.guide_report(claims.sub)
     for item in report.lives:
         if claims.allows_room(item.room) and not any(link.sku is None for link in item.links):
@@ -229,7 +238,7 @@ async def guide_me(request: Request) -> Response:
 async def guide_link(request: Request) -> Response:
     """`POST /api/guide/me/links` `{"room": ..., "sku": ...}`: my link to a product of a live."""
     live: Live = request.app.state.live
-    claims = _promoter(request, live)
+    claims = await _current_promoter(request, live)
     body = _decode(await request.body(), _LinkAsk)
     if not claims.allows_room(body.room):
         raise Forbidden(f"your link is not for room {body.room!r}")
@@ -238,7 +247,7 @@ async def guide_link(request: Request) -> Response:
 
 async def guide_reach(request: Request) -> Response:
     live: Live = request.app.state.live
-    claims = _promoter(request, live)
+    claims = await _current_promoter(request, live)
     body = _decode(await request.body(), _Reach)
     await live.store.set_reach(claims.sub, body.reach)
     return _json({"ok": True})
@@ -248,7 +257,7 @@ async def guide_device(request: Request) -> Response:
     """`POST /api/guide/me/device`: this browser is mine: my own purchases from it are
     self-referrals."""
     live: Live = request.app.state.live
-    claims = _promoter(request, live)
+    claims = await _current_promoter(request, live)
     viewer = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE))
     if viewer is not None:
         await live.store.note_self(claims.sub, viewer)
@@ -297,7 +306,8 @@ PORTAL_LINK_TTL_S = 30 * 86_400
 
 async def portal_link(request: Request) -> Response:
     """`POST /api/people/{person}/portal`: the magic link an admin sends a guide or
-    distributor. The token rides in the URL's fragment, which browsers never send to a
+    distributor; the links sent them before stop working (a lost phone, a guide who
+    left). The token rides in the URL's fragment, which browsers never send to a
     server, so it does not end up in access logs or in a shared page's referrer."""
     live: Live = request.app.state.live
     _admin(request, live)
@@ -305,6 +315,7 @@ async def portal_link(request: Request) -> Response:
     if person not in {p.id for p in [*await live.store.guides(), *await live.store.distributors()]}:
         raise NotFound(f"no guide or distributor {person!r}", path="$.person")
     now_ms = int(time.time() * 1000)  # tokens are checked against the wall clock
+    await live.store.reissue_portal(person, now_ms // 1000)  # the links sent before stop working
     token = live.tokens.mint("guide", ANY_ROOM, person, PORTAL_LINK_TTL_S, now=now_ms / 1000)
     base = live.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
     return _json({"person": person, "url": f"{base}/guide#token={token}", "expires": now_ms + PORTAL_LINK_TTL_S * 1000})

@@ -4,8 +4,10 @@ shows each promoter their own figures and nobody else's."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import time
 
 import httpx
 import pytest
@@ -213,3 +215,33 @@ async def test_promoters_reach_only_their_own_data(server):
     welcome = guide_socket.welcome
     assert welcome["me"]["id"] == "g1" and welcome["numbers"] is None and welcome["guides"] is None
     assert welcome["scripts"] is None and welcome["orders"] is None  # the room's staff data is not theirs
+
+
+async def test_a_new_portal_link_replaces_the_old_ones(server):
+    """An admin sends a guide a new link (a lost phone, a guide who left): the links
+    sent before stop opening the portal; the new one works."""
+    admin = bearer(server.token("admin", room="*"))
+
+    async def portal_link() -> str:
+        async with server.http() as http:
+            response = await http.post("/api/people/g1/portal", headers=admin)
+            assert response.status_code == 200, response.text
+            return response.json()["url"].split("#token=")[1]
+
+    async def me(token: str) -> httpx.Response:
+        async with server.http() as http:
+            return await http.get("/api/guide/me", headers=bearer(token))
+
+    earlier = server.tokens.mint("guide", "*", "g1", 3600, now=time.time() - 10)  # e.g. from `live token`
+    assert (await me(earlier)).status_code == 200
+    first = await portal_link()
+    assert (await me(earlier)).status_code == 401
+    assert (await me(first)).status_code == 200
+    await asyncio.sleep(1.1)  # tokens carry whole seconds
+    second = await portal_link()
+    refused = await me(first)
+    assert refused.status_code == 401 and "replaced" in refused.json()["message"]
+    assert (await me(second)).status_code == 200
+    assert (await me(server.token("guide", room="*", sub="g2"))).status_code == 200  # other guides keep theirs
+    async with server.http() as http:
+        assert (await http.post("/api/people/nobody/portal", headers=admin)).status_code == 404
