@@ -68,7 +68,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.fanout import ServerProcess, free_port, raise_fd_limit
+from bench.fanout import ServerProcess, _fraction, free_port, raise_fd_limit
 from live.settings import ROOT
 
 ROOM = "bench"
@@ -485,13 +485,6 @@ def last_line(live: Result, floor: Result) -> str:
 
 
 # --- the command ----------------------------------------------------------------------
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1)")
-    return value
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -42,12 +42,15 @@ async def live_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def _bearer(request: Request, what: str) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(f"send {what} as 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
 def _claims(request: Request, live: Live, room: str) -> Claims:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("send a staff token as 'Authorization: Bearer <token>'")
-    return live.tokens.verify(token.strip(), room)
+    return live.tokens.verify(_bearer(request, "a staff token"), room)
 
 
 def _json(message: msgspec.Struct | dict) -> Response:
@@ -96,11 +99,7 @@ async def room_command(request: Request) -> Response:
 
 
 def _admin(request: Request, live: Live) -> Claims:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("send an admin token as 'Authorization: Bearer <token>'")
-    claims = live.tokens.verify(token.strip())
+    claims = live.tokens.verify(_bearer(request, "an admin token"))
     if claims.role != "admin" or claims.room != ANY_ROOM:
         raise Forbidden("the catalog is managed with an admin token for every room (live token --role admin --room '*')")
     return claims
@@ -118,15 +117,20 @@ async def catalog(request: Request) -> Response:
     return _json(msgspec.to_builtins(await live.store.list_products()))
 
 
+async def _upload(request: Request) -> tuple[str, str]:
+    """An imported file: its format (`?format=` or guessed) and its text."""
+    fmt = format_of("upload", request.query_params.get("format"))
+    try:
+        return fmt, (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadMessage("the file is not UTF-8 text", path="$") from None
+
+
 async def catalog_import(request: Request) -> Response:
     """`POST /api/catalog/import?format=csv|json&skip_bad=1`, the file as the body."""
     live: Live = request.app.state.live
     _admin(request, live)
-    fmt = format_of("upload", request.query_params.get("format"))
-    try:
-        text = (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadMessage("the file is not UTF-8 text", path="$") from None
+    fmt, text = await _upload(request)
     report = await import_catalog(live.store, text, fmt, skip_bad=request.query_params.get("skip_bad") in ("1", "true"))
     status = 400 if report.errors and not report.imported else 200
     return Response(msgspec.json.encode(report.as_dict()), status_code=status, media_type="application/json")
@@ -184,12 +188,11 @@ async def scripts_import(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
     claims = _claims(request, live, room)
-    fmt = format_of("upload", request.query_params.get("format"))
+    fmt, text = await _upload(request)
     try:
-        text = (await request.body()).decode("utf-8")
         parsed = script_rules.from_csv(text) if fmt == "csv" else script_rules.from_json(text)
         lines = [msgspec.convert(line, protocol.ScriptLineIn) for line in parsed]
-    except (UnicodeDecodeError, ValueError, msgspec.ValidationError) as exc:
+    except (ValueError, msgspec.ValidationError) as exc:
         raise BadMessage(str(exc), path="$") from None
     if not lines:
         raise BadMessage("the file holds no lines", path="$")
@@ -202,11 +205,7 @@ async def scripts_import(request: Request) -> Response:
 
 
 def _promoter(request: Request, live: Live) -> Claims:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("send your portal token as 'Authorization: Bearer <token>'")
-    claims = live.tokens.verify(token.strip())
+    claims = live.tokens.verify(_bearer(request, "your portal token"))
     if claims.role != "guide":
         raise Forbidden("the guide portal is for guides and distributors")
     return claims
@@ -227,10 +226,11 @@ async def guide_me(request: Request) -> Response:
     live: Live = request.app.state.live
     claims = await _current_promoter(request, live)
     report = await live.store.guide_report(claims.sub)
-    for item in report.lives:
-        if claims.allows_room(item.room) and not any(link.sku is None for link in item.links):
-            await live.store.create_link(claims.sub, item.room)
-    report = await live.store.guide_report(claims.sub)
+    missing = [item.room for item in report.lives if claims.allows_room(item.room) and not any(l.sku is None for l in item.links)]
+    for room in missing:
+        await live.store.create_link(claims.sub, room)
+    if missing:
+        report = await live.store.guide_report(claims.sub)
     report.lives = [item for item in report.lives if claims.allows_room(item.room)]
     return _json(report)
 
@@ -317,19 +317,14 @@ async def portal_link(request: Request) -> Response:
     now_ms = int(time.time() * 1000)  # tokens are checked against the wall clock
     await live.store.reissue_portal(person, now_ms // 1000)  # the links sent before stop working
     token = live.tokens.mint("guide", ANY_ROOM, person, PORTAL_LINK_TTL_S, now=now_ms / 1000)
-    base = live.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    return _json({"person": person, "url": f"{base}/guide#token={token}", "expires": now_ms + PORTAL_LINK_TTL_S * 1000})
+    return _json({"person": person, "url": live.url(request, f"/guide#token={token}"), "expires": now_ms + PORTAL_LINK_TTL_S * 1000})
 
 
 async def people_import(request: Request) -> Response:
     """`POST /api/people/import?format=csv|json`: stores, guides and distributors."""
     live: Live = request.app.state.live
     _admin(request, live)
-    fmt = format_of("upload", request.query_params.get("format"))
-    try:
-        text = (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadMessage("the file is not UTF-8 text", path="$") from None
+    fmt, text = await _upload(request)
     report = await import_people(live.store, text, fmt)
     return Response(msgspec.json.encode(report.as_dict()), status_code=400 if report.errors else 200, media_type="application/json")
 

@@ -42,11 +42,6 @@ class Misses:
         return bucket.take(now)
 
 
-def link_url(request: Request, live: Live, code: str) -> str:
-    base = live.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    return f"{base}/r/{code}"
-
-
 async def _known(request: Request) -> tuple[Live, object] | Response:
     live: Live = request.app.state.live
     code = request.path_params["code"]
@@ -95,7 +90,7 @@ async def qr(request: Request) -> Response:
     kind = request.path_params["kind"]
     if kind not in ("svg", "png"):
         return render(request, "link_not_found.html", status=404)
-    code = segno.make(link_url(request, live, link.code), error="m")
+    code = segno.make(live.url(request, f"/r/{link.code}"), error="m")
     buffer = io.BytesIO()
     if kind == "png":
         code.save(buffer, kind="png", scale=8, border=2)
@@ -116,11 +111,12 @@ async def poster(request: Request) -> Response:
     room = await live.store.get_room(link.room)
     people = {p.id: p for p in [*await live.store.guides(), *await live.store.distributors()]}
     product = next((p for p in await live.store.list_products() if p.sku == link.sku), None) if link.sku else None
-    code = segno.make(link_url(request, live, link.code), error="m")
+    url = live.url(request, f"/r/{link.code}")
+    code = segno.make(url, error="m")
     matrix = [[1 if cell else 0 for cell in row] for row in code.matrix]
     response = live.templates.TemplateResponse(
         request, "poster.svg",
-        {"room": room, "who": people.get(link.owner), "product": product, "matrix": matrix, "url": link_url(request, live, link.code)},
+        {"room": room, "who": people.get(link.owner), "product": product, "matrix": matrix, "url": url},
         media_type="image/svg+xml",
     )
     response.headers["Cache-Control"] = "public, max-age=600"

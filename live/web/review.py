@@ -25,6 +25,7 @@ from .pages import _room_page
 from .services import Live
 
 REVIEWERS = ("controller", "admin")
+MOMENT_KINDS = frozenset({"release", "coupon", "pinned", "prompt", "segment", "action"})
 ROWS = {
     "headline": rules.Headline, "funnel": rules.Step, "formula": rules.Factor, "products": rules.ProductRow,
     "waves": rules.WaveRow, "guides": rules.PromoterRow, "stores": rules.StoreRow, "segments": rules.SegmentRow,
@@ -104,6 +105,8 @@ def _moments(record: RoomHistory, titles: dict[str, str], now: int) -> tuple[lis
     segments: list[rules.SegmentStart] = []
     planned_by: dict[str, str] = {}
     for event in record.events:
+        if event.kind not in MOMENT_KINDS:  # orders, returns, tiers...: not decoded at all
+            continue
         message = protocol.decode_event(event.data)
         if isinstance(message, protocol.ReleaseChanged):
             planned_by.setdefault(message.release.id, message.by)

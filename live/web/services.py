@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from ..hub import Hub
@@ -23,3 +24,9 @@ class Live:
     commands: RoomCommands
     templates: Jinja2Templates
     metrics: Metrics
+
+    def url(self, request: Request, path: str) -> str:
+        """An absolute URL to hand out (QR codes, portal links): `LIVE_PUBLIC_URL` if set,
+        else the address this request came to."""
+        base = self.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+        return base + path

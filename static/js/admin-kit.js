@@ -1,22 +1,11 @@
 // What the admin page's parts share: the authorised fetch, table rows, import reports.
 
-import { notice, staffToken } from "./page-kit.js";
+import { fetchJson, notice, staffToken } from "./page-kit.js";
 import { t } from "./i18n.js";
 
 export const token = staffToken();
 
-/** JSON from the admin API; an error carries the server's `{code, message, path}`. */
-export async function api(path, options = {}) {
-  const headers = { Authorization: `Bearer ${token}`, ...(options.headers ?? {}) };
-  if (options.json !== undefined) {
-    options = { ...options, body: JSON.stringify(options.json) };
-    headers["Content-Type"] = "application/json";
-  }
-  const response = await fetch(path, { ...options, headers });
-  const body = await response.json();
-  if (!response.ok && body.code) throw Object.assign(new Error(body.message), { body, status: response.status });
-  return body;
-}
+export const api = (path, options) => fetchJson(path, token, options);
 
 /** Run `action`; a refusal becomes a notice that says what the server said. */
 export async function attempt(action) {

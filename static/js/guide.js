@@ -2,7 +2,7 @@
 // state, my funnel factor by factor, and the customers I brought who did not buy yet.
 // Everything comes from /api/guide/me, which answers with my own data only.
 
-import { notice, staffToken } from "./page-kit.js";
+import { fetchJson, notice, staffToken } from "./page-kit.js";
 import { t } from "./i18n.js";
 import { clock, count, dwell, money } from "./format.js";
 
@@ -10,12 +10,7 @@ const $ = (id) => document.getElementById(id);
 const token = staffToken();
 const REFRESH_MS = 2000;
 
-async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: { Authorization: `Bearer ${token}`, ...(options.headers ?? {}) } });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.message ?? response.statusText);
-  return body;
-}
+const api = (path, options) => fetchJson(path, token, options);
 
 async function refresh() {
   try {
@@ -125,7 +120,7 @@ function newCard(l) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      await api("/api/guide/me/links", { method: "POST", body: JSON.stringify({ room: l.room, sku: select.value }) });
+      await api("/api/guide/me/links", { method: "POST", json: { room: l.room, sku: select.value } });
       refresh();
     } catch (error) {
       notice(t("error", { message: error.message }));
@@ -202,7 +197,7 @@ document.addEventListener("click", async (e) => {
 
 $("reach").addEventListener("submit", async (e) => {
   e.preventDefault();
-  await api("/api/guide/me/reach", { method: "POST", body: JSON.stringify({ reach: Number(e.target.elements.reach.value) || 0 }) });
+  await api("/api/guide/me/reach", { method: "POST", json: { reach: Number(e.target.elements.reach.value) || 0 } });
   refresh();
 });
 

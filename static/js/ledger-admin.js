@@ -2,7 +2,7 @@
 // state, payouts of confirmed balances, the entries, the CSV export, and reassigning an
 // order to another person while its commission is not confirmed yet.
 
-import { notice } from "./page-kit.js";
+import { download, notice } from "./page-kit.js";
 import { t } from "./i18n.js";
 import { clock, money } from "./format.js";
 import { api, attempt, button, fillRows, options, token } from "./admin-kit.js";
@@ -71,13 +71,4 @@ $("reassign").addEventListener("submit", (e) => {
   });
 });
 
-// The export needs the admin token, which never goes in a URL: fetch it, then save it.
-$("ledger-csv").addEventListener("click", () => attempt(async () => {
-  const response = await fetch("/api/ledger?format=csv", { headers: { Authorization: `Bearer ${token}` } });
-  if (!response.ok) throw new Error(response.statusText);
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(await response.blob());
-  a.download = "ledger.csv";
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-}));
+$("ledger-csv").addEventListener("click", () => attempt(() => download("/api/ledger?format=csv", token, "ledger.csv")));

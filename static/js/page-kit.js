@@ -35,6 +35,37 @@ export function connect({ token = null } = {}) {
   return socket;
 }
 
+/**
+ * JSON from an API that takes the staff token as a Bearer header. `json` is sent as the
+ * body. A refusal throws an Error saying what the server said, with its body as `body`
+ * (`{code, message, path}`, or an import's `{imported, errors}`).
+ */
+export async function fetchJson(path, token, { json, headers = {}, ...options } = {}) {
+  const sent = { Authorization: `Bearer ${token}`, ...headers };
+  if (json !== undefined) {
+    options.body = JSON.stringify(json);
+    sent["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, { ...options, headers: sent });
+  const body = await response.json();
+  if (!response.ok) {
+    const message = body.message ?? body.errors?.map((e) => e.message).join("; ") ?? response.statusText;
+    throw Object.assign(new Error(message), { body, status: response.status });
+  }
+  return body;
+}
+
+/** Save what an API answers as a file: the token never goes in a URL, so fetch, then save. */
+export async function download(path, token, filename) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error(response.statusText);
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await response.blob());
+  a.download = filename;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
 /** Show a notice; it fades after 6 s unless `sticky` (a page that cannot work). */
 export function notice(text, { sticky = false } = {}) {
   const el = document.getElementById("notice");

@@ -23,10 +23,11 @@ function storeSelect(guide, shops) {
   select.value = guide.shop;
   select.addEventListener("change", () => attempt(async () => {
     const moved = { ...guide, shop: select.value };
-    const report = await api("/api/people/import?format=json", { method: "POST", json: { guides: [moved] } });
-    if (report.errors?.length) {
+    try {
+      await api("/api/people/import?format=json", { method: "POST", json: { guides: [moved] } });
+    } catch (error) {
       select.value = guide.shop;
-      throw new Error(report.errors.map((e) => e.message).join("; "));
+      throw error;
     }
     guide.shop = moved.shop;
     notice(t("guide_moved", { name: guide.name, shop: select.selectedOptions[0].textContent }));

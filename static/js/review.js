@@ -3,7 +3,7 @@
 // product, wave, guide, store and segment, each with its CSV. Read from
 // /api/rooms/{room}/review with the staff token.
 
-import { notice, staffToken } from "./page-kit.js";
+import { download, fetchJson, notice, staffToken } from "./page-kit.js";
 import { page, t } from "./i18n.js";
 import { clock, count, dwell, money } from "./format.js";
 import { drawChart } from "./svg-chart.js";
@@ -14,14 +14,7 @@ const hhmm = (ms) => clock(ms).slice(0, 5);
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 const signed = (before, after) => `${before} → ${after}` + (after === before ? "" : ` (${after > before ? "+" : ""}${after - before})`);
 
-async function load() {
-  const response = await fetch(`/api/rooms/${encodeURIComponent(page.room)}/review?window=${$("window").value}`, {
-    headers: { Authorization: `Bearer ${token}` },
-  });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.message ?? response.statusText);
-  return body;
-}
+const reviewPath = (query) => `/api/rooms/${encodeURIComponent(page.room)}/review?window=${$("window").value}${query}`;
 
 function render(r) {
   const h = r.headline;
@@ -114,27 +107,22 @@ function rows(id, items, cells) {
   }));
 }
 
-// CSV downloads need the token, which never goes in a URL: fetch, then save.
 document.addEventListener("click", async (e) => {
   const button = e.target.closest("button.csv");
   if (!button) return;
   const table = button.dataset.table;
-  const response = await fetch(`/api/rooms/${encodeURIComponent(page.room)}/review?format=csv&table=${table}&window=${$("window").value}`, {
-    headers: { Authorization: `Bearer ${token}` },
-  });
-  if (!response.ok) return notice(t("error", { message: response.statusText }));
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(await response.blob());
-  a.download = `${page.room}-${table}.csv`;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  try {
+    await download(reviewPath(`&format=csv&table=${table}`), token, `${page.room}-${table}.csv`);
+  } catch (error) {
+    notice(t("error", { message: error.message }));
+  }
 });
 
 $("print").addEventListener("click", () => window.print());
 
 async function refresh() {
   try {
-    render(await load());
+    render(await fetchJson(reviewPath(""), token));
   } catch (error) {
     notice(t("error", { message: error.message }), { sticky: true });
   }

@@ -2,6 +2,7 @@
 // purpose with push-to-host and delete, and import/export as CSV or JSON.
 
 import { t } from "./i18n.js";
+import { fetchJson } from "./page-kit.js";
 
 const PURPOSES = ["welcome", "hold", "explain", "urgency", "coupon", "qa", "thanks"];
 const ROLES = ["traffic", "hit", "regular", "margin"];
@@ -72,11 +73,7 @@ export async function exportLines(room, token, format) {
 
 export async function importLines(room, token, file) {
   const format = file.name.toLowerCase().endsWith(".json") ? "json" : "csv";
-  const response = await fetch(`/api/rooms/${encodeURIComponent(room)}/scripts?format=${format}`, {
-    method: "POST", headers: { Authorization: `Bearer ${token}` }, body: await file.text(),
-  });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.message);
+  await fetchJson(`/api/rooms/${encodeURIComponent(room)}/scripts?format=${format}`, token, { method: "POST", body: await file.text() });
 }
 
 function lineItem(line) {

@@ -169,8 +169,9 @@ async def test_bad_links_and_forged_cookies_count_nothing(server):
 
     async with httpx.AsyncClient(base_url=server.base) as http:
         statuses = [(await http.get(f"/r/unknown{i:04d}")).status_code for i in range(40)]
-    first_refused = statuses.index(429)  # after a burst of misses (two spent above)
-    assert 20 <= first_refused <= 30 and set(statuses[:first_refused]) == {404} and set(statuses[first_refused:]) == {429}
+    # A burst of 30 misses a minute (two spent above), then refused; the bucket refills
+    # at one miss every two seconds, so a slow machine may see a 404 among the 429s.
+    assert set(statuses[:20]) == {404} and statuses[-5:].count(429) >= 4 and statuses.count(429) >= 8, statuses
 
 
 async def test_link_qr_codes_and_posters(server):
