@@ -7,11 +7,16 @@ stores of one kind on one location, so a test can close a store and open it agai
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import tempfile
 from pathlib import Path
 
 from live.store.local import LocalStore
+from live.store.redis import RedisStore
+from tests.redis_server import RedisServer
 
-STORES = ["local"]
+STORES = ["local", "redis"]
 T0 = 1_795_600_000_000
 
 
@@ -25,7 +30,23 @@ class Clock:
         return self.now
 
 
+_shared_redis: RedisServer | None = None
+
+
+def shared_redis() -> RedisServer:
+    """One redis-server for the whole run (tests that kill Redis start their own);
+    each store location gets its own key prefix in it."""
+    global _shared_redis
+    if _shared_redis is None:
+        _shared_redis = RedisServer(Path(tempfile.mkdtemp(prefix="live-redis-"))).start()
+        atexit.register(_shared_redis.stop)
+    return _shared_redis
+
+
 def make_store(kind: str, where: Path, clock: Clock):
     if kind == "local":
         return LocalStore(where, clock=clock)
+    if kind == "redis":
+        prefix = "t" + hashlib.sha1(str(where).encode()).hexdigest()[:12]
+        return RedisStore(shared_redis().url, prefix=prefix, clock=clock)
     raise AssertionError(kind)

@@ -1,0 +1,118 @@
+"""A room's events for this process: one XREAD loop per room per worker, however many
+viewers it serves (encode/broadcaster's shape, on a Stream instead of pub/sub).
+
+A Stream rather than pub/sub because a link that drops loses nothing: the loop reads
+on from the last id it delivered when Redis answers again, so every listener gets every
+event once, in seq order (stream ids are `0-<seq>`). Only a gap longer than the log's
+window is lost from the stream; the listener then sees the jump in seq and its clients
+take a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import redis.asyncio as redis
+
+from ..base import Event, Listener, Subscription
+from .link import DOWN
+
+log = logging.getLogger("live.store")
+BLOCK_MS = 2_000
+BATCH = 1_000
+BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def decode_entry(room_id: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
+    return Event(
+        room_id, int(entry_id.split(b"-", 1)[1]), int(fields[b"t"]), fields[b"k"].decode(), fields[b"a"].decode(),
+        fields[b"d"],
+    )
+
+
+class Feed:
+    def __init__(self, url: str, room_id: str, stream: str, seq: int) -> None:
+        self.room_id = room_id
+        self.delivered = seq
+        self.listeners: list[Listener] = []
+        self._url = url
+        self._stream = stream
+        self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._client = redis.Redis.from_url(url, socket_timeout=BLOCK_MS / 1000 + 3, socket_connect_timeout=2)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"live-feed-{room_id}")
+        self.connected = asyncio.Event()
+        self._closing = False
+
+    async def reached(self, seq: int, timeout_s: float = 2.0) -> None:
+        """Wait (bounded) until this feed has handed `seq` to its listeners."""
+        if self.delivered >= seq or self._task.done():
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((seq, future))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(future), timeout_s)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._task.cancel()
+        # redis-py lets a command finish before a cancel lands: drop its socket instead
+        # of waiting out the XREAD's block.
+        await self._client.connection_pool.disconnect(inuse_connections=True)
+        with contextlib.suppress(asyncio.CancelledError, *DOWN):
+            await self._task
+
+    async def _run(self) -> None:
+        client = self._client
+        failures = 0
+        try:
+            while True:
+                try:
+                    reply = await client.xread({self._stream: f"0-{self.delivered}"}, count=BATCH, block=BLOCK_MS)
+                except DOWN as exc:
+                    if self._closing:
+                        return
+                    self.connected.clear()
+                    delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+                    if failures == 0:
+                        log.warning("room %s: lost the event feed (%s); reading on from seq %d when Redis answers",
+                                    self.room_id, type(exc).__name__, self.delivered, extra={"room": self.room_id})
+                    failures += 1
+                    await asyncio.sleep(delay)
+                    continue
+                if failures:
+                    log.info("room %s: event feed back after %d tries", self.room_id, failures, extra={"room": self.room_id})
+                    failures = 0
+                self.connected.set()
+                for _, entries in reply or ():
+                    events = [decode_entry(self.room_id, eid, fields) for eid, fields in entries]
+                    if events:
+                        self._deliver(events)
+        finally:
+            await client.aclose()
+
+    def _deliver(self, events: list[Event]) -> None:
+        self.delivered = events[-1].seq
+        for listener in list(self.listeners):
+            try:
+                listener(events)
+            except Exception:
+                log.exception("event listener failed")
+        if self._waiters:
+            done = [(s, f) for s, f in self._waiters if s <= self.delivered]
+            self._waiters = [(s, f) for s, f in self._waiters if s > self.delivered]
+            for _, future in done:
+                if not future.done():
+                    future.set_result(None)
+
+
+class FeedSubscription(Subscription):
+    def __init__(self, feed: Feed, listener: Listener) -> None:
+        self.seq = feed.delivered
+        self._feed = feed
+        self._listener = listener
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self._feed.listeners.remove(self._listener)

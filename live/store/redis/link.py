@@ -1,0 +1,87 @@
+"""The connection to Redis: one pool for ops, the Lua scripts loaded once and called by
+SHA (reloaded by redis-py if Redis forgot them after a restart), and every way the link
+can fail turned into `StoreUnavailable` for the sender.
+
+Writes are never retried here: a script that timed out may have run, and running it
+again would apply it twice. The sender gets a clear error and decides; the pool
+reconnects on the next command, so the server recovers by itself when Redis returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ...errors import LiveError, StoreUnavailable
+
+LUA = Path(__file__).with_name("lua")
+TIMEOUT_S = 2.0
+DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
+
+
+class Conflicted(Exception):
+    """What a change read was changed by someone else before it committed."""
+
+
+def connect(url: str, timeout_s: float = TIMEOUT_S, **options) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False,
+        health_check_interval=10, **options,
+    )
+
+
+def load_scripts(client: redis.Redis) -> dict[str, redis.client.AsyncScript]:
+    lib = (LUA / "lib.lua").read_text()
+    scripts = {}
+    for path in sorted(LUA.glob("*.lua")):
+        if path.stem != "lib":
+            source = path.read_text()
+            scripts[path.stem] = client.register_script(lib + "\n" + source if ("end_session(" in source or "minute(" in source) else source)
+    return scripts
+
+
+@contextlib.contextmanager
+def unavailable() -> Iterator[None]:
+    try:
+        yield
+    except DOWN as exc:
+        raise StoreUnavailable(f"the store (Redis) cannot be reached: {type(exc).__name__}; try again") from None
+    except ResponseError as exc:
+        if str(exc).startswith("CONFLICT"):
+            raise Conflicted(str(exc)) from None
+        if str(exc).startswith(("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")):
+            raise StoreUnavailable(f"the store (Redis) is not ready: {exc}") from None
+        raise
+
+
+def guarded(cls: type) -> type:
+    """Wrap every coroutine op of a Store class so a Redis outage reaches the caller as
+    `StoreUnavailable`, whatever op it hit."""
+    for name in {n for base in cls.__mro__ for n in vars(base)}:
+        fn = getattr(cls, name)
+        if name.startswith("_") or not inspect.iscoroutinefunction(fn) or getattr(fn, "_guarded", False):
+            continue
+        setattr(cls, name, _guard(fn))
+    return cls
+
+
+def _guard(fn):
+    @functools.wraps(fn)
+    async def op(*args, **kwargs):
+        try:
+            return await fn(*args, **kwargs)
+        except LiveError:
+            raise
+        except DOWN as exc:
+            raise StoreUnavailable(f"the store (Redis) cannot be reached: {type(exc).__name__}; try again") from None
+
+    op._guarded = True
+    return op

@@ -1,0 +1,49 @@
+-- Shared by the presence scripts (prepended to each when it is loaded).
+-- A room's numbers live in the hash N (online, peak, entries, exits, likes,
+-- dwell_closed, open_sum, orders, gmv) and its per-minute buckets in the hash MIN,
+-- one field per figure: "<minute>:<figure>" (see live/domain/numbers.py).
+local function minute(N, MIN, at)
+  local t = at - at % 60000
+  if redis.call('HSETNX', MIN, t .. ':online_start', 0) == 1 then
+    local online = tonumber(redis.call('HGET', N, 'online') or '0')
+    redis.call('HSET', MIN, t .. ':online_start', online, t .. ':online_max', online, t .. ':online_end', online)
+  end
+  return t
+end
+
+local function set_online(N, MIN, t, online)
+  redis.call('HSET', MIN, t .. ':online_end', online)
+  if online > tonumber(redis.call('HGET', MIN, t .. ':online_max') or '0') then
+    redis.call('HSET', MIN, t .. ':online_max', online)
+  end
+  if online > tonumber(redis.call('HGET', N, 'peak') or '0') then
+    redis.call('HSET', N, 'peak', online)
+  end
+end
+
+-- End `viewer`'s open session at `left_at` (noticed at `now`); false without one.
+-- SESSIONS viewer -> msgpack {started, guide, worker}; TALLY "<guide>:<figure>";
+-- VISITS msgpack {viewer, started, ended, guide, last sku}; STATE holds `pinned`.
+local function end_session(SESSIONS, N, MIN, TALLY, VISITS, STATE, on_prefix, viewer, left_at, now)
+  local raw = redis.call('HGET', SESSIONS, viewer)
+  if not raw then return false end
+  local started, guide, worker = cmsgpack.unpack(raw)
+  if left_at < started then left_at = started end
+  redis.call('HDEL', SESSIONS, viewer)
+  redis.call('SREM', on_prefix .. worker, viewer)
+  local t = minute(N, MIN, now)
+  local online = redis.call('HINCRBY', N, 'online', -1)
+  redis.call('HINCRBY', N, 'exits', 1)
+  redis.call('HINCRBY', N, 'open_sum', -started)
+  redis.call('HINCRBY', N, 'dwell_closed', left_at - started)
+  redis.call('HINCRBY', MIN, t .. ':exits', 1)
+  set_online(N, MIN, t, online)
+  if guide ~= '' then
+    redis.call('HINCRBY', TALLY, guide .. ':watching', -1)
+    redis.call('HINCRBY', TALLY, guide .. ':open_started', -started)
+    redis.call('HINCRBY', TALLY, guide .. ':dwell_closed', left_at - started)
+  end
+  local pinned = redis.call('HGET', STATE, 'pinned') or ''
+  redis.call('RPUSH', VISITS, cmsgpack.pack(viewer, started, left_at, guide, pinned))
+  return true
+end
