@@ -30,7 +30,7 @@ def _duration(text: str) -> int:
 def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (LIVE_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (LIVE_PORT, default 8000)")
-    parser.add_argument("--store", help="store URL: 'local' (default) (LIVE_STORE)")
+    parser.add_argument("--store", help="store URL: 'local' (default) or 'redis://host:6379/0' (LIVE_STORE)")
     parser.add_argument("--data-dir", type=Path, help="where the local store and the secret live (LIVE_DATA_DIR, default .live)")
     parser.add_argument("--workers", type=int, help="worker processes; more than one needs a shared store (LIVE_WORKERS)")
     parser.add_argument("--public-url", help="the URL people reach this server at, for printed links (LIVE_PUBLIC_URL)")

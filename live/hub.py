@@ -411,8 +411,13 @@ class Hub:
             if event.seq != ch.last_seq + 1:
                 # Events went missing between the store and us: the ring can no longer
                 # answer resumes across the hole, the store's log still can.
-                log.warning("room %s: events %d..%d reached the hub late", ch.room, ch.last_seq + 1, event.seq - 1)
+                # Its live clients missed them too: they reconnect, and the store's log
+                # or a snapshot fills the hole (never a silent gap).
+                log.warning("room %s: events %d..%d never reached the hub", ch.room, ch.last_seq + 1, event.seq - 1)
                 ch.ring.clear()
+                for conn in [*ch.staff, *ch.viewers]:
+                    if conn.pending is None:
+                        self.close(conn, protocol.CLOSE_RESYNC, "missed events: resume")
             frame = text_frame(event.data)
             ch.ring.append(_Recent(event.seq, event.audience, frame, event.data))
             ch.last_seq = event.seq

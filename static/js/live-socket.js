@@ -137,7 +137,7 @@ export class LiveSocket extends EventTarget {
       return;
     }
     this.setState(navigator.onLine === false ? "offline" : "reconnecting", code);
-    const immediate = code === 4008 || code === 1012;
+    const immediate = code === 4008 || code === 4010 || code === 1012;
     const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
     this.attempt += 1;
     this.reconnectSoon(immediate ? 100 : backoff * (0.5 + Math.random() / 2));
