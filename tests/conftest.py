@@ -7,14 +7,6 @@ from tests.stores import STORES, Clock, make_store
 from tests.support import running_server, test_settings
 
 
-def pytest_collection_modifyitems(items):
-    """While the Redis store is being ported (issue 6), a contract test that reaches an
-    op it does not have yet is an expected failure; any other failure still fails."""
-    for item in items:
-        if getattr(item, "callspec", None) is not None and "redis" in item.callspec.params.values():
-            item.add_marker(pytest.mark.xfail(raises=NotImplementedError, reason="op not ported to Redis yet", strict=False))
-
-
 @pytest.fixture
 def settings(tmp_path):
     return test_settings(tmp_path / "data")

@@ -44,6 +44,7 @@ class Feed:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"live-feed-{room_id}")
         self.connected = asyncio.Event()
         self._closing = False
+        self.stopping: asyncio.Task | None = None
 
     async def reached(self, seq: int, timeout_s: float = 2.0) -> None:
         """Wait (bounded) until this feed has handed `seq` to its listeners."""
@@ -108,11 +109,21 @@ class Feed:
 
 
 class FeedSubscription(Subscription):
-    def __init__(self, feed: Feed, listener: Listener) -> None:
+    """A listener of a feed; the feed stops (and its connection closes) with its last
+    listener, when the hub lets go of an empty room."""
+
+    def __init__(self, feeds: dict[str, Feed], seqs: dict[str, int], feed: Feed, listener: Listener) -> None:
         self.seq = feed.delivered
+        self._feeds = feeds
+        self._seqs = seqs
         self._feed = feed
         self._listener = listener
 
     def close(self) -> None:
         with contextlib.suppress(ValueError):
             self._feed.listeners.remove(self._listener)
+        if not self._feed.listeners and self._feeds.get(self._feed.room_id) is self._feed:
+            del self._feeds[self._feed.room_id]
+            room = self._feed.room_id
+            self._seqs[room] = max(self._seqs.get(room, 0), self._feed.delivered)
+            self._feed.stopping = asyncio.get_running_loop().create_task(self._feed.close())

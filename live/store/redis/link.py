@@ -24,6 +24,7 @@ from ...errors import LiveError, StoreUnavailable
 
 LUA = Path(__file__).with_name("lua")
 TIMEOUT_S = 2.0
+MAX_CONNECTIONS = 64
 DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
 
 
@@ -31,11 +32,14 @@ class Conflicted(Exception):
     """What a change read was changed by someone else before it committed."""
 
 
-def connect(url: str, timeout_s: float = TIMEOUT_S, **options) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False,
-        health_check_interval=10, **options,
+def connect(url: str, timeout_s: float = TIMEOUT_S, max_connections: int = MAX_CONNECTIONS) -> redis.Redis:
+    """A client whose pool makes a burst of ops wait for a free connection (up to
+    `timeout_s`) instead of failing past `max_connections`."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout_s, socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s, retry_on_timeout=False, health_check_interval=10,
     )
+    return redis.Redis.from_pool(pool)
 
 
 def load_scripts(client: redis.Redis) -> dict[str, redis.client.AsyncScript]:

@@ -152,7 +152,11 @@ class _Core(Store):
             if line.id in seen:
                 raise BadMessage(f"script line id {line.id!r} appears twice", path=f"$[{i}].id")
             seen.add(line.id)
-        await self.r.set(self.k.room(room_id).scripts, protocol.encode(list(lines)))
+        rk = self.k.room(room_id)
+        async with self.r.pipeline(transaction=True) as p:  # the version makes a racing library edit decide again
+            p.set(rk.scripts, protocol.encode(list(lines)))
+            p.hincrby(rk.pacing, "scripts_v", 1)
+            await p.execute()
 
     async def scripts(self, room_id: str) -> list[ScriptLine]:
         await self._known(room_id)
@@ -243,7 +247,7 @@ class _Core(Store):
         room = await self.get_room(room_id)
         rk = self.k.room(room_id)
         events = [
-            Event(room_id, seq, ts, kind.decode(), audience.decode(), data)
+            Event(room_id, seq, ts, kind, audience, data.encode())
             for seq, ts, kind, audience, data in (
                 msgspec.msgpack.decode(raw) for raw in await self.r.lrange(rk.archive, 0, -1)
             )
@@ -258,9 +262,11 @@ class _Core(Store):
     def subscribe(self, room_id: str, listener: Listener) -> Subscription:
         feed = self._feeds.get(room_id)
         if feed is None:
+            # From a seq known durable: a stale one only replays events the listener
+            # skips; the first `state()` of the room moves it up.
             feed = self._feeds[room_id] = Feed(self.url, room_id, self.k.room(room_id).log, self._seqs.get(room_id, 0))
         feed.listeners.append(listener)
-        return FeedSubscription(feed, listener)
+        return FeedSubscription(self._feeds, self._seqs, feed, listener)
 
     # --- committing ---------------------------------------------------------------
 

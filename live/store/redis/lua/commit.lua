@@ -44,7 +44,7 @@ for _ = 1, events do
   local at = string.find(data, '"seq":0,', 1, true)
   if at then data = string.sub(data, 1, at + 5) .. seq .. string.sub(data, at + 7) end
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', window, '0-' .. seq, 'k', kind, 'a', audience, 't', ts, 'd', data)
-  redis.call('RPUSH', KEYS[3], cmsgpack.pack(seq, ts, kind, audience, data))
+  redis.call('RPUSH', KEYS[3], cmsgpack.pack({seq, tonumber(ts), kind, audience, data}))
 end
 if events > 0 then redis.call('SET', KEYS[1], seq) else first = 0 end
 return {first, seq}

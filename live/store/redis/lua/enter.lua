@@ -5,7 +5,7 @@
 local SESSIONS, N, MIN, TALLY, SEEN, ON, WORKERS, BROUGHT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local viewer, now, worker, guide = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 if redis.call('HEXISTS', SESSIONS, viewer) == 1 then return 0 end
-redis.call('HSET', SESSIONS, viewer, cmsgpack.pack(now, guide, worker))
+redis.call('HSET', SESSIONS, viewer, cmsgpack.pack({now, guide, worker}))
 redis.call('SADD', ON, viewer)
 redis.call('SADD', WORKERS, worker)
 redis.call('PFADD', SEEN, viewer)

@@ -27,7 +27,8 @@ end
 local function end_session(SESSIONS, N, MIN, TALLY, VISITS, STATE, on_prefix, viewer, left_at, now)
   local raw = redis.call('HGET', SESSIONS, viewer)
   if not raw then return false end
-  local started, guide, worker = cmsgpack.unpack(raw)
+  local s = cmsgpack.unpack(raw)
+  local started, guide, worker = s[1], s[2], s[3]
   if left_at < started then left_at = started end
   redis.call('HDEL', SESSIONS, viewer)
   redis.call('SREM', on_prefix .. worker, viewer)
@@ -44,6 +45,6 @@ local function end_session(SESSIONS, N, MIN, TALLY, VISITS, STATE, on_prefix, vi
     redis.call('HINCRBY', TALLY, guide .. ':dwell_closed', left_at - started)
   end
   local pinned = redis.call('HGET', STATE, 'pinned') or ''
-  redis.call('RPUSH', VISITS, cmsgpack.pack(viewer, started, left_at, guide, pinned))
+  redis.call('RPUSH', VISITS, cmsgpack.pack({viewer, started, left_at, guide, pinned}))
   return true
 end
