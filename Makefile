@@ -6,8 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 VIEWERS ?= 10000
+# The Redis benches' store: redis (a private redis-server per bench) or redis://host:port/db.
+REDIS_STORE ?= redis
 
-.PHONY: demo test bench system-deps clean
+.PHONY: demo test bench system-deps redis-deps clean
 
 demo: $(STAMP)
 	$(BIN)/live demo --data-dir .demo-data
@@ -15,10 +17,12 @@ demo: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) redis-deps
 	$(BIN)/live bench fanout --viewers $(VIEWERS)
 	$(BIN)/live bench fanout --viewers $(VIEWERS) --stalled 0.05
 	$(BIN)/live bench links
+	$(BIN)/live bench fanout --viewers $(VIEWERS) --workers 2 --store '$(REDIS_STORE)'
+	$(BIN)/live bench claims --store '$(REDIS_STORE)'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -30,11 +34,15 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# redis-server for the Redis store's tests, chromium for the browser tests.
-system-deps:
+# redis-server for the Redis store's tests and benchmarks, redis-benchmark (redis-tools)
+# for the Redis claims floor, chromium for the browser tests.
+system-deps: redis-deps
+	@test -x /usr/bin/chromium || $(MAKE) --no-print-directory APT_PKGS=" chromium" apt-install
+
+redis-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
-	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v redis-benchmark >/dev/null || missing="$$missing redis-tools"; \
 	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory APT_PKGS="$$missing" apt-install; fi
 
 apt-install:

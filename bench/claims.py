@@ -1,7 +1,8 @@
 """`live bench claims`: answer time and throughput of a flash sale's claims, against a floor.
 
     live bench claims --buyers 2000 [--rate 5000] [--seconds 5] [--rounds 5] [--units U]
-                      [--store local] [--port 8765]
+                      [--store local|redis|redis://host:port/db] [--port 8765]
+                      [--floor-clients 100] [--floor-requests 100000]
 
 One run measures two servers with the same clients, one after the other:
 
@@ -74,6 +75,28 @@ The last line of output is for scripts:
 `claims store=local buyers=N claims_per_s=X p99_ms=Y oversold=Z`, where X and Y are
 the sustained phase's achieved claims/s and p99, and Z is live's oversold over all
 three phases.
+
+**On Redis** (`--store redis`: a private redis-server, AOF fsynced before every reply,
+pinned to the server's CPU; or `--store redis://host:port/db`: that Redis; see
+`bench/_redis.py`), live is the same server and the same three phases on the Redis
+store, seeded through the store with the demo's catalog (TEA-01 with the units of the
+waves), the room and its lineup. The floor is then Redis itself: after live, in the
+same run, `redis-benchmark` (`--floor-clients` connections, default 100, the size of
+redis-py's pool in each worker) calls the very script live's claims run
+(`claim.lua`, loaded with SCRIPT LOAD, called by EVALSHA) `--floor-requests` times
+(default 100,000) on the same Redis, with keys and arguments built the way
+`RedisCommerce.claim` builds them for a wave planned through the store in the same
+room. `__rand_int__` makes each call a new viewer, idempotency key and hold id (it is
+drawn anew for each occurrence, so a call's per-viewer list key and its viewer differ,
+at the same cost). The wave has half as many units as calls, so the mix is the
+saturation phase's: the first half `claimed`, the rest `sold_out`; its counters are
+read back and checked. The floor has no websocket, no Python and none of the round
+trips live makes before the script (the release with a new hold id, the product).
+
+Its last line compares maximum throughputs:
+`claims store=redis claims_per_s=X floor_claims_per_s=Y ratio=X/Y oversold=Z`, where X
+is live's saturation phase claims/s, Y redis-benchmark's and Z live's oversold over all
+three phases (the sustained phase's claims/s is the offered rate, nothing to compare).
 """
 
 from __future__ import annotations
@@ -101,6 +124,7 @@ from typing import ClassVar
 import msgspec
 from websockets.uri import WebSocketURI, parse_uri
 
+from bench._redis import REDIS_BENCHMARK, SEEDER, Redis, is_redis, opened, redis_for, seed, store_arg
 from bench.fanout import (
     CLIENT_CPU,
     SERVER_CPU,
@@ -198,6 +222,7 @@ class Phase:
         self.in_flight = 0
         self.sending = True
         self.server_cpu_s = self.client_cpu_s = 0.0
+        self.store_cpu_s: float | None = None  # a private redis-server's, over the claims
         self.after: protocol.Release | None = None
 
     def open(self, release: str, buyers: list[Buyer]) -> None:
@@ -506,7 +531,9 @@ class Run:
         return sum(phase.oversold for phase in self.phases)
 
 
-async def measure(server: ServerProcess, options: argparse.Namespace, controller_hello: bytes) -> Run:
+async def measure(
+    server: ServerProcess, options: argparse.Namespace, controller_hello: bytes, redis: Redis | None = None
+) -> Run:
     uri = parse_uri(f"ws://127.0.0.1:{server.port}/ws/{ROOM}")
     opened: list[Client] = []
     try:
@@ -522,7 +549,7 @@ async def measure(server: ServerProcess, options: argparse.Namespace, controller
         done = []
         for phase in phases(options):
             await asyncio.sleep(SETTLE_S)
-            await run_phase(server, controller, buyers, phase, offset_ms)
+            await run_phase(server, controller, buyers, phase, offset_ms, redis)
             phase.after = await read_release(server.port, uri, controller_hello, phase.release, opened)
             done.append(phase)
     finally:
@@ -532,7 +559,8 @@ async def measure(server: ServerProcess, options: argparse.Namespace, controller
 
 
 async def run_phase(
-    server: ServerProcess, controller: Controller, buyers: list[Buyer], phase: Phase, offset_ms: float
+    server: ServerProcess, controller: Controller, buyers: list[Buyer], phase: Phase, offset_ms: float,
+    redis: Redis | None = None,
 ) -> None:
     """Plan the phase's wave, wait until it opens on the server's clock, and send the
     claims; the CPU times cover the claims only."""
@@ -542,10 +570,13 @@ async def run_phase(
     with paused_gc():  # collects first: well before the wave opens
         await asyncio.sleep(max(0.0, opens_in))
         server_cpu, client_cpu = server.cpu_s(), _own_cpu_s()
+        store_cpu = redis.cpu_s() if redis is not None and redis.private else None
         phase.open(release.id, buyers)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(phase.done), phase.sending_s + CLAIMS_TIMEOUT_S)
         phase.server_cpu_s, phase.client_cpu_s = server.cpu_s() - server_cpu, _own_cpu_s() - client_cpu
+        if store_cpu is not None:
+            phase.store_cpu_s = redis.cpu_s() - store_cpu
     if not phase.done.done():
         say(f"  {phase.in_flight} claims still in flight {CLAIMS_TIMEOUT_S:.0f} s after the last was due")
 
@@ -709,14 +740,152 @@ async def floor_server(port: int) -> None:
         await asyncio.get_running_loop().create_future()
 
 
+def redis_live_server(port: int, workdir: Path, secret: str, url: str, pin: bool) -> ServerProcess:
+    """`python -m live serve` on the Redis store at `url`, seeded by the caller."""
+    env = {
+        **os.environ, "LIVE_SECRET": secret, "LIVE_STORE": url,
+        "LIVE_RATE_PER_S": RATE_LIMIT, "LIVE_RATE_BURST": RATE_LIMIT,
+    }
+    serve = [
+        sys.executable, "-m", "live", "serve", "--port", str(port), "--data-dir", str(workdir / "data"),
+        "--log-level", "warning",
+    ]
+    return ServerProcess("live (redis)", serve, port, pin, env)
+
+
+# --- the Redis floor ------------------------------------------------------------------
+
+
+@dataclass
+class RedisFloor:
+    """One redis-benchmark run of claim.lua, and the wave it claimed from, read back."""
+
+    clients: int
+    requests: int
+    units: int
+    claims_per_s: float
+    p50_ms: float
+    p99_ms: float
+    redis_cpu_s: float | None
+    after: protocol.Release | None
+
+    def problems(self) -> list[str]:
+        release = self.after
+        if release is None:
+            return ["the floor's wave is missing after the run"]
+        problems = []
+        if release.held + release.sold + release.left + release.returned != release.quantity:
+            problems.append(f"SERVER COUNTERS DO NOT ADD UP: {counters(release)}")
+        if release.held > release.quantity:
+            problems.append(f"OVERSOLD: {release.held} held of {release.quantity}")
+        return problems
+
+
+def claim_call(store, release: protocol.Release, now: int) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of one claim.lua call, built as `RedisCommerce.claim` builds them
+    (keep the two in step), for a viewer, key and hold id that redis-benchmark makes new
+    on every call (`__rand_int__`). The audience is `all`: admitted, as in live's waves."""
+    from live.store.redis.commerce import LOG_WINDOW, _Books
+
+    rk = store.k.room(ROOM)
+    books = _Books(rk)
+    viewer, key, hold_id = "v__rand_int__", "k__rand_int__", "h__rand_int__"
+    hold = protocol.Hold(
+        id=hold_id, release=release.id, sku=release.sku, qty=1, price=release.price, viewer=viewer, key=key,
+        created_at=now, expires_at=now + release.hold_s * 1000,
+    )
+    sold_out = protocol.SoldOut(0, now, release.id, release.sku, max(0, now - release.starts_at))
+    keys = [
+        books.counts, books.hold_keys, books.standing, rk.state, rk.holds, books.expiry, books.holds_of(viewer),
+        rk.seq, rk.log, rk.archive,
+    ]
+    args = [
+        release.id, viewer, key, 1, now, 1, release.sku, release.starts_at, release.limit, 0, hold.id,
+        protocol.encode(hold).decode(), release.audience, protocol.encode(sold_out).decode(), hold.expires_at, LOG_WINDOW,
+    ]
+    return keys, [str(arg) for arg in args]
+
+
+async def redis_floor(redis: Redis, options: argparse.Namespace, units: int) -> RedisFloor:
+    """redis-benchmark runs the claim script itself, by EVALSHA, against the same
+    Redis: a wave of `units` (half the calls, so half are `claimed` and the rest
+    `sold_out`, as in the live saturation phase) opened through the store; every call a
+    new viewer, key and hold id (`__rand_int__`, drawn anew for each occurrence)."""
+    async with opened(redis.url) as store:
+        plan = protocol.PlanRelease(sku=SKU, quantity=units, limit=SUSTAINED_LIMIT, hold_s=HOLD_S)
+        events = await store.plan_release(ROOM, plan, SEEDER)
+        release = next(
+            msgspec.json.decode(e.data, type=_ReleaseEvent).release for e in events if e.kind == "release"
+        )
+        keys, args = claim_call(store, release, store.clock())
+        script = store.lua["claim"].script
+    sha = redis.cli("SCRIPT", "LOAD", script if isinstance(script, str) else script.decode())
+    command = [
+        REDIS_BENCHMARK, "-h", redis.host, "-p", str(redis.port), "--dbnum", str(redis.db),
+        "-c", str(options.floor_clients), "-n", str(options.floor_requests), "-r", "1000000000", "--csv",
+        "EVALSHA", sha, str(len(keys)), *keys, *args,
+    ]
+    say(f"floor: redis-benchmark, {options.floor_requests:,} EVALSHA claim calls from {options.floor_clients} "
+        f"connections, {units:,} units")
+    cpu_before = redis.cpu_s() if redis.private else None
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
+    redis_cpu_s = redis.cpu_s() - cpu_before if cpu_before is not None else None
+    # "<command>","rps","avg","min","p50","p95","p99","max": the command's JSON arguments
+    # are not escaped, so the figures are read from the right.
+    line = next(line for line in done.stdout.splitlines() if line.startswith('"EVALSHA'))
+    rps, _, _, p50, _, p99, _ = (float(field.strip('"')) for field in line.rsplit(",", 7)[1:])
+    async with opened(redis.url) as store:
+        after = next((r for r in await store.releases(ROOM) if r.id == release.id), None)
+    return RedisFloor(options.floor_clients, options.floor_requests, units, rps, p50, p99, redis_cpu_s, after)
+
+
+def redis_floor_lines(live: Run, floor: RedisFloor, redis_line: str) -> list[str]:
+    release = floor.after
+    live_max = live.phase("saturation").claims_per_s
+    cpu = f"; redis-server CPU {floor.redis_cpu_s:.2f} s" if floor.redis_cpu_s is not None else ""
+    return [
+        f"floor (redis-benchmark: claim.lua by EVALSHA on the same Redis, {floor.clients} connections, no websocket, "
+        f"no Python): {floor.requests:,} calls, {floor.claims_per_s:,.0f} claims/s, "
+        f"p50 {floor.p50_ms:.2f} ms p99 {floor.p99_ms:.2f} ms{cpu}",
+        f"    server     {counters(release) if release else 'the wave was not found after the run'}",
+        *(f"    FAILED     {problem}" for problem in floor.problems()),
+        f"live's max throughput (saturation) {live_max:,.0f} claims/s is "
+        f"{live_max / floor.claims_per_s:.0%} of the floor's; store: {redis_line}",
+    ]
+
+
+def redis_last_line(live: Run, floor: RedisFloor) -> str:
+    x, y = live.phase("saturation").claims_per_s, floor.claims_per_s
+    return f"claims store=redis claims_per_s={x:.0f} floor_claims_per_s={y:.0f} ratio={x / y:.2f} oversold={live.oversold}"
+
+
 # --- the run --------------------------------------------------------------------------
 
 
-async def run(options: argparse.Namespace, pin: bool) -> tuple[Run, Run]:
+async def run_redis(options: argparse.Namespace, pin: bool, secret: str, controller_hello: bytes, port: int):
+    """Live on the Redis store, then the redis-benchmark floor on the same Redis."""
+    stock = sum(phase.units for phase in phases(options))
+    floor_units = max(1, options.floor_requests // 2)
+    product = next(p for p in PRODUCTS if p.sku == SKU)
+    product = msgspec.structs.replace(product, stock=stock + floor_units, limit=None)
+    with tempfile.TemporaryDirectory(prefix="live-bench-") as workdir, redis_for(options.store, SERVER_CPU if pin else None) as redis:
+        redis_line = redis.describe()
+        say(f"store: {redis_line}")
+        await seed(redis.url, ROOM, [product if p.sku == SKU else p for p in PRODUCTS])
+        with redis_live_server(port, Path(workdir), secret, redis.url, pin) as server:
+            await server.wait_ready()
+            live = await measure(server, options, controller_hello, redis)
+        floor = await redis_floor(redis, options, floor_units)
+    return live, floor, redis_line
+
+
+async def run(options: argparse.Namespace, pin: bool) -> tuple[Run, Run] | tuple[Run, RedisFloor, str]:
     secret = secrets.token_urlsafe(30)  # 40 characters
     token = Tokens(secret).mint("controller", ROOM, "bench", 3600)
     controller_hello = msgspec.json.encode({"type": "hello", "v": 1, "token": token})
     live_port, floor_port = (options.port, options.port + 1) if options.port else (free_port(), free_port())
+    if is_redis(options.store):
+        return await run_redis(options, pin, secret, controller_hello, live_port)
     stock = sum(phase.units for phase in phases(options))
     with tempfile.TemporaryDirectory(prefix="live-bench-") as workdir:
         with live_server(live_port, Path(workdir), secret, options.store, stock, pin) as server:
@@ -753,7 +922,9 @@ def phase_summary(phase: Phase) -> list[str]:
         f"{len(phase.holds)} distinct holds, oversold {phase.oversold}",
         f"    server     {counters(release) if release else 'the wave was not found after the run'}",
         f"    cpu        server {_share(phase.server_cpu_s, phase.wall_s)}, client {_share(phase.client_cpu_s, phase.wall_s)} "
-        f"of a core ({phase.server_cpu_s:.2f} s and {phase.client_cpu_s:.2f} s over {phase.wall_s:.2f} s)",
+        f"of a core ({phase.server_cpu_s:.2f} s and {phase.client_cpu_s:.2f} s over {phase.wall_s:.2f} s)"
+        + (f"; redis-server {_share(phase.store_cpu_s, phase.wall_s)} ({phase.store_cpu_s:.2f} s)"
+           if phase.store_cpu_s is not None else ""),
     ]
 
 
@@ -793,7 +964,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="saturation phase: claims per buyer, each sent when the last is answered; "
                         "also the per-viewer limit (default 5)")
     parser.add_argument("--units", type=int, help="saturation phase: units in the wave (default buyers * rounds / 2)")
-    parser.add_argument("--store", default="local", choices=["local"], help="the live server's store (default local)")
+    parser.add_argument("--store", type=store_arg, default="local",
+                        help="the live server's store: local (default), redis (a private redis-server, AOF fsynced "
+                        "always) or redis://host:port/db (that Redis, under a prefix of the run's own); with Redis "
+                        "the floor is redis-benchmark running the claim script instead of the websockets floor")
+    parser.add_argument("--floor-clients", type=int, default=100,
+                        help="redis floor: redis-benchmark connections (default 100, redis-py's pool size)")
+    parser.add_argument("--floor-requests", type=int, default=100_000,
+                        help="redis floor: claim calls (default 100,000; the wave has half as many units)")
     parser.add_argument("--port", type=int, help="port of the live server; the floor takes the next one (default: free ports)")
     parser.add_argument("--floor-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -801,6 +979,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         return options
     if options.buyers < 1:
         parser.error("--buyers must be at least 1")
+    if options.floor_clients < 1 or not 2 <= options.floor_requests <= 2_000_000:
+        parser.error("--floor-clients must be at least 1 and --floor-requests between 2 and 2,000,000")
     if not 1 <= options.rounds <= 100:
         parser.error("--rounds must be between 1 and 100 (it is the per-viewer limit too)")
     if options.units is not None and not 1 <= options.units <= 1_000_000:
@@ -828,13 +1008,24 @@ def main(argv: list[str]) -> int:
     pin = pin_self("claims")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up as on Ctrl-C
     try:
-        live, floor = asyncio.run(run(options, pin))
-    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+        result = asyncio.run(run(options, pin))
+    except subprocess.CalledProcessError as exc:
+        print(f"claims: {exc}{': ' + exc.stderr.strip() if isinstance(exc.stderr, str) else ''}", file=sys.stderr)
+        return 1
+    except (RuntimeError, TimeoutError, ConnectionError) as exc:
         print(f"claims: {exc or type(exc).__name__}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("claims: interrupted", file=sys.stderr)
         return 130
+    if is_redis(options.store):
+        live, redis_floor_run, redis_line = result
+        problems = {phase.name: failures(phase) for phase in live.phases}
+        for line in summary(live, problems) + redis_floor_lines(live, redis_floor_run, redis_line):
+            say(line)
+        say(redis_last_line(live, redis_floor_run))
+        return 1 if any(problems.values()) or redis_floor_run.problems() else 0
+    live, floor = result
     problems = {phase.name: failures(phase) for phase in live.phases}
     for line in summary(live, problems) + summary(floor, {}):
         say(line)

@@ -1,6 +1,7 @@
 """`live bench fanout`: delivery latency and memory of one room's fan-out, against a floor.
 
     live bench fanout --viewers 10000 [--events 20] [--stalled 0.05] [--port 8765]
+                      [--store local|redis|redis://host:port/db] [--workers W]
 
 One run measures two servers with the same clients, one after the other:
 
@@ -46,6 +47,17 @@ N is the memory of one idle viewer.
 stop reading once they have their snapshot (`transport.pause_reading()`); latencies are
 measured on the others (invariant 6: a slow viewer never delays the others).
 
+**On Redis** (`--store redis`: a private redis-server, AOF fsynced on every write,
+pinned to the server's CPU; or `--store redis://host:port/db`: that Redis; see
+`bench/_redis.py`, which also seeds the demo's catalog, the room and its lineup through
+the store), `--workers W` starts W `live serve` processes, each on a port of its own and
+all on the server's CPU. Viewer i connects to worker i mod W and the controller to the
+first, so every pin is committed by worker 1 and reaches the other workers' viewers only
+through Redis (each worker reads the room's Stream): cross-process fan-out, with the
+split decided here (one port shared by `live serve --workers W` would leave it to the
+kernel). The summary adds p50/p99 per worker; CPU and RSS are the workers' summed,
+the private redis-server's CPU is printed apart. The floor is the same one server.
+
 The last line of output is for scripts:
 `fanout viewers=N p99_ms=X floor_p99_ms=Y ratio=X/Y kib_per_viewer=Z [stalled=F]`.
 """
@@ -78,6 +90,7 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import WebSocketURI, parse_uri
 
+from bench._redis import is_redis, redis_for, seed, store_arg
 from live.settings import ROOT
 from live.tokens import Tokens
 
@@ -184,6 +197,7 @@ class Delivery:
         self.waiting: set[Viewer] = set()
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.latencies: list[float] = []
+        self.by_worker: dict[int, list[float]] = {}  # the same latencies, by the viewer's worker
 
     def start(self, seq: int, viewers: list[Viewer]) -> None:
         """Expect `seq` at every open viewer of `viewers`. Call it just before sending
@@ -201,6 +215,7 @@ class Delivery:
         if seq >= self.seq and viewer in self.waiting:
             self.last_seq = max(self.last_seq, seq)
             self.latencies.append(now - self.t0)
+            self.by_worker.setdefault(viewer.worker, []).append(now - self.t0)
             self._forget(viewer)
 
     def gone(self, viewer: Viewer) -> None:
@@ -221,10 +236,11 @@ class Viewer(Client):
     """Counts the `pinned` events it gets and reports each to the `Delivery`. A stalled
     viewer stops reading once it has its snapshot."""
 
-    def __init__(self, uri: WebSocketURI, delivery: Delivery, stalled: bool) -> None:
+    def __init__(self, uri: WebSocketURI, delivery: Delivery, stalled: bool, worker: int = 0) -> None:
         super().__init__(uri, HELLO)
         self.delivery = delivery
         self.stalled = stalled
+        self.worker = worker  # which of the server's ports it is connected to
         self.pinned = 0
 
     def on_message(self, head: _Head, data: bytes, now: float) -> None:
@@ -266,12 +282,16 @@ async def open_client(port: int, factory: Callable[[], Client], opened: list[Cli
     return client
 
 
-async def connect_viewers(port: int, make: Callable[[int], Viewer], n: int, opened: list[Client]) -> list[Viewer]:
+async def connect_viewers(
+    port: int | list[int], make: Callable[[int], Viewer], n: int, opened: list[Client]
+) -> list[Viewer]:
+    """n viewers in batches; with several ports (workers), viewer i goes to port i mod len(ports)."""
+    ports = port if isinstance(port, list) else [port]
     viewers: list[Viewer] = []
     for start in range(0, n, BATCH):
         batch = range(start, min(start + BATCH, n))
         results = await asyncio.gather(
-            *(open_client(port, lambda i=i: make(i), opened) for i in batch), return_exceptions=True
+            *(open_client(ports[i % len(ports)], lambda i=i: make(i), opened) for i in batch), return_exceptions=True
         )
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
@@ -305,32 +325,39 @@ class Result:
     complete: int  # reading viewers that got every event
     missing: int  # (viewer, event) deliveries that never came
     closed: Counter[int | None]  # connections the server closed, by close code
+    by_worker: list[list[float]] | None = None  # latencies by worker, sorted (several workers only)
+    store_cpu_ms: float | None = None  # a Redis store's own CPU time per pushed event (a private Redis only)
 
     @property
     def kib_per_viewer(self) -> float:
         return (self.rss_loaded_kib - self.rss_idle_kib) / self.viewers
 
-    def percentile_ms(self, q: float) -> float:
+    def percentile_ms(self, q: float, latencies: list[float] | None = None) -> float:
         """Nearest-rank percentile, in milliseconds."""
-        if not self.latencies:
+        latencies = self.latencies if latencies is None else latencies
+        if not latencies:
             return math.nan
-        rank = max(1, math.ceil(q / 100 * len(self.latencies)))
-        return self.latencies[rank - 1] * 1000
+        rank = max(1, math.ceil(q / 100 * len(latencies)))
+        return latencies[rank - 1] * 1000
 
 
-async def measure(server: ServerProcess, options: argparse.Namespace, controller_hello: bytes) -> Result:
+async def measure(server: ServerProcess | Workers, options: argparse.Namespace, controller_hello: bytes) -> Result:
+    """With several workers, viewer i reads from worker i mod W and the controller
+    sends to the first: the others get each event through the shared store only."""
     uri = parse_uri(f"ws://127.0.0.1:{server.port}/ws/{ROOM}")
+    ports = server.ports
     n, events, fraction = options.viewers, options.events, options.stalled or 0.0
     delivery = Delivery()
     opened: list[Client] = []
     try:
-        await warm_up(server.port, uri)
+        for port in ports:
+            await warm_up(port, uri)
         rss_idle = server.rss_kib()
 
-        say(f"{server.name}: connecting {n} viewers")
+        say(f"{server.name}: connecting {n} viewers" + (f" across {len(ports)} workers" if len(ports) > 1 else ""))
         started = time.perf_counter()
         viewers = await connect_viewers(
-            server.port, lambda i: Viewer(uri, delivery, is_stalled(i, fraction)), n, opened
+            ports, lambda i: Viewer(uri, delivery, is_stalled(i, fraction), i % len(ports)), n, opened
         )
         connect_s = time.perf_counter() - started
         await asyncio.sleep(SETTLE_S)
@@ -339,10 +366,11 @@ async def measure(server: ServerProcess, options: argparse.Namespace, controller
 
         controller = await open_client(server.port, lambda: Controller(uri, controller_hello, delivery), opened)
         reading = [viewer for viewer in viewers if not viewer.stalled]
-        cpu_before = server.cpu_s()
+        cpu_before, store_cpu_before = server.cpu_s(), server.store_cpu_s()
         with paused_gc():
             missing = await push_events(controller, reading, delivery, events)
         server_cpu_s = server.cpu_s() - cpu_before
+        store_cpu_s = None if store_cpu_before is None else server.store_cpu_s() - store_cpu_before
         closed = await closed_by_server(viewers, opened)
     finally:
         for client in opened:
@@ -360,6 +388,8 @@ async def measure(server: ServerProcess, options: argparse.Namespace, controller
         complete=sum(viewer.pinned >= events for viewer in reading),
         missing=missing,
         closed=closed,
+        by_worker=[sorted(delivery.by_worker.get(w, [])) for w in range(len(ports))] if len(ports) > 1 else None,
+        store_cpu_ms=None if store_cpu_s is None else store_cpu_s / events * 1000,
     )
 
 
@@ -467,6 +497,14 @@ class ServerProcess:
             await asyncio.sleep(0.1)
         raise RuntimeError(f"the {self.name} server did not answer /healthz within {READY_TIMEOUT_S:.0f} s")
 
+    @property
+    def ports(self) -> list[int]:
+        return [self.port]
+
+    def store_cpu_s(self) -> float | None:
+        """A store process's CPU time so far; None: the store is in this process."""
+        return None
+
     def cpu_s(self) -> float:
         """CPU time (user + system, all threads) the server has used so far."""
         assert self.process is not None
@@ -508,6 +546,67 @@ def live_server(port: int, data_dir: str, secret: str, pin: bool) -> ServerProce
     )
     serve = [*python, "serve", "--port", str(port), "--data-dir", data_dir, "--log-level", "warning"]
     return ServerProcess("live", serve, port, pin, env)
+
+
+class Workers:
+    """Live workers on a Redis store, measured as one server: separate `live serve`
+    processes, each on a port of its own and all pinned to SERVER_CPU, so that the
+    benchmark decides which worker each connection reaches (one port shared by
+    `--workers N` leaves that to the kernel). Their CPU and RSS are summed; the
+    private redis-server's CPU is reported apart."""
+
+    def __init__(self, name: str, servers: list[ServerProcess], redis) -> None:
+        self.name = name
+        self.servers = servers
+        self.redis = redis
+        self._stack = contextlib.ExitStack()
+
+    @property
+    def port(self) -> int:
+        return self.servers[0].port
+
+    @property
+    def ports(self) -> list[int]:
+        return [server.port for server in self.servers]
+
+    def __enter__(self) -> Workers:
+        with contextlib.ExitStack() as stack:
+            for server in self.servers:
+                stack.enter_context(server)
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    async def wait_ready(self) -> None:
+        for server in self.servers:
+            await server.wait_ready()
+
+    def cpu_s(self) -> float:
+        return sum(server.cpu_s() for server in self.servers)
+
+    def store_cpu_s(self) -> float | None:
+        return self.redis.cpu_s() if self.redis.private else None
+
+    def rss_kib(self) -> int:
+        return sum(server.rss_kib() for server in self.servers)
+
+
+def redis_workers(ports: list[int], data_dir: str, secret: str, redis, pin: bool) -> Workers:
+    """One `python -m live serve` per port, all on the Redis store at `redis.url`
+    (seeded by the caller)."""
+    env = {**os.environ, "LIVE_SECRET": secret, "LIVE_STORE": redis.url}
+    python = [sys.executable, "-m", "live"]
+    servers = [
+        ServerProcess(
+            f"live worker {i + 1}", [*python, "serve", "--port", str(port), "--data-dir", data_dir, "--log-level", "warning"],
+            port, pin, env,
+        )
+        for i, port in enumerate(ports)
+    ]
+    name = f"live ({len(ports)} workers, redis)" if len(ports) > 1 else "live (redis)"
+    return Workers(name, servers, redis)
 
 
 def floor_process(port: int, pin: bool) -> ServerProcess:
@@ -597,11 +696,25 @@ async def run(options: argparse.Namespace, pin: bool) -> tuple[Result, Result]:
     secret = secrets.token_urlsafe(30)  # 40 characters
     token = Tokens(secret).mint("controller", ROOM, "bench", 3600)
     controller_hello = msgspec.json.encode({"type": "hello", "v": 1, "token": token})
-    live_port, floor_port = (options.port, options.port + 1) if options.port else (free_port(), free_port())
+    workers = options.workers
+    if options.port:
+        live_ports, floor_port = [options.port + i for i in range(workers)], options.port + workers
+    else:
+        live_ports, floor_port = [free_port() for _ in range(workers)], free_port()
     with tempfile.TemporaryDirectory(prefix="live-bench-") as data_dir:
-        with live_server(live_port, data_dir, secret, pin) as server:
-            await server.wait_ready()
-            live = await measure(server, options, controller_hello)
+        if is_redis(options.store):
+            from live.demo import PRODUCTS
+
+            with redis_for(options.store, SERVER_CPU if pin else None) as redis:
+                say(f"store: {redis.describe()}")
+                await seed(redis.url, ROOM, list(PRODUCTS))
+                with redis_workers(live_ports, data_dir, secret, redis, pin) as server:
+                    await server.wait_ready()
+                    live = await measure(server, options, controller_hello)
+        else:
+            with live_server(live_ports[0], data_dir, secret, pin) as server:
+                await server.wait_ready()
+                live = await measure(server, options, controller_hello)
     with floor_process(floor_port, pin) as server:
         await server.wait_ready()
         floor = await measure(server, options, controller_hello)
@@ -615,7 +728,15 @@ def summary(result: Result) -> list[str]:
         f"{result.name}:",
         f"  delivery   p50 {result.percentile_ms(50):.1f} ms   p99 {result.percentile_ms(99):.1f} ms   "
         f"max {result.percentile_ms(100):.1f} ms   ({len(result.latencies)} deliveries, {result.missing} missing)",
-        f"  server     {result.server_cpu_ms:.1f} ms of CPU per event (all threads)",
+        f"  server     {result.server_cpu_ms:.1f} ms of CPU per event (all threads"
+        + (", all workers" if result.by_worker else "")
+        + (f"; redis-server {result.store_cpu_ms:.1f} ms more" if result.store_cpu_ms is not None else "")
+        + ")",
+        *(
+            f"  worker {w + 1}    p50 {result.percentile_ms(50, lat):.1f} ms   p99 {result.percentile_ms(99, lat):.1f} ms   "
+            f"({len(lat)} deliveries{', the controller' + chr(39) + 's worker' if w == 0 else ', through Redis only'})"
+            for w, lat in enumerate(result.by_worker or [])
+        ),
         f"  memory     {result.kib_per_viewer:.1f} KiB per idle viewer "
         f"(RSS {result.rss_idle_kib / 1024:.1f} -> {result.rss_loaded_kib / 1024:.1f} MiB)",
         f"  viewers    {result.complete} of {reading} reading viewers got all {result.events} events"
@@ -650,11 +771,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--viewers", type=int, help="viewer connections (required)")
     parser.add_argument("--events", type=int, default=20, help="events pushed, one at a time (default 20)")
     parser.add_argument("--stalled", type=_fraction, help="fraction of viewers that stop reading, e.g. 0.05")
-    parser.add_argument("--port", type=int, help="port of the live server; the floor takes the next one (default: free ports)")
+    parser.add_argument("--store", type=store_arg, default="local",
+                        help="live's store: local (default), redis (a private redis-server, AOF fsynced always) "
+                        "or redis://host:port/db (that Redis, under a prefix of the run's own)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="live worker processes, each on a port of its own, viewers split evenly, the "
+                        "controller on the first (more than 1 needs --store redis...; default 1)")
+    parser.add_argument("--port", type=int, help="port of the (first) live server; the next ones and the floor follow (default: free ports)")
     parser.add_argument("--floor-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.floor_server is None and (options.viewers is None or options.viewers < 1):
         parser.error("--viewers N is required, N >= 1")
+    if options.workers < 1 or (options.workers > 1 and not is_redis(options.store)):
+        parser.error("--workers N needs N >= 1, and more than 1 needs --store redis or redis://...")
     if options.events < 1:
         parser.error("--events must be at least 1")
     return options
@@ -670,7 +799,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up as on Ctrl-C
     try:
         live, floor = asyncio.run(run(options, pin))
-    except RuntimeError as exc:
+    except (RuntimeError, ConnectionError) as exc:
         print(f"fanout: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

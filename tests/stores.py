@@ -43,10 +43,18 @@ def shared_redis() -> RedisServer:
     return _shared_redis
 
 
+def _prefix(where: Path) -> str:
+    return "t" + hashlib.sha1(str(where).encode()).hexdigest()[:12]
+
+
+def redis_url(where: Path) -> str:
+    """A store URL of its own for `where`, in the run's shared redis-server."""
+    return f"{shared_redis().url}?prefix={_prefix(where)}"
+
+
 def make_store(kind: str, where: Path, clock: Clock):
     if kind == "local":
         return LocalStore(where, clock=clock)
     if kind == "redis":
-        prefix = "t" + hashlib.sha1(str(where).encode()).hexdigest()[:12]
-        return RedisStore(shared_redis().url, prefix=prefix, clock=clock)
+        return RedisStore(shared_redis().url, prefix=_prefix(where), clock=clock)
     raise AssertionError(kind)

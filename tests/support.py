@@ -57,6 +57,10 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
         staff_tick_ms=100,
         presence_grace_ms=0,
     )
+    if os.environ.get("LIVE_TEST_STORE") == "redis":  # run the app's tests on the Redis store
+        from tests.stores import redis_url
+
+        values["store"] = redis_url(data_dir)
     values.update(overrides)
     return Settings(**values)
 
@@ -199,6 +203,8 @@ class ServerProcess(LiveServer):
             "--data-dir", str(self.settings.data_dir),
             "--log-level", "warning",
         ]
+        if self.settings.store != "local":  # e.g. a redis:// URL: workers sharing one store
+            cmd += ["--store", self.settings.store]
         self.process = subprocess.Popen(cmd, env=env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import protocol
 from ..domain.ratelimit import TokenBucket
-from ..errors import BadMessage, LiveError, NotReady, TokenExpired, UnsupportedVersion
+from ..errors import BadMessage, LiveError, NotReady, RoomNotFound, StoreUnavailable, TokenExpired, UnsupportedVersion
 from ..hub import Conn
 from ..logs import set_room
 from ..protocol import Hello
@@ -110,8 +110,11 @@ async def _identify(websocket: WebSocket, live: Live, room: str, hello: Hello, d
     bucket = TokenBucket(live.settings.rate_per_s, live.settings.rate_burst, now)
     try:
         await live.store.get_room(room)
-    except LiveError as exc:
+    except RoomNotFound as exc:
         await _refuse(websocket, exc, protocol.CLOSE_ROOM_NOT_FOUND)
+        return None
+    except StoreUnavailable as exc:
+        await _refuse(websocket, exc, protocol.CLOSE_TRY_AGAIN_LATER)
         return None
     if hello.token is not None:
         try:

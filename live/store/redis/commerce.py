@@ -62,6 +62,7 @@ from ...domain.audience import ViewerFacts, admits, private_to
 from ...domain.numbers import minute_of
 from ...errors import BadMessage, Conflict, LiveError, NotFound, ProductNotFound, StoreUnavailable
 from ...protocol import (
+    Product,
     ClaimResult,
     Coupon,
     CouponClaim,
@@ -294,14 +295,12 @@ class RedisCommerce:
     async def _claim(self, room_id: str, release_id: str, viewer: str, key: str, qty: int) -> tuple[ClaimResult, list[Event]]:
         rk = self.k.room(room_id)
         b = _Books(rk)
+        release = await self._release_terms(rk, release_id)
         async with self.r.pipeline(transaction=False) as p:
-            p.hget(rk.releases, release_id)
             p.hincrby(self.k.ids, "h", 1)
-            raw, n = await p.execute()
-        if raw is None:
-            raise NotFound(f"no release {release_id!r} in this room", path="$.release")
-        release = msgspec.json.decode(raw, type=Release)
-        product = await self._product(release.sku)
+            p.hget(self.k.products, release.sku)
+            n, raw_product = await p.execute()
+        product = None if raw_product is None else msgspec.json.decode(raw_product, type=Product)
         now = self.clock()
         admitted = release.audience == "all" or admits(release.audience, await self._facts(room_id, viewer), now)
         hold = Hold(
@@ -330,6 +329,18 @@ class RedisCommerce:
             events = [Event(room_id, last, now, "sold_out", release.audience, numbered(sold_out, last))]
             await self._delivered(room_id, last)
         return ClaimResult(key, hold.release, "claimed", hold, left), events
+
+    async def _release_terms(self, rk, release_id: str) -> Release:
+        """A release's fixed terms (sku, price, limits, audience, times), which never
+        change once planned: read once per worker, so a claim costs two round trips.
+        Its counters are never taken from here (claim.lua reads them)."""
+        terms = self._terms.get((rk.tag, release_id))
+        if terms is None:
+            raw = await self.r.hget(rk.releases, release_id)
+            if raw is None:
+                raise NotFound(f"no release {release_id!r} in this room", path="$.release")
+            terms = self._terms[(rk.tag, release_id)] = msgspec.json.decode(raw, type=Release)
+        return terms
 
     # --- orders -------------------------------------------------------------------
 

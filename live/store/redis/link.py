@@ -24,7 +24,8 @@ from ...errors import LiveError, StoreUnavailable
 
 LUA = Path(__file__).with_name("lua")
 TIMEOUT_S = 2.0
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 128
+POOL_WAIT_S = 10.0
 DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
 
 
@@ -33,10 +34,12 @@ class Conflicted(Exception):
 
 
 def connect(url: str, timeout_s: float = TIMEOUT_S, max_connections: int = MAX_CONNECTIONS) -> redis.Redis:
-    """A client whose pool makes a burst of ops wait for a free connection (up to
-    `timeout_s`) instead of failing past `max_connections`."""
+    """A client whose pool makes a burst of ops queue for a free connection (up to
+    `POOL_WAIT_S`: every op holding one gives it back within `timeout_s`) instead of
+    failing past `max_connections`. An unreachable Redis still fails at once: connecting
+    is refused, or times out after `timeout_s`."""
     pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=timeout_s, socket_timeout=timeout_s,
+        url, max_connections=max_connections, timeout=POOL_WAIT_S, socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s, retry_on_timeout=False, health_check_interval=10,
     )
     return redis.Redis.from_pool(pool)
@@ -85,6 +88,10 @@ def _guard(fn):
         except LiveError:
             raise
         except DOWN as exc:
+            # The pool's idle connections probably died with this one (Redis restarted,
+            # a proxy dropped them): drop them now rather than fail one op on each.
+            with contextlib.suppress(Exception):
+                await args[0].r.connection_pool.disconnect(inuse_connections=False)
             raise StoreUnavailable(f"the store (Redis) cannot be reached: {type(exc).__name__}; try again") from None
 
     op._guarded = True

@@ -1,8 +1,10 @@
 """Presence and the live numbers, summed across every worker.
 
-A viewer's open session is one field of the room's `sessions` hash (tagged with the
-worker that holds its connection); online is how many there are, whichever worker
-counts them. Each worker beats every `BEAT_S` into a key that expires after `TTL_S`;
+A viewer's open session is one field of the room's `sessions` hash; online is how many
+there are, whichever worker counts them. Each worker also lists the viewers it holds a
+connection of (`on:<worker>`): a session ends when the last worker holding one of its
+viewer's connections lets go (tabs on two workers, or a reconnect that lands on another
+worker before the first noticed the drop). Each worker beats every `BEAT_S` into a key that expires after `TTL_S`;
 every worker sweeps each room for workers whose key is gone and ends their sessions at
 their last beat, so a worker killed with -9 stops counting within `TTL_S + BEAT_S`.
 Unique viewers are a HyperLogLog. Entering, leaving and the sweep are scripts
@@ -57,8 +59,8 @@ class RedisPresence:
         rk = self.k.room(room_id)
         with unavailable():
             await self.lua["leave"](
-                keys=[rk.sessions, rk.numbers, rk.minutes, rk.tally, rk.visits, rk.state],
-                args=[viewer_id, left_at, self.clock(), rk.on_prefix],
+                keys=[rk.sessions, rk.numbers, rk.minutes, rk.tally, rk.visits, rk.state, rk.workers],
+                args=[viewer_id, left_at, self.clock(), rk.on_prefix, self.worker],
             )
 
     async def like(self, room_id: str, n: int) -> None:

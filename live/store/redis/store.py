@@ -55,6 +55,8 @@ class _Core(Store):
         self._seqs: dict[str, int] = {}  # room -> a seq known durable (a floor for new feeds)
         self._rooms: dict[str, Room] = {}  # rooms seen, to refuse unknown ones early
         self._tasks: list[asyncio.Task] = []
+        self._flights: dict[str, asyncio.Future] = {}  # room -> the state() read in progress
+        self._terms: dict[tuple[str, str], object] = {}  # (room tag, release) -> its fixed terms (commerce)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -221,6 +223,15 @@ class _Core(Store):
     # --- the log ------------------------------------------------------------------
 
     async def state(self, room_id: str) -> RoomState:
+        """Calls that arrive while one is being read share its answer: a thousand viewers
+        joining at once cost one read of the room, as of a moment during their wait."""
+        flight = self._flights.get(room_id)
+        if flight is None:
+            flight = self._flights[room_id] = asyncio.ensure_future(self._read_room_state(room_id))
+            flight.add_done_callback(lambda _: self._flights.pop(room_id, None))
+        return await asyncio.shield(flight)
+
+    async def _read_room_state(self, room_id: str) -> RoomState:
         room = await self.get_room(room_id)
         rk = self.k.room(room_id)
         async with self.r.pipeline(transaction=True) as p:

@@ -1,3 +1,8 @@
--- A viewer's last connection ended. KEYS: SESSIONS, N, MIN, TALLY, VISITS, STATE.
--- ARGV: viewer, left_at, now, the prefix of the per-worker viewer sets.
-return end_session(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])) and 1 or 0
+-- A viewer's last connection on this worker ended; their session ends unless another
+-- worker still holds one of theirs.
+-- KEYS: SESSIONS, N, MIN, TALLY, VISITS, STATE, WORKERS.
+-- ARGV: viewer, left_at, now, the prefix of the per-worker viewer sets, this worker.
+local viewer, on_prefix, worker = ARGV[1], ARGV[4], ARGV[5]
+redis.call('SREM', on_prefix .. worker, viewer)
+if held_elsewhere(KEYS[7], on_prefix, viewer, worker) then return 0 end
+return end_session(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], viewer, tonumber(ARGV[2]), tonumber(ARGV[3])) and 1 or 0

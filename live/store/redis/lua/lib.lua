@@ -22,16 +22,15 @@ local function set_online(N, MIN, t, online)
 end
 
 -- End `viewer`'s open session at `left_at` (noticed at `now`); false without one.
--- SESSIONS viewer -> msgpack {started, guide, worker}; TALLY "<guide>:<figure>";
+-- SESSIONS viewer -> msgpack {started, guide, first worker}; TALLY "<guide>:<figure>";
 -- VISITS msgpack {viewer, started, ended, guide, last sku}; STATE holds `pinned`.
-local function end_session(SESSIONS, N, MIN, TALLY, VISITS, STATE, on_prefix, viewer, left_at, now)
+local function end_session(SESSIONS, N, MIN, TALLY, VISITS, STATE, viewer, left_at, now)
   local raw = redis.call('HGET', SESSIONS, viewer)
   if not raw then return false end
   local s = cmsgpack.unpack(raw)
-  local started, guide, worker = s[1], s[2], s[3]
+  local started, guide = s[1], s[2]
   if left_at < started then left_at = started end
   redis.call('HDEL', SESSIONS, viewer)
-  redis.call('SREM', on_prefix .. worker, viewer)
   local t = minute(N, MIN, now)
   local online = redis.call('HINCRBY', N, 'online', -1)
   redis.call('HINCRBY', N, 'exits', 1)
@@ -47,4 +46,14 @@ local function end_session(SESSIONS, N, MIN, TALLY, VISITS, STATE, on_prefix, vi
   local pinned = redis.call('HGET', STATE, 'pinned') or ''
   redis.call('RPUSH', VISITS, cmsgpack.pack({viewer, started, left_at, guide, pinned}))
   return true
+end
+
+-- Whether a worker in WORKERS other than `except` still holds a connection of `viewer`
+-- (each worker's set of viewers is ON_PREFIX .. worker): a viewer with tabs on two
+-- workers stays until both are gone.
+local function held_elsewhere(WORKERS, on_prefix, viewer, except)
+  for _, w in ipairs(redis.call('SMEMBERS', WORKERS)) do
+    if w ~= except and redis.call('SISMEMBER', on_prefix .. w, viewer) == 1 then return true end
+  end
+  return false
 end
