@@ -51,6 +51,7 @@ How it stays right under concurrency:
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -84,9 +85,6 @@ LOG_WINDOW = 10_000  # as the core's commit (store.LOG_WINDOW)
 ATTEMPTS = 50
 CLOSED_RELEASES_SHOWN = 5  # as the local store's state()
 EXPIRE_BATCH = 200  # holds expired per room in one commit
-# Claims in flight at once per worker: redis-py's pool refuses (MaxConnectionsError)
-# past its 100 connections instead of waiting, and a burst of taps must queue here.
-CLAIMS_IN_FLIGHT = 48
 
 # Counters an event shows as they stand when it is numbered: the event is encoded with
 # these placeholders, which settle.lua replaces (same width, none a prefix of another).
@@ -288,23 +286,19 @@ class RedisCommerce:
     # --- claims -------------------------------------------------------------------
 
     async def claim(self, room_id: str, release_id: str, viewer: str, key: str, qty: int = 1) -> tuple[ClaimResult, list[Event]]:
-        async with self._claims_gate():
-            await self._known(room_id)
-            return await self._claim(room_id, release_id, viewer, key, qty)
+        await self._known(room_id)
+        return await self._claim(room_id, release_id, viewer, key, qty)
 
     async def _claim(self, room_id: str, release_id: str, viewer: str, key: str, qty: int) -> tuple[ClaimResult, list[Event]]:
         rk = self.k.room(room_id)
         b = _Books(rk)
         release = await self._release_terms(rk, release_id)
-        async with self.r.pipeline(transaction=False) as p:
-            p.hincrby(self.k.ids, "h", 1)
-            p.hget(self.k.products, release.sku)
-            n, raw_product = await p.execute()
-        product = None if raw_product is None else msgspec.json.decode(raw_product, type=Product)
+        hold_id = await self._next_id("h")
+        product_limit = await self._product_limit(release.sku)
         now = self.clock()
         admitted = release.audience == "all" or admits(release.audience, await self._facts(room_id, viewer), now)
         hold = Hold(
-            id=f"h{n}", release=release_id, sku=release.sku, qty=qty, price=release.price, viewer=viewer, key=key,
+            id=hold_id, release=release_id, sku=release.sku, qty=qty, price=release.price, viewer=viewer, key=key,
             created_at=now, expires_at=now + release.hold_s * 1000,
         )
         sold_out = protocol.encode(protocol.SoldOut(0, now, release_id, release.sku, max(0, now - release.starts_at)))
@@ -316,7 +310,7 @@ class RedisCommerce:
                 ],
                 args=[
                     release_id, viewer, key, qty, now, int(admitted), release.sku, release.starts_at, release.limit,
-                    (product.limit if product is not None else None) or 0, hold.id, protocol.encode(hold),
+                    product_limit or 0, hold.id, protocol.encode(hold),
                     release.audience, sold_out, hold.expires_at, LOG_WINDOW,
                 ],
             )
@@ -620,17 +614,14 @@ class RedisCommerce:
         return await self._settle(room_id, change)
 
     async def claim_coupon(self, room_id: str, coupon_id: str, viewer: str, key: str) -> CouponResult:
-        async with self._claims_gate():
-            await self._known(room_id)
-            return await self._claim_coupon(room_id, coupon_id, viewer, key)
+        await self._known(room_id)
+        return await self._claim_coupon(room_id, coupon_id, viewer, key)
 
     async def _claim_coupon(self, room_id: str, coupon_id: str, viewer: str, key: str) -> CouponResult:
         rk = self.k.room(room_id)
         b = _Books(rk)
-        async with self.r.pipeline(transaction=False) as p:
-            p.hget(rk.coupons, coupon_id)
-            p.hincrby(self.k.ids, "k", 1)
-            raw, n = await p.execute()
+        raw = await self.r.hget(rk.coupons, coupon_id)
+        claim_id = await self._next_id("k")
         if raw is None:
             raise NotFound(f"no coupon {coupon_id!r} in this room", path="$.coupon")
         coupon = msgspec.json.decode(raw, type=Coupon)
@@ -643,7 +634,7 @@ class RedisCommerce:
         elif coupon.audience != "all" and not admits(coupon.audience, await self._facts(room_id, viewer), now):
             verdict = "not_eligible"
         expires = coupon.valid_until if coupon.valid_until is not None else now + (coupon.valid_s or 0) * 1000
-        claim = CouponClaim(id=f"k{n}", coupon=coupon_id, viewer=viewer, key=key, claimed_at=now, expires_at=expires)
+        claim = CouponClaim(id=claim_id, coupon=coupon_id, viewer=viewer, key=key, claimed_at=now, expires_at=expires)
         with unavailable():
             outcome, raw = await self.lua["claim_coupon"](
                 keys=[b.coupon_keys, b.standing, b.counts, rk.coupon_claims, b.claims_of(viewer)],
@@ -1006,12 +997,6 @@ class RedisCommerce:
         if feed is not None:
             await feed.reached(last)
 
-    def _claims_gate(self) -> asyncio.Semaphore:
-        gate = self.__dict__.get("_claims_in_flight")
-        if gate is None:
-            gate = self.__dict__["_claims_in_flight"] = asyncio.Semaphore(CLAIMS_IN_FLIGHT)
-        return gate
-
     # --- committing ---------------------------------------------------------------
 
     async def _settle(self, room_id: str, decide: Callable[[Settle], Awaitable[object]]) -> list[Event]:
@@ -1032,7 +1017,7 @@ class RedisCommerce:
                 with unavailable():
                     out = await self.lua["settle"](keys=keys, args=args)
             except Conflicted:
-                await asyncio.sleep(0.001 * min(attempt, 10))
+                await asyncio.sleep(random.random() * 0.002 * min(attempt + 1, 10))  # as _Core._atomic
                 continue
             if out[0] == -1:
                 raise c.guards[out[1] - 1][4]

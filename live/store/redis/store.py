@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -41,6 +43,8 @@ log = logging.getLogger("live.store")
 ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 LOG_WINDOW = 10_000  # events kept in a room's Stream for resumes (about; trimmed with ~)
 ATTEMPTS = 50
+ID_BLOCK = 64
+LIMIT_FRESH_S = 1.0
 
 
 class _Core(Store):
@@ -57,6 +61,8 @@ class _Core(Store):
         self._tasks: list[asyncio.Task] = []
         self._flights: dict[str, asyncio.Future] = {}  # room -> the state() read in progress
         self._terms: dict[tuple[str, str], object] = {}  # (room tag, release) -> its fixed terms (commerce)
+        self._id_blocks: dict[str, list[int]] = {}  # id prefix -> [next, last] reserved
+        self._limits: dict[str, tuple[int | None, float]] = {}  # sku -> (per-viewer limit, read at)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -119,6 +125,8 @@ class _Core(Store):
         return sorted(rooms, key=lambda room: (room.created_at, room.id))
 
     async def put_products(self, products: list[Product]) -> None:
+        for product in products:
+            self._limits.pop(product.sku, None)
         if products:
             await self.r.hset(self.k.products, mapping={p.sku: protocol.encode(p) for p in products})
         changed = {p.sku for p in products}
@@ -194,7 +202,9 @@ class _Core(Store):
         await self._known(room_id)
 
         async def change(c: Change) -> None:
-            lineup, _, _ = await self._read_state(c)
+            raw = await self.r.hget(c.keys.state, "lineup")
+            c.expect(c.keys.state, "lineup", raw)  # only the lineup decides: concurrent pins all land
+            lineup = msgspec.json.decode(raw) if raw else []
             if sku is not None and sku not in lineup:
                 raise ProductNotFound(f"{sku!r} is not in the lineup of room {room_id!r}", path="$.sku")
             product = await self._product(sku) if sku is not None else None
@@ -297,7 +307,9 @@ class _Core(Store):
             try:
                 events = await self._commit(c)
             except Conflicted:
-                await asyncio.sleep(0.001 * min(attempt, 10))
+                # Others changed what this op read; spread the retries so a crowd of
+                # conflicting ops does not collide again in the next batch.
+                await asyncio.sleep(random.random() * 0.002 * min(attempt + 1, 10))
                 continue
             return result, events
         raise StoreUnavailable(f"room {room_id!r} is too busy to change now; try again")
@@ -313,6 +325,27 @@ class _Core(Store):
         if feed is not None:
             await feed.reached(last)
         return c.committed(first)
+
+    async def _next_id(self, prefix: str) -> str:
+        """An id of a kind (`h3`), taken from a block this worker reserved: one round
+        trip per `ID_BLOCK` ids. Unique across workers; their order is not creation order."""
+        block = self._id_blocks.get(prefix)
+        if block is None or block[0] > block[1]:
+            last = await self.r.hincrby(self.k.ids, prefix, ID_BLOCK)
+            block = self._id_blocks[prefix] = [last - ID_BLOCK + 1, last]
+        block[0] += 1
+        return f"{prefix}{block[0] - 1}"
+
+    async def _product_limit(self, sku: str) -> int | None:
+        """A product's per-viewer limit, read at most once a second per worker (a claim's
+        hot path); this worker's own catalog changes are seen at once."""
+        cached = self._limits.get(sku)
+        if cached is not None and time.monotonic() - cached[1] < LIMIT_FRESH_S:
+            return cached[0]
+        product = await self._product(sku)
+        limit = product.limit if product is not None else None
+        self._limits[sku] = (limit, time.monotonic())
+        return limit
 
     async def _known(self, room_id: str) -> Room:
         room = self._rooms.get(room_id)
