@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 import redis.asyncio as aioredis
@@ -542,11 +543,17 @@ async def test_kill_9_of_redis_mid_sale_loses_nothing_acknowledged_and_workers_r
     refused = json.loads(await asyncio.wait_for(newcomer.recv(), 10))
     await newcomer.close()
     assert (refused["type"], refused["code"]) == ("error", "store_unavailable"), refused
+    async with httpx.AsyncClient(base_url=a.base, timeout=10) as http:  # a load balancer's view
+        assert (await http.get("/healthz")).status_code == 200
+        ready = await http.get("/readyz")
+        assert (ready.status_code, ready.json()["code"]) == (503, "store_unavailable")
 
     await asyncio.to_thread(cluster.redis.start)  # the same port, the same append-only file
     phase = "back"
     await until(lambda: len(claimed_after) == 2 or hangs, 30,
                 lambda: f"a claim to succeed on both workers after Redis came back ({claimed_after})")
+    async with httpx.AsyncClient(base_url=b.base, timeout=10) as http:
+        assert (await http.get("/readyz")).status_code == 200
     stop = True
     await asyncio.gather(*shopping)
     print(f"holds {sum(map(len, holds.values()))}, orders {sum(map(len, orders.values()))}, "
