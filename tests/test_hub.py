@@ -10,7 +10,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from live import protocol
 from live.protocol import Product
+from live.store import Event
 from tests.support import ROOM, SEEDER, running_server, seed, test_settings
 
 
@@ -166,3 +168,26 @@ async def test_lineup_changes_reach_everyone(server):
     store = server.app.state.live.store
     await store.set_lineup(ROOM, ["P2"], SEEDER)  # a change from elsewhere fans out too
     assert [p["sku"] for p in (await viewer.recv_type("lineup"))["lineup"]] == ["P2"]
+
+
+async def test_a_hole_in_the_rooms_events_sends_live_clients_back_to_resume(server):
+    """A worker whose link to Redis was down for longer than the log's window reads on
+    past a hole: its hub must not let its clients miss those events silently. It closes
+    them with 4010; they come back and resume (the store's log or a snapshot)."""
+    viewer = await server.viewer()
+    controller = await server.staff()
+    [seq] = await pins(controller, ["P1"])
+    await viewer.recv_type("pinned")
+    hub = server.app.state.live.hub
+    channel = hub.channels[ROOM]
+    # The feed hands over an event two past the last one this worker saw.
+    gap = channel.last_seq + 2
+    data = protocol.encode(protocol.Pinned(gap, 0, "P2", None, "controller:elsewhere"))
+    hub._on_events(channel, [Event(ROOM, gap, 0, "pinned", "all", data)])
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await viewer.recv(timeout=5)
+    assert closed.value.rcvd.code == 4010
+    assert not channel.viewers and not channel.staff
+    back = await server.viewer(last_seq=seq)
+    assert back.welcome["type"] in ("resume", "snapshot")
