@@ -362,3 +362,15 @@ async def test_a_reissued_portal_survives_a_restart(opener):
     store = await opener()
     assert await store.portal_since("g1") == 1_795_600_100
     await store.close()
+
+
+async def test_the_history_of_a_room_shows_who_is_still_in_it(store):
+    """The review can be opened during the live: a viewer still watching has a visit
+    with no end yet."""
+    start = store.clock()
+    await store.enter("r1", "v1")
+    await store.enter("r1", "v2")
+    store.clock.now += 5_000
+    await store.leave("r1", "v2", store.clock())
+    visits = sorted((await store.history("r1")).visits, key=lambda v: v.viewer)
+    assert [(v.viewer, v.start, v.end) for v in visits] == [("v1", start, None), ("v2", start, start + 5_000)]

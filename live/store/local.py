@@ -519,6 +519,7 @@ class LocalStore(LocalCommerce, LocalPacing, LocalPeople, LocalReports, Store):
 
     async def history(self, room_id: str) -> RoomHistory:
         r = self._room(room_id)
+        await self._journal.write([])  # sessions are written behind: let the last ones land
         events, sessions = await asyncio.to_thread(self._read_history, room_id)
         return RoomHistory(
             room=r.room,

@@ -128,7 +128,7 @@ class RedisPresence:
                 (viewer, msgspec.msgpack.decode(raw)) for viewer, raw in (await self.r.hgetall(rk.sessions)).items()
             )
         ]
-        return closed + sorted(open_, key=lambda v: v.started)
+        return closed + sorted(open_, key=lambda v: v.start)
 
     # --- heartbeats and the sweep of dead workers -----------------------------------
 
