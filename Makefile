@@ -14,10 +14,10 @@ REDIS_STORE ?= redis
 demo: $(STAMP)
 	$(BIN)/live demo --data-dir .demo-data
 
-# Everything, then the app's end-to-end tests again with the Redis store underneath.
+# Everything, then the app's end-to-end and browser tests again on the Redis store.
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
-	LIVE_TEST_STORE=redis $(BIN)/python -m pytest tests/e2e --deselect tests/e2e/test_redis_scaleout.py $(PYTEST_ARGS)
+	LIVE_TEST_STORE=redis $(BIN)/python -m pytest tests/e2e tests/browser --deselect tests/e2e/test_redis_scaleout.py $(PYTEST_ARGS)
 
 bench: $(STAMP) redis-deps
 	$(BIN)/live bench fanout --viewers $(VIEWERS)
