@@ -40,7 +40,12 @@ class Feed:
         self._url = url
         self._stream = stream
         self._waiters: list[tuple[int, asyncio.Future]] = []
-        self._client = redis.Redis.from_url(url, socket_timeout=BLOCK_MS / 1000 + 3, socket_connect_timeout=2)
+        self._client = redis.Redis.from_url(url)
+        # Its own timeout, whatever the URL says: an XREAD blocks up to BLOCK_MS.
+        options = self._client.connection_pool.connection_kwargs
+        options["socket_timeout"] = BLOCK_MS / 1000 + 3
+        if options.get("socket_connect_timeout") is None:
+            options["socket_connect_timeout"] = 2
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"live-feed-{room_id}")
         self.connected = asyncio.Event()
         self._closing = False
