@@ -16,13 +16,17 @@ from pathlib import Path
 from tests.support import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
 
 class RedisServer:
-    def __init__(self, data_dir: Path, appendfsync: str = "always") -> None:
+    def __init__(self, data_dir: Path, appendfsync: str = "always", cluster: bool = False) -> None:
         self.data_dir = data_dir
         self.appendfsync = appendfsync
+        self.cluster = cluster
         self.port = free_port()
+        while cluster and self.port > 55_535:  # a cluster node also listens on port + 10000
+            self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -36,6 +40,7 @@ class RedisServer:
                 REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
                 "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
                 "--protected-mode", "yes", "--loglevel", "warning",
+                *(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"] if self.cluster else []),
             ],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
@@ -75,3 +80,40 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+class RedisCluster:
+    """A Redis Cluster of three masters (no replicas) on free ports: every key's slot
+    lives on one of them, so a script whose keys spanned slots would fail here."""
+
+    def __init__(self, data_dir: Path, nodes: int = 3) -> None:
+        self.nodes = [RedisServer(data_dir / f"node{i}", cluster=True) for i in range(nodes)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> RedisCluster:
+        for node in self.nodes:
+            node.start()
+        subprocess.run(
+            [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30,
+        )
+        deadline = time.monotonic() + 20
+        while not self._ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Redis Cluster did not become ready within 20 s")
+            time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def _ready(self) -> bool:
+        answer = subprocess.run(
+            [REDIS_CLI, "-p", str(self.nodes[0].port), "cluster", "info"], capture_output=True, text=True, timeout=5
+        ).stdout
+        return "cluster_state:ok" in answer

@@ -16,9 +16,9 @@ from live.store.local import LocalStore
 from redis.crc import key_slot
 
 from live.store.redis import RedisStore
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisCluster, RedisServer
 
-STORES = ["local", "redis"]
+STORES = ["local", "redis", "redis-cluster"]
 T0 = 1_795_600_000_000
 
 
@@ -33,6 +33,7 @@ class Clock:
 
 
 _shared_redis: RedisServer | None = None
+_shared_cluster: RedisCluster | None = None
 
 
 def shared_redis() -> RedisServer:
@@ -43,6 +44,15 @@ def shared_redis() -> RedisServer:
         _shared_redis = RedisServer(Path(tempfile.mkdtemp(prefix="live-redis-"))).start()
         atexit.register(_shared_redis.stop)
     return _shared_redis
+
+
+def shared_cluster() -> RedisCluster:
+    """One three-node Redis Cluster for the whole run, started when first needed."""
+    global _shared_cluster
+    if _shared_cluster is None:
+        _shared_cluster = RedisCluster(Path(tempfile.mkdtemp(prefix="live-cluster-"))).start()
+        atexit.register(_shared_cluster.stop)
+    return _shared_cluster
 
 
 def _prefix(where: Path) -> str:
@@ -74,4 +84,6 @@ def make_store(kind: str, where: Path, clock: Clock):
         return LocalStore(where, clock=clock)
     if kind == "redis":
         return one_slot_per_script(RedisStore(shared_redis().url, prefix=_prefix(where), clock=clock))
+    if kind == "redis-cluster":
+        return RedisStore(shared_cluster().url, prefix=_prefix(where), clock=clock, cluster=True)
     raise AssertionError(kind)

@@ -1,6 +1,6 @@
 """Stores, chosen by URL: `local` (the default), `local:///path/to/dir`, or
 `redis://host:6379/0` (`rediss://` for TLS; `?prefix=name` to share one Redis between
-several deployments)."""
+several deployments), or `redis+cluster://node:6379` for a Redis Cluster."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .base import Actor, Event, Room, RoomState, Store, Subscription
 
 __all__ = ["Actor", "Event", "Room", "RoomState", "Store", "Subscription", "open_store"]
 
-SCHEMES = ("local", "redis", "rediss")
+SCHEMES = ("local", "redis", "rediss", "redis+cluster", "rediss+cluster")
 
 
 def open_store(url: str, data_dir: Path) -> Store:
@@ -24,12 +24,14 @@ def open_store(url: str, data_dir: Path) -> Store:
         from .local import LocalStore
 
         return LocalStore(Path(parts.path) if parts.scheme and parts.path else data_dir)
-    if scheme in ("redis", "rediss"):
+    if scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
         from urllib.parse import parse_qsl, urlencode, urlunsplit
 
         from .redis import RedisStore
 
         query = dict(parse_qsl(parts.query))
         prefix = query.pop("prefix", "live")
-        return RedisStore(urlunsplit(parts._replace(query=urlencode(query))), prefix=prefix)
+        cluster = scheme.endswith("+cluster")
+        plain = parts._replace(scheme=scheme.removesuffix("+cluster"), query=urlencode(query))
+        return RedisStore(urlunsplit(plain), prefix=prefix, cluster=cluster)
     raise ConfigError(f"unknown store {url!r}: this build supports {', '.join(SCHEMES)}")

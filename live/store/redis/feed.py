@@ -21,6 +21,7 @@ from .link import DOWN
 
 log = logging.getLogger("live.store")
 BLOCK_MS = 2_000
+CLUSTER_BLOCK_MS = 250
 BATCH = 1_000
 BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -33,19 +34,23 @@ def decode_entry(room_id: str, entry_id: bytes, fields: dict[bytes, bytes]) -> E
 
 
 class Feed:
-    def __init__(self, url: str, room_id: str, stream: str, seq: int) -> None:
+    def __init__(self, url: str, room_id: str, stream: str, seq: int, cluster: bool = False) -> None:
         self.room_id = room_id
         self.delivered = seq
         self.listeners: list[Listener] = []
         self._url = url
         self._stream = stream
         self._waiters: list[tuple[int, asyncio.Future]] = []
-        self._client = redis.Redis.from_url(url)
-        # Its own timeout, whatever the URL says: an XREAD blocks up to BLOCK_MS.
-        options = self._client.connection_pool.connection_kwargs
-        options["socket_timeout"] = BLOCK_MS / 1000 + 3
-        if options.get("socket_connect_timeout") is None:
-            options["socket_connect_timeout"] = 2
+        self._block_ms = CLUSTER_BLOCK_MS if cluster else BLOCK_MS  # a cluster feed stops when a block ends
+        if cluster:
+            self._client = redis.RedisCluster.from_url(url, socket_timeout=BLOCK_MS / 1000 + 3, socket_connect_timeout=2)
+        else:
+            self._client = redis.Redis.from_url(url)
+            # Its own timeout, whatever the URL says: an XREAD blocks up to BLOCK_MS.
+            options = self._client.connection_pool.connection_kwargs
+            options["socket_timeout"] = BLOCK_MS / 1000 + 3
+            if options.get("socket_connect_timeout") is None:
+                options["socket_connect_timeout"] = 2
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"live-feed-{room_id}")
         self.connected = asyncio.Event()
         self._closing = False
@@ -64,8 +69,10 @@ class Feed:
         self._closing = True
         self._task.cancel()
         # redis-py lets a command finish before a cancel lands: drop its socket instead
-        # of waiting out the XREAD's block.
-        await self._client.connection_pool.disconnect(inuse_connections=True)
+        # of waiting out the XREAD's block (a cluster client's node connections cannot
+        # be dropped from outside: there the loop ends when the block does).
+        if not isinstance(self._client, redis.RedisCluster):
+            await self._client.connection_pool.disconnect(inuse_connections=True)
         with contextlib.suppress(asyncio.CancelledError, *DOWN):
             await self._task
 
@@ -73,9 +80,9 @@ class Feed:
         client = self._client
         failures = 0
         try:
-            while True:
+            while not self._closing:
                 try:
-                    reply = await client.xread({self._stream: f"0-{self.delivered}"}, count=BATCH, block=BLOCK_MS)
+                    reply = await client.xread({self._stream: f"0-{self.delivered}"}, count=BATCH, block=self._block_ms)
                 except DOWN as exc:
                     if self._closing:
                         return

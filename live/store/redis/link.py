@@ -26,6 +26,7 @@ from ...errors import LiveError, StoreUnavailable
 LUA = Path(__file__).with_name("lua")
 TIMEOUT_S = 2.0
 MAX_CONNECTIONS = 128
+CLUSTER_MAX_CONNECTIONS = 4096  # per node
 POOL_WAIT_S = 10.0
 DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
 
@@ -34,7 +35,17 @@ class Conflicted(Exception):
     """What a change read was changed by someone else before it committed."""
 
 
-def connect(url: str, timeout_s: float = TIMEOUT_S, max_connections: int = MAX_CONNECTIONS) -> redis.Redis:
+def connect(url: str, cluster: bool = False, timeout_s: float = TIMEOUT_S, max_connections: int = MAX_CONNECTIONS):
+    """A client for one Redis, or for a Redis Cluster (`cluster`: the URL names any of
+    its nodes; the client finds the others and routes each key to its slot's node)."""
+    if cluster:  # its pools cannot make a burst wait: they may open more connections per node
+        return redis.RedisCluster.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, max_connections=CLUSTER_MAX_CONNECTIONS,
+        )
+    return _single(url, timeout_s, max_connections)
+
+
+def _single(url: str, timeout_s: float, max_connections: int) -> redis.Redis:
     """A client whose pool makes a burst of ops queue for a free connection (up to
     `POOL_WAIT_S`: every op holding one gives it back within `timeout_s`) instead of
     failing past `max_connections`. An unreachable Redis still fails at once: connecting
@@ -80,10 +91,16 @@ class Batch:
     async def _flush(self) -> None:
         calls, self._calls = self._calls, []
         try:
-            async with self._client.pipeline(transaction=False) as p:
-                for script, keys, args, _ in calls:
-                    p.evalsha(script.sha, len(keys), *keys, *args)
-                answers = await p.execute(raise_on_error=False)
+            if isinstance(self._client, redis.RedisCluster):  # its pipelines refuse scripts: one call each
+                answers = await asyncio.gather(
+                    *(self._client.evalsha(script.sha, len(keys), *keys, *args) for script, keys, args, _ in calls),
+                    return_exceptions=True,
+                )
+            else:
+                async with self._client.pipeline(transaction=False) as p:
+                    for script, keys, args, _ in calls:
+                        p.evalsha(script.sha, len(keys), *keys, *args)
+                    answers = await p.execute(raise_on_error=False)
         except BaseException as exc:  # the link failed: every call of the batch learns it
             for *_, future in calls:
                 if not future.done():

@@ -98,11 +98,11 @@ class RedisPresence:
         fields = [f"{t}:{f}" for t in ts for f in FIGURES]
         async with self.r.pipeline(transaction=False) as p:
             p.hgetall(rk.numbers)
-            p.pfcount(rk.seen)
             p.hlen(rk.sessions)
             p.hmget(rk.minutes, fields)
             p.hlen(rk.paid_by)
-            raw, unique, online, buckets, buyers = await p.execute()
+            raw, online, buckets, buyers = await p.execute()
+        unique = await self.r.pfcount(rk.seen)  # a cluster client refuses PFCOUNT in a pipeline
         v = {k.decode(): int(x) for k, x in raw.items()}
         n = LiveNumbers(
             online=online, peak=v.get("peak", 0), entries=v.get("entries", 0), exits=v.get("exits", 0), unique=unique,

@@ -48,12 +48,13 @@ LIMIT_FRESH_S = 1.0
 
 
 class _Core(Store):
-    def __init__(self, url: str, prefix: str = "live", clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, url: str, prefix: str = "live", clock: Callable[[], int] = now_ms, cluster: bool = False) -> None:
         self.clock = clock
         self.url = url
+        self.cluster = cluster
         self.k = Keys(prefix)
         self.worker = ids.token(6)
-        self.r = connect(url)
+        self.r = connect(url, cluster)
         self.lua = load_scripts(self.r)
         self._feeds: dict[str, Feed] = {}
         self._seqs: dict[str, int] = {}  # room -> a seq known durable (a floor for new feeds)
@@ -285,7 +286,9 @@ class _Core(Store):
         if feed is None:
             # From a seq known durable: a stale one only replays events the listener
             # skips; the first `state()` of the room moves it up.
-            feed = self._feeds[room_id] = Feed(self.url, room_id, self.k.room(room_id).log, self._seqs.get(room_id, 0))
+            feed = self._feeds[room_id] = Feed(
+                self.url, room_id, self.k.room(room_id).log, self._seqs.get(room_id, 0), self.cluster
+            )
         feed.listeners.append(listener)
         return FeedSubscription(self._feeds, self._seqs, feed, listener)
 
