@@ -24,6 +24,7 @@ BLOCK_MS = 2_000
 CLUSTER_BLOCK_MS = 250
 BATCH = 1_000
 BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+_STOPPING: set[asyncio.Task] = set()
 
 
 def decode_entry(room_id: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
@@ -54,7 +55,6 @@ class Feed:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"live-feed-{room_id}")
         self.connected = asyncio.Event()
         self._closing = False
-        self.stopping: asyncio.Task | None = None
 
     async def reached(self, seq: int, timeout_s: float = 2.0) -> None:
         """Wait (bounded) until this feed has handed `seq` to its listeners."""
@@ -73,8 +73,8 @@ class Feed:
         # be dropped from outside: there the loop ends when the block does).
         if not isinstance(self._client, redis.RedisCluster):
             await self._client.connection_pool.disconnect(inuse_connections=True)
-        with contextlib.suppress(asyncio.CancelledError, *DOWN):
-            await self._task
+        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, *DOWN):
+            await asyncio.wait_for(self._task, BLOCK_MS / 1000 + 2)  # never longer than one block
 
     async def _run(self) -> None:
         client = self._client
@@ -138,4 +138,6 @@ class FeedSubscription(Subscription):
             del self._feeds[self._feed.room_id]
             room = self._feed.room_id
             self._seqs[room] = max(self._seqs.get(room, 0), self._feed.delivered)
-            self._feed.stopping = asyncio.get_running_loop().create_task(self._feed.close())
+            stopping = asyncio.get_running_loop().create_task(self._feed.close())
+            _STOPPING.add(stopping)  # held until done: the loop keeps only weak references
+            stopping.add_done_callback(_STOPPING.discard)

@@ -79,14 +79,20 @@ class Batch:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._calls: list[tuple[redis.client.AsyncScript, list, list, asyncio.Future]] = []
+        self._flushes: set[asyncio.Task] = set()  # held: the loop keeps only weak references to tasks
 
     def call(self, script: redis.client.AsyncScript, keys: list, args: list) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         if not self._calls:
-            loop.call_soon(lambda: loop.create_task(self._flush()))
+            loop.call_soon(self._start_flush, loop)
         future = loop.create_future()
         self._calls.append((script, keys, args, future))
         return future
+
+    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = loop.create_task(self._flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
 
     async def _flush(self) -> None:
         calls, self._calls = self._calls, []
