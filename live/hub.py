@@ -171,6 +171,7 @@ class Hub:
         self.metrics.watch_rooms(lambda: sum(1 for ch in self.channels.values() if ch.viewers or ch.staff))
         self.channels: dict[str, Channel] = {}
         self._ticker: asyncio.Task | None = None
+        self._stopping = False
         self._next_sweep = 0
         self.gc_policy = GcPolicy()
         self._connections = 0
@@ -178,9 +179,11 @@ class Hub:
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
+        self._stopping = False
         self._ticker = asyncio.create_task(self._tick_forever(), name="live-hub-ticks")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -446,12 +449,15 @@ class Hub:
 
     async def _tick_forever(self) -> None:
         period = min(self.settings.viewer_tick_ms, self.settings.staff_tick_ms, 250) / 1000
-        while True:
+        # A cancel that lands inside a store op may come back as that op's failure (redis-py
+        # turns it into a connection error): the flag, not the cancel, ends the loop.
+        while not self._stopping:
             await asyncio.sleep(period)
             try:
                 await self.tick()
             except Exception:
-                log.exception("hub tick failed")
+                if not self._stopping:
+                    log.exception("hub tick failed")
 
     async def tick(self) -> None:
         self.gc_policy.settle()

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import gc
+import signal
+import sys
+
 import pytest
 
 from tests.redis_server import RedisServer
@@ -45,3 +50,20 @@ def redis_server(tmp_path):
         yield server
     finally:
         server.stop()
+
+
+def _dump_tasks(*_) -> None:
+    """`kill -USR1 <pytest pid>`: every pending asyncio task's await chain, to stderr
+    (py-spy shows threads, not coroutines; this is for a test that hangs)."""
+    for task in [o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()]:
+        print(f"task {task.get_name()}", file=sys.stderr)
+        coro = task.get_coro()
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+            where = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else ""
+            print(f"    {getattr(coro, '__qualname__', coro)} {where}", file=sys.stderr)
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    sys.stderr.flush()
+
+
+signal.signal(signal.SIGUSR1, _dump_tasks)

@@ -133,7 +133,7 @@ class RedisPresence:
     # --- heartbeats and the sweep of dead workers -----------------------------------
 
     async def _beat_forever(self) -> None:
-        while True:
+        while not self._closing:  # as the hub's ticks: a cancel inside a Redis call can be lost
             await asyncio.sleep(BEAT_S)
             try:
                 await self._beat()

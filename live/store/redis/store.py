@@ -60,6 +60,7 @@ class _Core(Store):
         self._seqs: dict[str, int] = {}  # room -> a seq known durable (a floor for new feeds)
         self._rooms: dict[str, Room] = {}  # rooms seen, to refuse unknown ones early
         self._tasks: list[asyncio.Task] = []
+        self._closing = False
         self._flights: dict[str, asyncio.Future] = {}  # room -> the state() read in progress
         self._terms: dict[tuple[str, str], object] = {}  # (room tag, release) -> its fixed terms (commerce)
         self._id_blocks: dict[str, list[int]] = {}  # id prefix -> [next, last] reserved
@@ -75,10 +76,11 @@ class _Core(Store):
         await self._open_parts()
 
     async def close(self) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(task, 5)
         self._tasks.clear()
         for feed in self._feeds.values():
             await feed.close()
