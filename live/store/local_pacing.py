@@ -40,6 +40,7 @@ from ..protocol import (
 )
 from .base import Actor, Event
 from .journal import Statement
+from .prompting import auto_prompt
 from .local_commerce import release_of
 
 SAMPLES_KEPT_S = 3600
@@ -323,33 +324,10 @@ class LocalPacing:
         return None
 
     def _auto_prompt(self, r, segment: Segment | None, now: int) -> Prompt | None:
-        """A new teleprompter line when the purpose, tier or product changed, or when
-        the line on screen has been there `rotate_s`; None to keep the one there."""
-        pacing = r.pacing.pacing
         sku = (segment.sku if segment else None) or r.pinned
         product = self._products.get(sku) if sku else None
-        purpose = segment.purpose if segment else ("explain" if product else "hold")
-        key = (purpose, pacing.tier, sku)
-        current = pacing.prompt
-        if r.prompt_key == key and current is not None and now - current.at < pacing.rules.rotate_s * 1000:
-            return None
-        r.prompt_key = key
-        selling = any(w.sku == sku and w.status(now) in ("open", "scheduled") for w in r.waves.values())
-        known = {
-            "product": "x" if product else None,
-            "price": "x" if product else None,
-            "online": "x",
-            "left": "x" if selling else None,
-            "countdown": "x" if selling or segment else None,
-        }
-        rng = random.Random()
-        lines = [msgspec.structs.asdict(line) for line in r.scripts]
-        line = script_rules.choose(lines, purpose, pacing.tier, sku, product.role if product else None, known, rng,
-                                   avoid=current.line if current else None)
-        text = script_rules.pick_variants(line["text"], rng) if line else ""
-        if current is not None and current.text == text and (current.purpose, current.tier) == (purpose, pacing.tier):
-            return None
-        return Prompt(text, "auto", line["id"] if line else None, purpose, pacing.tier, now)
+        prompt, r.prompt_key = auto_prompt(r.pacing.pacing, r.prompt_key, segment, sku, product, r.waves.values(), r.scripts, now)
+        return prompt
 
     def _peak_since(self, r, since: int) -> int:
         return max((b.online_max for t, b in r.numbers.minutes.items() if t >= since - 60_000), default=0)

@@ -56,6 +56,7 @@ from ...protocol import (
     ShowClock,
     ShowControl,
 )
+from ..prompting import auto_prompt
 from ..base import Actor, Event
 from ..local_commerce import wave_of
 from ..local_pacing import (
@@ -399,33 +400,10 @@ class RedisPacing:
         c.event("alert", "staff", now, protocol.AlertRaised(0, now, alert))
 
     async def _auto_prompt(self, record: RedisPacingRecord, seen: _Seen, segment: Segment | None, now: int) -> Prompt | None:
-        """A new teleprompter line when the purpose, tier or product changed, or when
-        the line on screen has been there `rotate_s`; None to keep the one there."""
-        pacing = record.pacing
         sku = (segment.sku if segment else None) or seen.pinned
         product = await self._product(sku) if sku else None
-        purpose = segment.purpose if segment else ("explain" if product else "hold")
-        key = (purpose, pacing.tier, sku)
-        current = pacing.prompt
-        if record.prompt_key == key and current is not None and now - current.at < pacing.rules.rotate_s * 1000:
-            return None
-        record.prompt_key = key
-        selling = any(w.sku == sku and w.status(now) in ("open", "scheduled") for w in seen.waves)
-        known = {
-            "product": "x" if product else None,
-            "price": "x" if product else None,
-            "online": "x",
-            "left": "x" if selling else None,
-            "countdown": "x" if selling or segment else None,
-        }
-        rng = random.Random()
-        lines = [msgspec.structs.asdict(line) for line in seen.scripts]
-        line = script_rules.choose(lines, purpose, pacing.tier, sku, product.role if product else None, known, rng,
-                                   avoid=current.line if current else None)
-        text = script_rules.pick_variants(line["text"], rng) if line else ""
-        if current is not None and current.text == text and (current.purpose, current.tier) == (purpose, pacing.tier):
-            return None
-        return Prompt(text, "auto", line["id"] if line else None, purpose, pacing.tier, now)
+        prompt, record.prompt_key = auto_prompt(record.pacing, record.prompt_key, segment, sku, product, seen.waves, seen.scripts, now)
+        return prompt
 
     async def _mark_present(self, room_id: str, waves: list[Wave], now: int) -> None:
         """Releases that opened since the last observation record each promoter's
