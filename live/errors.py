@@ -1,8 +1,11 @@
 """The error tree of `live`.
 
 Handlers raise; the edge (a websocket or the HTTP API) turns any `LiveError` into one
-shape, `{"code", "message", "path"}`. Codes are stable: clients and tests match on
-them, people read the message.
+shape, `{"code", "message", "path", "params"}`. Codes are stable: clients and tests
+match on them. `message` is English, for logs and scripts; a page renders the code
+with its `params` from its own locale file (`live/web/locales/`), so no English
+sentence reaches a zh-CN page. A refusal that says more than its class gives a more
+precise code of its own (`Conflict(..., code="stock_short", stock=3, asked=5)`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ class LiveError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str, *, path: str | None = None) -> None:
+    def __init__(self, message: str, *, path: str | None = None, code: str | None = None, **params: str | int | None) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
+        if code is not None:
+            self.code = code
+        self.params = params
 
 
 class BadMessage(LiveError):

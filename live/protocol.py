@@ -1098,12 +1098,14 @@ class Ack(Struct, tag="ack", tag_field="type"):
 
 class Error(Struct, tag="error", tag_field="type"):
     """A message was refused and changed nothing. `code` is stable; `path` names the
-    offending field (`$.sku`) when there is one."""
+    offending field (`$.sku`) when there is one; `params` are the values a page needs
+    to say it in its own language (`{"stock": 3, "asked": 5}`)."""
 
     code: str
     message: str
     path: str | None = None
     ref: Ref | None = None
+    params: dict[str, str | int | None] | None = None
 
 
 ServerMessage = (
@@ -1184,7 +1186,8 @@ def decode_event(data: bytes) -> RoomEvent:
 
 def error_of(exc: Exception, ref: str | None = None) -> Error:
     code = getattr(exc, "code", "internal")
-    return Error(code=code, message=getattr(exc, "message", str(exc)), path=getattr(exc, "path", None), ref=ref)
+    params = getattr(exc, "params", None) or None
+    return Error(code=code, message=getattr(exc, "message", str(exc)), path=getattr(exc, "path", None), ref=ref, params=params)
 
 
 def json_schema() -> dict:
