@@ -1,4 +1,4 @@
-"""`create_app(settings)`: the routing table, the store, the hub and their lifespan."""
+"""`create_app(settings)`: the routing table, the ops over their store, the hub and their lifespan."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from .errors import LiveError
 from .hub import Hub
 from .logs import RequestIdMiddleware
 from .metrics import Metrics
-from .rooms import RoomCommands
+from .commands import RoomCommands
 from .settings import Settings
-from .store import open_store
+from .ops import open_ops
 from .tokens import Tokens
 from .web import api, links, pages, review
 from .web import metrics as web_metrics
@@ -37,26 +37,26 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 def create_app(settings: Settings) -> Starlette:
     settings = settings.resolved()
     metrics = Metrics()
-    store = metrics.instrument(open_store(settings.store, settings.data_dir))
+    ops = metrics.instrument(open_ops(settings.store, settings.data_dir))
     live = Live(
         settings=settings,
-        store=store,
-        hub=Hub(store, settings, metrics=metrics),
+        ops=ops,
+        hub=Hub(ops, settings, metrics=metrics),
         tokens=Tokens(settings.secret),
-        commands=RoomCommands(store, demo_pay=settings.demo_pay, metrics=metrics),
+        commands=RoomCommands(ops, demo_pay=settings.demo_pay, metrics=metrics),
         templates=Jinja2Templates(env=_templates(settings)),
         metrics=metrics,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        await store.open()
+        await ops.open()
         await live.hub.start()
         try:
             yield
         finally:
             await live.hub.stop()
-            await store.close()
+            await ops.close()
 
     routes = [
         # Tracked links first: every click of a shared link is matched against the table.

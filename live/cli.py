@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def import_file(args: argparse.Namespace) -> int:
     from .imports import format_of, import_catalog
-    from .store import open_store
+    from .ops import open_ops
 
     settings = Settings.from_env(data_dir=args.data_dir).resolved()
     fmt = format_of(args.file.name, args.format)
@@ -141,7 +141,7 @@ def import_file(args: argparse.Namespace) -> int:
         imported, errors = report["imported"], [f"line {e['line']}{', ' + e['field'] if e['field'] else ''}: {e['message']}" for e in report["errors"]]
     else:
         async def run():
-            store = open_store(settings.store, settings.data_dir)
+            store = open_ops(settings.store, settings.data_dir)
             await store.open()
             try:
                 return await import_catalog(store, text, fmt, skip_bad=args.skip_bad)

@@ -7,7 +7,7 @@ import secrets
 
 from .protocol import Brand, BindingRules, CommissionRate, CreateCoupon, Distributor, Guide, Product, ScriptLine, Shop
 from .settings import Settings
-from .store import Actor, Store, open_store
+from .ops import Actor, Ops, open_ops
 from .tokens import Tokens
 
 PRODUCTS = [
@@ -59,7 +59,7 @@ GUIDES = [
 SEEDER = Actor("admin", "demo-seed")
 
 
-async def seed(store: Store, room_id: str) -> None:
+async def seed(store: Ops, room_id: str) -> None:
     """Create the demo room unless it exists: a lineup of every product role."""
     if room_id in {room.id for room in await store.list_rooms()}:
         return
@@ -119,7 +119,7 @@ def run_demo(settings: Settings, room: str, serve_after: bool = True) -> None:
     settings = settings.resolved()
 
     async def _seed() -> None:
-        store = open_store(settings.store, settings.data_dir)
+        store = open_ops(settings.store, settings.data_dir)
         await store.open()
         try:
             await seed(store, room)

@@ -40,7 +40,8 @@ from .gcpolicy import GcPolicy
 from .metrics import Metrics
 from .protocol import PROTOCOL_VERSION, Resume, Snapshot
 from .settings import Settings
-from .store import Event, Store, Subscription
+from .ops import Ops
+from .store import Event, Subscription
 from .web.transport import LiveWebSocketProtocol, text_frame
 
 log = logging.getLogger("live.hub")
@@ -162,9 +163,9 @@ class Channel:
 
 class Hub:
     def __init__(
-        self, store: Store, settings: Settings, clock: Callable[[], int] = now_ms, metrics: Metrics | None = None
+        self, ops: Ops, settings: Settings, clock: Callable[[], int] = now_ms, metrics: Metrics | None = None
     ) -> None:
-        self.store = store
+        self.ops = ops
         self.settings = settings
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -190,9 +191,9 @@ class Hub:
                 await self._ticker
         for ch in list(self.channels.values()):
             for viewer, left_at in list(ch.leaving.items()):
-                await self.store.leave(ch.room, viewer, left_at)
+                await self.ops.leave(ch.room, viewer, left_at)
             for viewer in list(ch.presence):
-                await self.store.leave(ch.room, viewer, self.clock())
+                await self.ops.leave(ch.room, viewer, self.clock())
             if ch.subscription is not None:
                 ch.subscription.close()
         self.channels.clear()
@@ -215,7 +216,7 @@ class Hub:
             if conn.viewer_id is not None:
                 ch.by_viewer.setdefault(conn.viewer_id, set()).add(conn)
                 await self._arrive(ch, conn)
-                conn.facts = await self.store.viewer_facts(conn.room, conn.viewer_id)
+                conn.facts = await self.ops.viewer_facts(conn.room, conn.viewer_id)
             if last_seq is not None and ch.ring_covers(last_seq):
                 await self._resume_from_ring(ch, conn, last_seq)
                 return
@@ -270,7 +271,7 @@ class Hub:
         count = ch.presence.get(viewer, 0)
         ch.presence[viewer] = count + 1
         if count == 0 and ch.leaving.pop(viewer, None) is None:
-            await self.store.enter(ch.room, viewer)
+            await self.ops.enter(ch.room, viewer)
 
     async def _resume_from_ring(self, ch: Channel, conn: Conn, last_seq: int) -> None:
         now = self.clock()
@@ -284,13 +285,13 @@ class Hub:
         resume = Resume(PROTOCOL_VERSION, ch.last_seq, now, conn.role, conn.subject, events)
         upto = ch.last_seq
         if conn.viewer_id is not None:
-            resume.mine = await self.store.mine(conn.room, conn.viewer_id)
+            resume.mine = await self.ops.mine(conn.room, conn.viewer_id)
         self.send(conn, resume)
         self._go_live(conn, upto)
 
     async def _catch_up(self, conn: Conn, last_seq: int | None) -> int:
         """Send a resume from the store's log, or a snapshot; return the seq it covers."""
-        state = await self.store.state(conn.room)
+        state = await self.ops.state(conn.room)
         reason = "join"
         if last_seq is not None:
             if last_seq > state.seq:
@@ -298,19 +299,19 @@ class Hub:
             elif state.seq - last_seq > self.settings.resume_window:
                 reason = "window"
             else:
-                events = await self.store.events_after(conn.room, last_seq, state.seq - last_seq)
+                events = await self.ops.events_after(conn.room, last_seq, state.seq - last_seq)
                 if not events or events[0].seq == last_seq + 1:
                     now = self.clock()
                     visible = [Raw(e.data) for e in events if conn.sees(e.audience, now)]
                     upto = events[-1].seq if events else last_seq
                     resume = Resume(PROTOCOL_VERSION, upto, now, conn.role, conn.subject, visible)
                     if conn.viewer_id is not None:
-                        resume.mine = await self.store.mine(conn.room, conn.viewer_id)
+                        resume.mine = await self.ops.mine(conn.room, conn.viewer_id)
                     self.send(conn, resume)
                     return upto
                 reason = "window"
-        numbers, _ = await self.store.numbers(conn.room)
-        pacing = await self.store.pacing(conn.room)
+        numbers, _ = await self.ops.numbers(conn.room)
+        pacing = await self.ops.pacing(conn.room)
         now = self.clock()
         room = protocol.RoomView(
             state.room.id, state.room.title, state.lineup, state.pinned, state.off_sale,
@@ -330,17 +331,17 @@ class Hub:
         )
         if conn.is_staff:
             snapshot.numbers = numbers
-            snapshot.series = await self.store.series(conn.room)
-            snapshot.scripts = await self.store.scripts(conn.room)
-            snapshot.orders = await self.store.orders(conn.room)
-            snapshot.shops = await self.store.shops()
+            snapshot.series = await self.ops.series(conn.room)
+            snapshot.scripts = await self.ops.scripts(conn.room)
+            snapshot.orders = await self.ops.orders(conn.room)
+            snapshot.shops = await self.ops.shops()
             snapshot.guides = await self._guide_cards()
             snapshot.pacing = pacing
-            snapshot.actions = await self.store.actions(conn.room)
+            snapshot.actions = await self.ops.actions(conn.room)
         if conn.role == "guide":
             snapshot.me = await self._guide_card(conn.subject)
         if conn.viewer_id is not None:
-            snapshot.mine = await self.store.mine(conn.room, conn.viewer_id)
+            snapshot.mine = await self.ops.mine(conn.room, conn.viewer_id)
         if pacing.banner is not None and pacing.banner.expires_at > now:
             snapshot.banner = pacing.banner
         self.send(conn, snapshot)
@@ -350,9 +351,9 @@ class Hub:
         return next((card for card in await self._guide_cards() if card.id == guide_id), None)
 
     async def _guide_cards(self) -> list[protocol.GuideCard]:
-        shop_names = {shop.id: shop.name for shop in await self.store.shops()}
+        shop_names = {shop.id: shop.name for shop in await self.ops.shops()}
         return [
-            protocol.GuideCard(g.id, g.name, g.code, g.shop, shop_names.get(g.shop, "")) for g in await self.store.guides()
+            protocol.GuideCard(g.id, g.name, g.code, g.shop, shop_names.get(g.shop, "")) for g in await self.ops.guides()
         ]
 
     # --- sending ------------------------------------------------------------------
@@ -403,7 +404,7 @@ class Hub:
         ch = self.channels.get(room)
         if ch is None:
             ch = self.channels[room] = Channel(room, self.settings.resume_window)
-            ch.subscription = self.store.subscribe(room, lambda events: self._on_events(ch, events))
+            ch.subscription = self.ops.subscribe(room, lambda events: self._on_events(ch, events))
             ch.last_seq = ch.subscription.seq
         return ch
 
@@ -465,12 +466,12 @@ class Hub:
         sweep = now >= self._next_sweep
         if sweep:
             self._next_sweep = now + SWEEP_EVERY_MS
-        await self.store.expire_holds()
+        await self.ops.expire_holds()
         for ch in list(self.channels.values()):
             await self._settle_leavers(ch, now)
             if now - ch.observed_at >= OBSERVE_EVERY_MS:
                 ch.observed_at = now
-                await self.store.observe(ch.room)
+                await self.ops.observe(ch.room)
             if sweep:
                 self._sweep(ch, now)
                 if ch.empty_since is not None and now - ch.empty_since > EMPTY_CHANNEL_TTL_MS and not ch.leaving:
@@ -482,8 +483,8 @@ class Hub:
             staff_due = ch.staff and now - ch.staff_tick_at >= self.settings.staff_tick_ms
             if not (viewers_due or staff_due):
                 continue
-            numbers, minute = await self.store.numbers(ch.room)
-            releases = [r for r in await self.store.releases(ch.room) if r.closed_at is None]
+            numbers, minute = await self.ops.numbers(ch.room)
+            releases = [r for r in await self.ops.releases(ch.room) if r.closed_at is None]
             if viewers_due:
                 ch.tick_at = now
                 stock = {r.id: r.left for r in releases}
@@ -494,10 +495,10 @@ class Hub:
                     self._fan_out(ch.viewers, 0, frame)
             if staff_due:
                 ch.staff_tick_at = now
-                coupons = [c for c in await self.store.coupons(ch.room) if c.claim_until is None or c.claim_until > now]
-                state = await self.store.state(ch.room)
+                coupons = [c for c in await self.ops.coupons(ch.room) if c.claim_until is None or c.claim_until > now]
+                state = await self.ops.state(ch.room)
                 stock = {p.sku: p.stock for p in state.lineup}
-                tier = (await self.store.pacing(ch.room)).tier
+                tier = (await self.ops.pacing(ch.room)).tier
                 tick = protocol.NumbersTick(numbers, minute, releases, coupons, stock, tier)
                 self._fan_out(ch.staff, 0, text_frame(protocol.encode(tick)))
 
@@ -506,7 +507,7 @@ class Hub:
         gone = [(viewer, at) for viewer, at in ch.leaving.items() if now - at >= grace]
         for viewer, left_at in gone:
             del ch.leaving[viewer]
-            await self.store.leave(ch.room, viewer, left_at)
+            await self.ops.leave(ch.room, viewer, left_at)
 
     def _sweep(self, ch: Channel, now: int) -> None:
         idle_ms = self.settings.idle_timeout_s * 1000

@@ -19,7 +19,7 @@ import msgspec
 from .domain.catalog import RowError, parse
 from .errors import BadMessage, LiveError
 from .protocol import Distributor, Guide, Product, Shop
-from .store import Store
+from .ops import Ops
 
 
 @dataclass
@@ -41,7 +41,7 @@ def format_of(name: str, declared: str | None = None) -> str:
     return fmt
 
 
-async def import_catalog(store: Store, text: str, fmt: str, skip_bad: bool = False) -> ImportReport:
+async def import_catalog(store: Ops, text: str, fmt: str, skip_bad: bool = False) -> ImportReport:
     rows, errors = parse(text, fmt)
     report = ImportReport(errors=errors)
     if errors and not skip_bad:
@@ -58,7 +58,7 @@ KINDS = {"shop": "shops", "store": "shops", "门店": "shops", "guide": "guides"
          "distributor": "distributors", "分销员": "distributors"}
 
 
-async def import_people(store: Store, text: str, fmt: str) -> ImportReport:
+async def import_people(store: Ops, text: str, fmt: str) -> ImportReport:
     """Stores, guides and distributors from one file: CSV with a `kind` column (shop,
     guide, distributor) or JSON `{"shops": [...], "guides": [...], "distributors": [...]}`.
     Every row is checked, then every reference (unknown stores, parents, cycles and

@@ -2,16 +2,16 @@
 
 Every metric lives in the app's own `CollectorRegistry` (never prometheus_client's
 global one), so a test can build as many apps as it likes. Label sets are bounded:
-roles, protocol message types, claim outcomes, close codes from a fixed list, store op
-names (the methods of `Store`), store error kinds. No viewer ids, no room ids.
+roles, protocol message types, claim outcomes, close codes from a fixed list, op names
+(the methods of `live.ops.Ops`), store error kinds. No viewer ids, no room ids.
 
 The hot paths stay cheap: the hub adds `len(connections)` to the frame counter once
 per event, never per viewer, and times each event's fan-out once; children of labelled
 metrics that the hot paths touch are resolved once, here.
 
-Store ops are timed in one place, `instrument(store)`, which puts a `TimedStore` in
-front of the store: every store, the Redis one to come included, is measured and its
-errors counted without a line in the store itself.
+Ops are timed in one place, `instrument(ops)`, which puts a `TimedStore` in front of
+them: every op, on every store, is measured and its errors counted without a line in
+the ops or the stores.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from prometheus_client.exposition import generate_latest
 
 from . import protocol
 from .errors import LiveError, StoreUnavailable
-from .store import Store
+from .ops import Ops
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -57,10 +57,10 @@ _ERROR_KIND_BY_NAME = {
     "RedisError": "redis",
 }
 FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-STORE_OPS = tuple(
-    name for name, member in vars(Store).items()
-    if inspect.iscoroutinefunction(member) and name not in ("open", "close")
-)
+STORE_OPS = tuple(sorted(
+    name for name in dir(Ops)
+    if not name.startswith("_") and inspect.iscoroutinefunction(getattr(Ops, name)) and name not in ("open", "close", "run", "events_of")
+))
 
 
 class Metrics:
@@ -159,9 +159,9 @@ class Metrics:
     def store_error(self, exc: BaseException) -> None:
         self.store_error_kinds[error_kind(exc)].inc()
 
-    def instrument(self, store: Store) -> Store:
-        """The store with every op of the `Store` interface timed and its failures
-        counted (domain refusals such as `NotFound` are answers, not failures)."""
+    def instrument(self, store: Ops) -> Ops:
+        """The ops with every one of them timed and its failures counted (domain
+        refusals such as `NotFound` are answers, not failures)."""
         return TimedStore(store, self)  # type: ignore[return-value]
 
     def _timed(self, op: str, method: Callable[..., typing.Awaitable]) -> Callable[..., typing.Awaitable]:
@@ -188,12 +188,11 @@ class Metrics:
 
 
 class TimedStore:
-    """A store seen through its metrics: each op of the interface timed, everything else
-    passed through. The store's calls to its own ops do not come through here, so an op
-    is counted once, and a tracked-link click pays for two clocks, not for context
-    variables."""
+    """The ops seen through their metrics: each op timed, everything else passed
+    through. An op's calls to other ops do not come through here, so an op is counted
+    once, and a tracked-link click pays for two clocks, not for context variables."""
 
-    def __init__(self, store: Store, metrics: Metrics) -> None:
+    def __init__(self, store: Ops, metrics: Metrics) -> None:
         self.store = store
         for op in STORE_OPS:
             method = getattr(store, op, None)

@@ -12,10 +12,11 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from live.store.local import LocalStore
 from redis.crc import key_slot
 
-from live.store.redis import RedisStore
+from live.ops import Ops
+from live.ops.tables import HOT, SCHEMA
+from live.store.local import LocalStore
 from tests.redis_server import RedisCluster, RedisServer
 
 STORES = ["local", "redis", "redis-cluster"]
@@ -64,7 +65,7 @@ def redis_url(where: Path) -> str:
     return f"{shared_redis().url}?prefix={_prefix(where)}"
 
 
-def one_slot_per_script(store: RedisStore) -> RedisStore:
+def one_slot_per_script(store):
     """Every script call of `store` fails unless all its keys hash to one slot, as Redis
     Cluster demands: each contract suite run on Redis checks the key layout too."""
     batch = next(iter(store.lua.values()))._batch
@@ -79,11 +80,14 @@ def one_slot_per_script(store: RedisStore) -> RedisStore:
     return store
 
 
-def make_store(kind: str, where: Path, clock: Clock):
+def make_store(kind: str, where: Path, clock: Clock) -> Ops:
+    """The ops over a store of `kind` (what the contract suites call `store`)."""
     if kind == "local":
-        return LocalStore(where, clock=clock)
+        return Ops(LocalStore(where, SCHEMA, HOT, clock=clock))
+    from live.store.redis import RedisStore
+
     if kind == "redis":
-        return one_slot_per_script(RedisStore(shared_redis().url, prefix=_prefix(where), clock=clock))
+        return Ops(one_slot_per_script(RedisStore(shared_redis().url, SCHEMA, HOT, prefix=_prefix(where), clock=clock)))
     if kind == "redis-cluster":
-        return RedisStore(shared_cluster().url, prefix=_prefix(where), clock=clock, cluster=True)
+        return Ops(RedisStore(shared_cluster().url, SCHEMA, HOT, prefix=_prefix(where), clock=clock, cluster=True))
     raise AssertionError(kind)

@@ -26,7 +26,7 @@ from live.app import create_app
 from live.cli import uvicorn_config
 from live.protocol import Product
 from live.settings import Settings
-from live.store import Actor
+from live.ops import Actor
 from live.tokens import Tokens
 
 SECRET = "test-secret-for-live-0123456789-abcdef"

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from live import protocol
 from live.errors import Conflict, NotFound
 from live.protocol import CreateCoupon, PlanRelease, Product
-from live.store import Actor
-from live.store.base import OrderReport
+from live.ops import Actor
+from live.ops import OrderReport
 from tests.stores import STORES, T0, Clock, make_store
 
 ROOM = "r1"

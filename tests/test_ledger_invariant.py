@@ -38,8 +38,8 @@ from hypothesis import strategies as st
 from live import protocol
 from live.errors import Conflict, NotFound
 from live.protocol import Brand, CommissionRate, Distributor, Guide, PlanRelease, Product, Shop
-from live.store import Actor
-from live.store.base import OrderReport
+from live.ops import Actor
+from live.ops import OrderReport
 from tests.stores import STORES, Clock, make_store
 
 ROOM = "r1"

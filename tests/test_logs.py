@@ -163,7 +163,7 @@ async def test_a_command_on_a_room_socket_logs_its_room_and_request(server):
         await controller.send({"type": "pin", "sku": "P2"})
         await controller.recv_type("ack")
     raw = lines.pop()["raw"]
-    [line] = [line for line in lines if line["logger"] == "live.rooms"]
+    [line] = [line for line in lines if line["logger"] == "live.commands"]
     assert line["room"] == ROOM and line["request_id"] == "ws-conn-7"
     assert line["command"] == "pin" and line["subject"] == "tester" and line["message"] == "controller pin: ok"
     assert token not in raw
@@ -179,7 +179,7 @@ async def test_a_command_over_http_logs_its_room_and_request(server):
             )
     assert response.status_code == 404 and response.headers["x-request-id"] == "cmd-42"
     raw = lines.pop()["raw"]
-    [line] = [line for line in lines if line["logger"] == "live.rooms"]
+    [line] = [line for line in lines if line["logger"] == "live.commands"]
     assert (line["room"], line["request_id"], line["message"]) == (ROOM, "cmd-42", "controller pin: refused")
     assert line["code"] == "product_not_found"
     assert token not in raw

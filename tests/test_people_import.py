@@ -17,7 +17,7 @@ import pytest
 from live import protocol
 from live.imports import import_people
 from live.protocol import Brand, CommissionRate, PlanRelease
-from live.store import Actor
+from live.ops import Actor
 from tests.stores import Clock, make_store
 from tests.support import ROOM, running_server, test_settings
 

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from live.protocol import PlanRelease, Product
-from live.store import Actor
+from live.ops import Actor
 from tests.stores import Clock, make_store
 
 ALICE = Actor("controller", "alice")

@@ -20,8 +20,8 @@ import pytest
 from live import protocol
 from live.errors import BadMessage, Conflict, NotFound, ProductNotFound, RoomNotFound
 from live.protocol import CreateCoupon, Guide, PlanRelease, Product, Shop
-from live.store import Actor
-from live.store.base import OrderReport
+from live.ops import Actor
+from live.ops import OrderReport
 
 ALICE = Actor("controller", "alice")
 CATALOG = [

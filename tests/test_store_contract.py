@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from live import protocol
 from live.errors import BadMessage, NotFound, ProductNotFound, RoomNotFound
 from live.protocol import Guide, Product, ScriptLine, Shop
-from live.store import Actor
+from live.ops import Actor
 from tests.stores import STORES, Clock, make_store
 
 ALICE = Actor("controller", "alice")

@@ -20,7 +20,7 @@ from live.protocol import (
     SegmentFire,
     ShowControl,
 )
-from live.store import Actor
+from live.ops import Actor
 
 HOST = Actor("host", "amy")
 M = 60_000

@@ -71,3 +71,19 @@ def slow_releases(progress: Iterable[Progress], now: int, slow_s: int, slow_pct:
         for p in progress
         if now - p.open_since >= slow_s * 1000 and p.taken * 100 < slow_pct * p.quantity
     ]
+
+
+_TEXT = {
+    "cooling": "Room is cooling: online {from} → {to} (−{pct}%). Hold the room.",
+    "hot": "Room is heating up: online {from} → {to} (+{pct}%). Release now.",
+    "new_peak": "New peak: {peak} online (was {before}). Release now.",
+    "overrun": "Segment “{segment}” is {overrun_s} s over.",
+    "slow_release": "Release {release} ({sku}) sold {pct}% in {after_s} s. Push urgency.",
+    "segment_fire": "Segment “{segment}” begins: fire its {type}?",
+}
+
+
+def text(kind: str, data: dict) -> str:
+    """The alert in English, for logs and scripts (pages say it from `kind` and `data`
+    in their own language)."""
+    return _TEXT[kind].format(**data)

@@ -1,18 +1,29 @@
-"""The Store contract: everything `live` keeps, behind one interface.
+"""The store adapter contract: what an engine must do for `live`, and nothing more.
 
-Two implementations, chosen by URL (`open_store`): `local` (in-process state plus
-SQLite in the data dir) and, in a later issue, `redis://` (Lua scripts, Streams). The
-hub and the handlers never know which one they talk to, and one contract test suite
-(`tests/test_store_contract.py`) runs against every implementation.
+The business ops are written once, above the stores (`live/ops/`). An adapter only:
 
-Rules every implementation keeps:
+- reads records and commits one change atomically with its guards, appending the
+  change's events to the room's log in the same step (`begin`, `commit`; the language
+  of records is `schema.py`, the change `tx.py`);
+- reads a room's events after a seq, and delivers them to subscribers once durable;
+- runs the few hot primitives that must be one atomic step inside the engine itself,
+  because a round trip between deciding and committing would lose the race: a claim,
+  a coupon claim, a tracked-link click, a viewer entering and leaving, a like; and
+  keeps the room's presence (online, dwell, who brought whom) and pacing samples.
 
-- Every op that changes a room is atomic and returns the events it produced, each with
-  the room's next sequence number. An op that raises changed nothing.
+Two adapters, chosen by URL (`open_store`): `local` (in-process state plus SQLite)
+and `redis://` (Lua scripts, Streams). The same contract suites run against both, and
+the rules a primitive applies come from `live/domain/` (the Lua copy of the claim
+decision is fed the same cases as the Python one by a test).
+
+Rules every adapter keeps:
+
+- A commit is atomic: all of the change, or none (`Conflicted` or the refusal of a
+  failed `require`). Its events get the room's next seqs, in order.
 - An op returns only once its effect is durable (a commit locally, AOF in Redis).
 - Subscribers of a room get every event of that room exactly once, in seq order, after
   it is durable, whichever process produced it.
-- Time comes from the store's injected clock (epoch ms), never from the caller's guess.
+- Time comes from the adapter's injected clock (epoch ms), never from the caller's guess.
 """
 
 from __future__ import annotations
@@ -20,70 +31,21 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
-from ..domain.audience import ViewerFacts
+from ..domain.alerts import Sample
+from ..domain.numbers import LiveNumbers
 from ..domain.review import Visit
-from ..protocol import (
-    Action,
-    Brand,
-    ClaimResult,
-    Coupon,
-    CouponClaim,
-    CouponResult,
-    CreateCoupon,
-    Distributor,
-    Guide,
-    GuideReport,
-    Hold,
-    LedgerEntry,
-    Link,
-    Mine,
-    Minute,
-    Numbers,
-    Order,
-    Pacing,
-    PacingRules,
-    PlanRelease,
-    Product,
-    PushLine,
-    Release,
-    ScriptLine,
-    ScriptLineIn,
-    Segment,
-    Shop,
-    ShowControl,
-)
+from .schema import Index, Schema, Sum, Table
+from .tx import Tx
 
-Audience = Literal["all", "staff"]
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who asked for a change: written into events and, later, the control log."""
-
-    role: str
-    sub: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.role}:{self.sub}"
-
-
-@dataclass(frozen=True, slots=True)
-class Room:
-    id: str
-    title: str
-    created_at: int
-    video_url: str | None = None
-    brand: str = "default"
-    shop: str | None = None  # the store relaying this live, if one: its default for orders
+Audience = str  # "all", "staff", "viewer:<id>", "guide:<id>"... (live.domain.audience)
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
     """One entry of a room's ordered log. `data` is the encoded protocol message, so an
-    event is encoded once, by the store, and fanned out as bytes."""
+    event is encoded once, by the op, and fanned out as bytes."""
 
     room: str
     seq: int
@@ -93,51 +55,6 @@ class Event:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class RoomHistory:
-    """Everything a room recorded, for its review: the whole log (not only the resume
-    window), every visit, wave, hold, order, coupon claim, click on a link to it and
-    ledger entry of it."""
-
-    room: Room
-    events: list[Event]
-    visits: list[Visit]
-    releases: list[Release]
-    holds: list[Hold]
-    orders: list[Order]
-    coupon_claims: list[CouponClaim]
-    clicks: list[tuple[str, str, int]]  # (link owner, viewer, at)
-    ledger: list[LedgerEntry]
-    likes: int
-
-
-@dataclass(frozen=True, slots=True)
-class RoomState:
-    """A room as of `seq`, for snapshots."""
-
-    seq: int
-    room: Room
-    lineup: list[Product]
-    pinned: str | None
-    off_sale: list[str] = field(default_factory=list)
-    releases: list[Release] = field(default_factory=list)
-    coupons: list[Coupon] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderReport:
-    """What a shop's webhook says about an order (see `Store.report_order`)."""
-
-    external_id: str
-    status: Literal["paid", "cancelled", "refunded"]
-    order: str | None = None
-    viewer: str | None = None
-    click: str | None = None
-    sku: str | None = None
-    qty: int = 1
-    amount: int | None = None
-
-
 Listener = Callable[[list[Event]], None]
 
 
@@ -145,9 +62,7 @@ class Subscription(abc.ABC):
     """A room's events as they become durable.
 
     `seq` is the room's last durable seq when the subscription started: every event
-    after it is delivered, none before it. (A snapshot taken at the same moment may be
-    a little ahead of it; its events arrive soon after.)
-    """
+    after it is delivered, none before it."""
 
     seq: int
 
@@ -156,346 +71,210 @@ class Subscription(abc.ABC):
         """Stop delivering; safe to call twice."""
 
 
+@dataclass(frozen=True, slots=True)
+class Hot:
+    """The tables and sums the hot primitives work on (from the ops' schema)."""
+
+    releases: Table  # counters left, held, sold, returned, closed_at, sold_out_at
+    holds: Table  # index "key" (viewer, idempotency key) -> hold; sums "in_release", "of_product"
+    coupons: Table  # counters claimed, used
+    coupon_claims: Table  # index "key"; sum "per_coupon"
+    off_sale: Any  # the room bag: sku -> 1 while off sale
+    clicks: Table  # index "last" (viewer, link) -> the viewer's clicks on it
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAsk:
+    """Take `qty` units of a release for a viewer: the inputs of
+    `live.domain.releases.decide_claim` that do not change under the claim (the audience
+    verdict, the release's fixed terms, the product's limit) and the hold to write."""
+
+    release: str
+    sku: str
+    viewer: str
+    key: str
+    qty: int
+    now: int
+    starts_at: int
+    limit: int
+    product_limit: int | None
+    admitted: bool
+    hold: Any  # the Hold to write if claimed (its id made by the op)
+    sold_out: bytes  # the `sold_out` event, encoded with seq 0, appended if this takes the last unit
+    audience: Audience
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAnswer:
+    outcome: str  # live.domain.releases.Outcome
+    hold: Any  # the hold taken (or taken before under the same key), else None
+    left: int  # units left in the release after the claim
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CouponAsk:
+    """One coupon for a viewer: `live.domain.coupons.decide_claim`'s inputs that do not
+    change under the claim, and the claim to write."""
+
+    coupon: str
+    viewer: str
+    key: str
+    now: int
+    claim_from: int
+    claim_until: int | None
+    per_viewer: int
+    quantity: int
+    admitted: bool
+    claim: Any  # the CouponClaim to write if claimed
+
+
+@dataclass(frozen=True, slots=True)
+class CouponAnswer:
+    outcome: str
+    claim: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ClickAsk:
+    """A click on a tracked link, counted unless the same viewer's last counted click
+    on it is younger than `dedupe_ms`."""
+
+    click: Any  # the Click to write (id made by the op)
+    link: str
+    viewer: str
+    dedupe_ms: int
+
+
+@dataclass(slots=True)
+class PromoterPresence:
+    """A promoter's viewers in one room: how many they brought, are watching now, and
+    the dwell of those viewers' sessions."""
+
+    brought: int = 0
+    watching: int = 0
+    sessions: int = 0
+    dwell_closed_ms: int = 0
+    open_started_ms: int = 0
+
+    def avg_dwell_s(self, now: int) -> int:
+        if not self.sessions:
+            return 0
+        return round((self.dwell_closed_ms + self.watching * now - self.open_started_ms) / self.sessions / 1000)
+
+
+@dataclass(slots=True)
+class Presence:
+    """A room's presence: the numbers of `live.domain.numbers` that sessions make
+    (online, peak, entries, exits, unique, likes, dwell and their minute buckets; the
+    order figures are the ops'), and each promoter's."""
+
+    numbers: LiveNumbers
+    promoters: dict[str, PromoterPresence] = field(default_factory=dict)
+
+
 class Store(abc.ABC):
-    """The contract. Methods are coroutines unless they say otherwise."""
+    """The adapter contract. Methods are coroutines unless they say otherwise."""
 
     clock: Callable[[], int]
+    schema: Schema
 
     @abc.abstractmethod
     async def open(self) -> None:
-        """Connect or load; after it returns every other op may be called."""
+        """Connect or load; after it returns every other method may be called."""
 
     @abc.abstractmethod
     async def close(self) -> None:
         """Flush what is pending and release resources."""
 
-    # --- rooms and catalog --------------------------------------------------------
+    @abc.abstractmethod
+    async def ready(self) -> None:
+        """Return once a command could commit now; raise `StoreUnavailable` otherwise."""
+
+    # --- records --------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def put_room(
-        self, room_id: str, title: str, video_url: str | None = None, brand: str = "default", shop: str | None = None
-    ) -> Room:
-        """Create a room, or update an existing one's title, video, brand and relaying
-        store (`NotFound` for an unknown store)."""
+    async def begin(self, room: str | None) -> Tx:
+        """A transaction whose change writes `room` (None: global records only)."""
 
     @abc.abstractmethod
-    async def get_room(self, room_id: str) -> Room:
-        """The room, or `RoomNotFound`."""
+    async def commit(self, tx: Tx) -> list[Event]:
+        """Commit the change atomically and durably and return its events, numbered.
+        Raises `Conflicted` (nothing written) if a record of the room that `tx` read,
+        or a counter it expects, changed since; raises a failed `require`'s refusal."""
 
     @abc.abstractmethod
-    async def list_rooms(self) -> list[Room]:
-        """Every room, oldest first."""
+    async def new_id(self, prefix: str) -> str:
+        """A new id `<prefix><n>`, unique across every process of the deployment."""
+
+    # --- the log --------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def put_products(self, products: list[Product]) -> None:
-        """Insert or replace catalog products by sku, all or none."""
+    async def events_after(self, room: str, seq: int, limit: int) -> list[Event]:
+        """Up to `limit` durable events with seq > `seq`, oldest first (the whole log
+        is kept, for the review)."""
 
     @abc.abstractmethod
-    async def list_products(self) -> list[Product]:
-        """The catalog, ordered by sku."""
-
-    # --- scripts and people -------------------------------------------------------
-
-    @abc.abstractmethod
-    async def put_scripts(self, room_id: str, lines: list[ScriptLine]) -> None:
-        """Replace the room's script library with `lines`, in order. Ids must be unique."""
-
-    @abc.abstractmethod
-    async def scripts(self, room_id: str) -> list[ScriptLine]:
-        """The room's script library, in order."""
-
-    @abc.abstractmethod
-    async def put_people(self, shops: list[Shop], guides: list[Guide], distributors: list[Distributor] | None = None) -> None:
-        """Insert or replace stores, guides and distributors by id, all or none: every
-        store's brand, guide's store and distributor's parent must exist; ids and
-        checkout codes are unique across guides and distributors; a distributor's parent
-        has no parent (two levels at most). Existing orders keep who they went to."""
-
-    @abc.abstractmethod
-    async def distributors(self) -> list[Distributor]:
-        """Every distributor, ordered by id."""
-
-    @abc.abstractmethod
-    async def put_brand(self, brand: Brand) -> None:
-        """Insert or replace a brand: its binding rules, commission rates and after-sales
-        window."""
-
-    @abc.abstractmethod
-    async def brands(self) -> list[Brand]:
-        """Every brand (the `default` one always), ordered by id."""
-
-    @abc.abstractmethod
-    async def shops(self) -> list[Shop]:
-        """Every shop, ordered by id."""
-
-    @abc.abstractmethod
-    async def guides(self) -> list[Guide]:
-        """Every guide, ordered by id."""
-
-    @abc.abstractmethod
-    async def guide(self, guide_id: str) -> Guide:
-        """One guide, or `NotFound`."""
-
-    # --- room ops that produce events ---------------------------------------------
-
-    @abc.abstractmethod
-    async def set_lineup(self, room_id: str, skus: list[str], actor: Actor) -> list[Event]:
-        """Replace the lineup. Unknown or repeated skus raise and change nothing; a
-        pinned product left out of the new lineup is unpinned in the same step."""
-
-    @abc.abstractmethod
-    async def pin(self, room_id: str, sku: str | None, actor: Actor) -> list[Event]:
-        """Pin a product of the lineup (`ProductNotFound` if it is not in it), or unpin
-        with None. Pinning the pinned product again still produces an event: the host
-        may want every overlay to flash it again."""
-
-    # --- the log ------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def state(self, room_id: str) -> RoomState:
-        """The room's current state and the seq it reflects. The seq may run ahead of
-        what subscribers have been given yet; they get those events next."""
-
-    @abc.abstractmethod
-    async def history(self, room_id: str) -> RoomHistory:
-        """The room's whole record, for the post-live review."""
-
-    @abc.abstractmethod
-    async def events_after(self, room_id: str, seq: int, limit: int) -> list[Event]:
-        """Up to `limit` durable events with seq > `seq`, oldest first."""
-
-    @abc.abstractmethod
-    def subscribe(self, room_id: str, listener: Listener) -> Subscription:
+    def subscribe(self, room: str, listener: Listener) -> Subscription:
         """Call `listener` (synchronously, on the event loop) with each batch of the
         room's events after they are durable, in seq order."""
 
-    # --- presence and numbers -----------------------------------------------------
+    @abc.abstractmethod
+    async def last_seq(self, room: str) -> int:
+        """The room's last durable seq."""
+
+    # --- hot primitives -------------------------------------------------------------
 
     @abc.abstractmethod
-    async def enter(self, room_id: str, viewer_id: str) -> None:
-        """A viewer came into the room (first connection). Idempotent while the
-        viewer's session is open. The viewer counts as brought by whoever's link to this
-        live they clicked last, within the brand's click window."""
+    async def claim(self, room: str, ask: ClaimAsk) -> ClaimAnswer:
+        """One atomic step: a key this viewer used before answers its hold; otherwise
+        the product must be on sale, then `decide_claim`, then the hold is written and
+        the units moved (and `sold_out` appended if they were the last)."""
 
     @abc.abstractmethod
-    async def leave(self, room_id: str, viewer_id: str, left_at: int) -> None:
-        """The viewer's last connection ended at `left_at`. No-op without a session."""
+    async def claim_coupon(self, room: str, ask: CouponAsk) -> CouponAnswer:
+        """One atomic step: a key used before answers its claim; otherwise
+        `live.domain.coupons.decide_claim`, then the claim is written and counted."""
 
     @abc.abstractmethod
-    async def like(self, room_id: str, n: int) -> None:
+    async def click(self, ask: ClickAsk) -> bool:
+        """Record the click durably unless it is a repeat (False)."""
+
+    @abc.abstractmethod
+    async def enter(self, room: str, viewer: str, via: str | None) -> None:
+        """A viewer came into the room (first connection), brought by `via` (a promoter
+        id) or not. Idempotent while the viewer's session is open."""
+
+    @abc.abstractmethod
+    async def leave(self, room: str, viewer: str, left_at: int, watching: str | None) -> None:
+        """The viewer's last connection ended at `left_at`, with `watching` (a sku) on
+        screen. No-op without a session."""
+
+    @abc.abstractmethod
+    async def like(self, room: str, n: int) -> None:
         """Add `n` likes."""
 
     @abc.abstractmethod
-    async def numbers(self, room_id: str) -> tuple[Numbers, Minute]:
-        """The room's live numbers now (with each guide's viewers brought and watching),
-        and the current minute of its series."""
+    async def session(self, room: str, viewer: str) -> tuple[int, str | None] | None:
+        """The viewer's open session in the room: (when it began, who brought them)."""
 
     @abc.abstractmethod
-    async def series(self, room_id: str, minutes: int = 60) -> list[Minute]:
-        """The last `minutes` minutes of numbers, oldest first, for the live chart."""
-
-    # --- commerce: lineup on sale, releases, claims, orders, coupons --------------
+    async def presence(self, room: str, minutes: int = 1) -> Presence:
+        """The room's presence now, with the last `minutes` minute buckets."""
 
     @abc.abstractmethod
-    async def set_on_sale(self, room_id: str, sku: str, on_sale: bool, actor: Actor) -> list[Event]:
-        """Take a lineup product off sale (its releases refuse claims) or back on."""
+    async def samples(self, room: str, add: Sample | None, kept: int) -> list[Sample]:
+        """Keep `add` as the room's pacing sample of its second (the latest of a second
+        wins; one older than the last second kept is dropped), and return the last
+        `kept` samples."""
 
     @abc.abstractmethod
-    async def plan_release(self, room_id: str, plan: PlanRelease, actor: Actor) -> list[Event]:
-        """Plan `plan.waves` releases of a lineup product. Their units leave the
-        product's stock now; not enough stock raises `Conflict` and plans nothing."""
+    async def visits(self, room: str, via: str | None = None) -> list[Visit]:
+        """Every visit to the room (of viewers `via` brought), open ones with no end,
+        in the order they began."""
 
-    @abc.abstractmethod
-    async def close_release(self, room_id: str, release_id: str, actor: Actor) -> list[Event]:
-        """Close a release; its unclaimed units go back to the product's stock, and so
-        do units of its holds that expire or orders that are refunded later."""
 
-    @abc.abstractmethod
-    async def releases(self, room_id: str) -> list[Release]:
-        """Every release of the room, oldest first."""
-
-    @abc.abstractmethod
-    async def claim(self, room_id: str, release_id: str, viewer: str, key: str, qty: int = 1) -> tuple[ClaimResult, list[Event]]:
-        """The atomic buy: checks the release is open and on sale, the viewer is in its
-        audience, within the per-viewer limits (the release's and the product's), that
-        enough is left, and the idempotency key; then holds the units until
-        `now + hold_s`. A key that already claimed returns that same hold. Other
-        outcomes change nothing."""
-
-    @abc.abstractmethod
-    async def checkout(
-        self, room_id: str, hold_id: str, viewer: str, guide_code: str | None = None
-    ) -> tuple[Order, list[Event]]:
-        """Turn the viewer's hold into a pending order with the best coupon they hold
-        applied (the coupon is then used by this order), attributed by the brand's
-        binding rules to who brought it, with its receipt (`guide_code`: a code typed
-        at checkout, `NotFound` if it is nobody's). Again for the same hold: the same
-        order. An expired or foreign hold raises."""
-
-    @abc.abstractmethod
-    async def apply_guide_code(self, room_id: str, order_id: str, viewer: str, code: str) -> tuple[Order, list[Event]]:
-        """The buyer typed a guide code on their pending order: attribute it again with
-        the code as a touch (`NotFound` for a code that is nobody's of the brand)."""
-
-    @abc.abstractmethod
-    async def pay(self, room_id: str, order_id: str, viewer: str | None = None) -> tuple[Order, list[Event]]:
-        """Mark a pending order paid (`viewer` set: it must be theirs). Paying a paid
-        order returns it unchanged."""
-
-    @abc.abstractmethod
-    async def cancel_order(self, room_id: str, order_id: str, viewer: str | None = None) -> tuple[Order, list[Event]]:
-        """Cancel a pending order: its units go back to the release (or the product's
-        stock if the release is closed) and its coupon back to the buyer."""
-
-    @abc.abstractmethod
-    async def refund_order(self, room_id: str, order_id: str) -> tuple[Order, list[Event]]:
-        """Refund a paid order: its units go back like a cancellation's; the coupon
-        stays used."""
-
-    @abc.abstractmethod
-    async def report_order(self, room_id: str, report: OrderReport) -> tuple[Order, list[Event]]:
-        """A shop's webhook report, idempotent on `report.external_id`: an order of ours
-        (`report.order`) is paid, cancelled or refunded; otherwise an order placed
-        outside the overlay is recorded for the viewer or click it names (no stock of
-        ours moves). A late payment of an expired order takes its units back only if
-        they are still left; otherwise it raises `Conflict` (the shop must refund)."""
-
-    @abc.abstractmethod
-    async def expire_holds(self) -> list[Event]:
-        """Expire every hold past its time that is not paid, in every room: units back,
-        coupons back, orders expired. Idempotent: safe from many workers at once."""
-
-    @abc.abstractmethod
-    async def orders(self, room_id: str, limit: int = 50) -> list[Order]:
-        """The room's most recent orders, newest first."""
-
-    @abc.abstractmethod
-    async def create_coupon(self, room_id: str, spec: CreateCoupon, actor: Actor) -> tuple[Coupon, list[Event]]:
-        """Create a coupon campaign (and push it if `spec.push`)."""
-
-    @abc.abstractmethod
-    async def push_coupon(self, room_id: str, coupon_id: str, actor: Actor) -> list[Event]:
-        """Pop the coupon up on the overlays of its audience."""
-
-    @abc.abstractmethod
-    async def claim_coupon(self, room_id: str, coupon_id: str, viewer: str, key: str) -> CouponResult:
-        """One coupon for the viewer, atomically: the claim window, the audience, the
-        per-viewer limit, the quantity, and the idempotency key."""
-
-    @abc.abstractmethod
-    async def coupons(self, room_id: str) -> list[Coupon]:
-        """Every coupon campaign of the room, oldest first."""
-
-    @abc.abstractmethod
-    async def mine(self, room_id: str, viewer: str) -> Mine:
-        """The viewer's holds, orders and coupons in the room."""
-
-    @abc.abstractmethod
-    async def viewer_facts(self, room_id: str, viewer: str) -> ViewerFacts:
-        """What audiences may ask about the viewer now (guide, shop, presence, paid)."""
-
-    # --- pacing: tiers, run-of-show, prompts, banners, alerts, the control log ----
-
-    @abc.abstractmethod
-    async def pacing(self, room_id: str) -> Pacing:
-        """The room's pacing rules, tier, run-of-show, teleprompter lines and banner."""
-
-    @abc.abstractmethod
-    async def add_script_lines(self, room_id: str, lines: list[ScriptLineIn], replace: bool, actor: Actor) -> list[Event]:
-        """Add lines to the script library (new ids), or replace it. One `scripts` event."""
-
-    @abc.abstractmethod
-    async def delete_script_line(self, room_id: str, line_id: str, actor: Actor) -> list[Event]:
-        """Remove one line (`NotFound` if there is none)."""
-
-    @abc.abstractmethod
-    async def set_pacing(self, room_id: str, rules: PacingRules, actor: Actor) -> list[Event]:
-        """Replace the pacing rules (tier thresholds that make no sense are refused)."""
-
-    @abc.abstractmethod
-    async def set_show(self, room_id: str, segments: list[Segment], repeat: bool, actor: Actor) -> list[Event]:
-        """Replace the run-of-show's segments, keeping its clock."""
-
-    @abc.abstractmethod
-    async def control_show(self, room_id: str, control: ShowControl, actor: Actor) -> list[Event]:
-        """Start, pause, resume, skip, extend, jump or stop the run-of-show."""
-
-    @abc.abstractmethod
-    async def push_line(self, room_id: str, push: PushLine, actor: Actor) -> list[Event]:
-        """Put a library line or a typed one on the teleprompter, for `push.seconds`."""
-
-    @abc.abstractmethod
-    async def push_banner(self, room_id: str, text: str, seconds: int, actor: Actor) -> list[Event]:
-        """Show a banner on every overlay until `seconds` from now."""
-
-    @abc.abstractmethod
-    async def observe(self, room_id: str) -> list[Event]:
-        """Let time move pacing: sample the numbers, step the tier, announce (and fire)
-        the segment the run-of-show has reached, rotate the teleprompter's line, raise
-        alerts. Called about once a second; a second call at the same moment does
-        nothing more."""
-
-    @abc.abstractmethod
-    async def log_action(self, room_id: str, entry: Action) -> list[Event]:
-        """Append a staff action to the control log (an `action` event). Append-only."""
-
-    @abc.abstractmethod
-    async def actions(self, room_id: str, limit: int = 100) -> list[Action]:
-        """The most recent entries of the control log, newest first."""
-
-    # --- tracked links, attribution and the ledger --------------------------------
-
-    @abc.abstractmethod
-    async def create_link(self, owner: str, room_id: str, sku: str | None = None) -> Link:
-        """The tracked link of a guide or distributor for a live (and one of its
-        products): made once with a random code, the same link after."""
-
-    @abc.abstractmethod
-    async def link(self, code: str) -> Link:
-        """The link with this code, or `NotFound`."""
-
-    @abc.abstractmethod
-    async def links(self, owner: str) -> list[Link]:
-        """A person's links, oldest first."""
-
-    @abc.abstractmethod
-    async def record_click(self, code: str, viewer: str) -> str | None:
-        """Record a click on a link, durably, and return its id (an order webhook may
-        name it); None (nothing recorded) if the same viewer clicked it within the
-        hour. `NotFound` for an unknown code."""
-
-    @abc.abstractmethod
-    async def reissue_portal(self, person_id: str, since_s: int) -> None:
-        """Portal links of `person_id` issued before `since_s` (epoch seconds) no longer
-        open the portal: a new link replaces the old ones."""
-
-    @abc.abstractmethod
-    async def portal_since(self, person_id: str) -> int | None:
-        """When `person_id`'s current portal links began (epoch seconds), if ever reissued."""
-
-    @abc.abstractmethod
-    async def note_self(self, owner: str, viewer: str) -> None:
-        """This viewer is that guide or distributor (for self-referral)."""
-
-    @abc.abstractmethod
-    async def ledger(self, who: str | None = None, room: str | None = None) -> list[tuple[LedgerEntry, str]]:
-        """Ledger entries, oldest first, with their state now (frozen, confirmed, paid)."""
-
-    @abc.abstractmethod
-    async def pay_out(self, who: str) -> tuple[str | None, int]:
-        """Mark a person's confirmed entries paid if they add up to more than zero:
-        (payout id, fen), or (None, 0)."""
-
-    @abc.abstractmethod
-    async def reassign(self, room_id: str, order_id: str, to: str, reason: str) -> tuple[Order, list[Event]]:
-        """Give an order to another guide or distributor, with the reason, while its
-        commission is not confirmed (`Conflict` after): entries reversed and rewritten."""
-
-    @abc.abstractmethod
-    async def guide_report(self, person_id: str) -> GuideReport:
-        """A guide's or distributor's own figures: per live, commission by state, their
-        funnel, and the customers they brought who watched but did not buy."""
-
-    @abc.abstractmethod
-    async def set_reach(self, person_id: str, reach: int) -> None:
-        """How many customers a guide or distributor can reach (their funnel's start)."""
+__all__ = [
+    "Audience", "ClaimAnswer", "ClaimAsk", "ClickAsk", "CouponAnswer", "CouponAsk", "Event", "Hot", "Index",
+    "Listener", "Presence", "PromoterPresence", "Store", "Subscription", "Sum", "Table", "Tx",
+]

@@ -24,8 +24,8 @@ from ..domain import scripts as script_rules
 from ..domain import attribution
 from ..errors import BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, StaleRequest, StoreUnavailable, Unauthorized
 from ..imports import format_of, import_catalog, import_people
-from ..rooms import Sender
-from ..store.base import OrderReport
+from ..commands import Sender
+from ..ops import OrderReport
 from ..tokens import ANY_ROOM, VIEWER_COOKIE, Claims
 from .services import Live
 
@@ -65,7 +65,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     live: Live = request.app.state.live
     try:
-        await live.store.list_rooms()
+        await live.ops.list_rooms()
     except StoreUnavailable as exc:
         return Response(protocol.encode(protocol.error_of(exc)), status_code=503, media_type="application/json")
     return _json({"ok": True, "connections": live.hub.connections()})
@@ -79,8 +79,8 @@ async def room_state(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
     _claims(request, live, room)
-    state = await live.store.state(room)
-    numbers, _ = await live.store.numbers(room)
+    state = await live.ops.state(room)
+    numbers, _ = await live.ops.numbers(room)
     view = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned)
     return _json({"seq": state.seq, "room": msgspec.to_builtins(view), "numbers": msgspec.to_builtins(numbers)})
 
@@ -108,13 +108,13 @@ def _admin(request: Request, live: Live) -> Claims:
 async def rooms(request: Request) -> Response:
     live: Live = request.app.state.live
     _admin(request, live)
-    return _json([{"id": r.id, "title": r.title, "created_at": r.created_at} for r in await live.store.list_rooms()])
+    return _json([{"id": r.id, "title": r.title, "created_at": r.created_at} for r in await live.ops.list_rooms()])
 
 
 async def catalog(request: Request) -> Response:
     live: Live = request.app.state.live
     _admin(request, live)
-    return _json(msgspec.to_builtins(await live.store.list_products()))
+    return _json(msgspec.to_builtins(await live.ops.list_products()))
 
 
 async def _upload(request: Request) -> tuple[str, str]:
@@ -160,10 +160,10 @@ async def order_webhook(request: Request) -> Response:
         raise BadMessage(f"the body is larger than {MAX_BODY} bytes")
     verify_webhook(
         secret, request.headers.get("x-live-timestamp"), request.headers.get("x-live-signature"), body,
-        live.store.clock() / 1000, live.settings.webhook_window_s,
+        live.ops.clock() / 1000, live.settings.webhook_window_s,
     )
     report = protocol.decode_webhook(body)
-    order, _ = await live.store.report_order(
+    order, _ = await live.ops.report_order(
         report.room,
         OrderReport(report.external_id, report.status, report.order, report.viewer, report.click, report.sku, report.qty, report.amount),
     )
@@ -175,7 +175,7 @@ async def scripts_export(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
     _claims(request, live, room)
-    lines = [msgspec.to_builtins(line) for line in await live.store.scripts(room)]
+    lines = [msgspec.to_builtins(line) for line in await live.ops.scripts(room)]
     if request.query_params.get("format", "json") == "csv":
         disposition = {"Content-Disposition": f'attachment; filename="{room}-scripts.csv"'}
         return Response(script_rules.to_csv(lines), media_type="text/csv; charset=utf-8", headers=disposition)
@@ -214,7 +214,7 @@ def _promoter(request: Request, live: Live) -> Claims:
 async def _current_promoter(request: Request, live: Live) -> Claims:
     """A guide's claims, if their link is the latest one the admin sent them."""
     claims = _promoter(request, live)
-    since = await live.store.portal_since(claims.sub)
+    since = await live.ops.portal_since(claims.sub)
     if since is not None and claims.iat < since:
         raise Unauthorized("this portal link was replaced by a newer one: ask your admin for it")
     return claims
@@ -225,12 +225,12 @@ async def guide_me(request: Request) -> Response:
     my numbers per live, commission by state, funnel and follow-up list."""
     live: Live = request.app.state.live
     claims = await _current_promoter(request, live)
-    report = await live.store.guide_report(claims.sub)
+    report = await live.ops.guide_report(claims.sub)
     missing = [item.room for item in report.lives if claims.allows_room(item.room) and not any(l.sku is None for l in item.links)]
     for room in missing:
-        await live.store.create_link(claims.sub, room)
+        await live.ops.create_link(claims.sub, room)
     if missing:
-        report = await live.store.guide_report(claims.sub)
+        report = await live.ops.guide_report(claims.sub)
     report.lives = [item for item in report.lives if claims.allows_room(item.room)]
     return _json(report)
 
@@ -242,14 +242,14 @@ async def guide_link(request: Request) -> Response:
     body = _decode(await request.body(), _LinkAsk)
     if not claims.allows_room(body.room):
         raise Forbidden(f"your link is not for room {body.room!r}")
-    return _json(await live.store.create_link(claims.sub, body.room, body.sku))
+    return _json(await live.ops.create_link(claims.sub, body.room, body.sku))
 
 
 async def guide_reach(request: Request) -> Response:
     live: Live = request.app.state.live
     claims = await _current_promoter(request, live)
     body = _decode(await request.body(), _Reach)
-    await live.store.set_reach(claims.sub, body.reach)
+    await live.ops.set_reach(claims.sub, body.reach)
     return _json({"ok": True})
 
 
@@ -260,7 +260,7 @@ async def guide_device(request: Request) -> Response:
     claims = await _current_promoter(request, live)
     viewer = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE))
     if viewer is not None:
-        await live.store.note_self(claims.sub, viewer)
+        await live.ops.note_self(claims.sub, viewer)
     return _json({"ok": True, "noted": viewer is not None})
 
 
@@ -294,10 +294,10 @@ async def people(request: Request) -> Response:
     live: Live = request.app.state.live
     _admin(request, live)
     return _json({
-        "brands": msgspec.to_builtins(await live.store.brands()),
-        "shops": msgspec.to_builtins(await live.store.shops()),
-        "guides": msgspec.to_builtins(await live.store.guides()),
-        "distributors": msgspec.to_builtins(await live.store.distributors()),
+        "brands": msgspec.to_builtins(await live.ops.brands()),
+        "shops": msgspec.to_builtins(await live.ops.shops()),
+        "guides": msgspec.to_builtins(await live.ops.guides()),
+        "distributors": msgspec.to_builtins(await live.ops.distributors()),
     })
 
 
@@ -312,10 +312,10 @@ async def portal_link(request: Request) -> Response:
     live: Live = request.app.state.live
     _admin(request, live)
     person = request.path_params["person"]
-    if person not in {p.id for p in [*await live.store.guides(), *await live.store.distributors()]}:
+    if person not in {p.id for p in [*await live.ops.guides(), *await live.ops.distributors()]}:
         raise NotFound(f"no guide or distributor {person!r}", path="$.person")
     now_ms = int(time.time() * 1000)  # tokens are checked against the wall clock
-    await live.store.reissue_portal(person, now_ms // 1000)  # the links sent before stop working
+    await live.ops.reissue_portal(person, now_ms // 1000)  # the links sent before stop working
     token = live.tokens.mint("guide", ANY_ROOM, person, PORTAL_LINK_TTL_S, now=now_ms / 1000)
     return _json({"person": person, "url": live.url(request, f"/guide#token={token}"), "expires": now_ms + PORTAL_LINK_TTL_S * 1000})
 
@@ -336,7 +336,7 @@ async def put_brand(request: Request) -> Response:
     brand = _decode(await request.body(), protocol.Brand)
     if brand.id != request.path_params["brand"]:
         raise BadMessage("the body's id is not the brand in the URL", path="$.id")
-    await live.store.put_brand(brand)
+    await live.ops.put_brand(brand)
     return _json(brand)
 
 
@@ -346,9 +346,9 @@ async def simulate(request: Request) -> Response:
     live: Live = request.app.state.live
     _admin(request, live)
     ask = _decode(await request.body(), protocol.Simulation)
-    brands = {b.id: b for b in await live.store.brands()}
+    brands = {b.id: b for b in await live.ops.brands()}
     rules = ask.rules or brands.get(ask.brand, protocol.Brand(ask.brand, ask.brand)).rules
-    now = ask.now or live.store.clock()
+    now = ask.now or live.ops.clock()
     touches = [attribution.Touch(t.kind, t.owner, now - round(t.minutes_ago * 60_000), t.room or ask.room) for t in ask.touches]
     decided = attribution.decide(
         touches, attribution.Rules(**msgspec.structs.asdict(rules)), now, ask.room, frozenset(ask.self_owners),
@@ -366,7 +366,7 @@ async def ledger_view(request: Request) -> Response:
     per guide, distributor and store."""
     live: Live = request.app.state.live
     _admin(request, live)
-    entries = await live.store.ledger(request.query_params.get("who"), request.query_params.get("room"))
+    entries = await live.ops.ledger(request.query_params.get("who"), request.query_params.get("room"))
     if request.query_params.get("format") == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -393,7 +393,7 @@ async def payout(request: Request) -> Response:
     live: Live = request.app.state.live
     claims = _admin(request, live)
     body = _decode(await request.body(), _Payout)
-    payout_id, amount = await live.store.pay_out(body.who)
+    payout_id, amount = await live.ops.pay_out(body.who)
     if payout_id is None:
         raise Conflict(f"{body.who!r} has nothing confirmed to pay (or a balance below zero)", path="$.who")
     return _json({"payout": payout_id, "who": body.who, "amount": amount, "by": claims.sub})
@@ -408,11 +408,11 @@ async def reassign(request: Request) -> Response:
     body = _decode(await request.body(), _Reassign)
     summary = msgspec.json.encode({"order": order_id, "to": body.to, "reason": body.reason}).decode()
     try:
-        order, _ = await live.store.reassign(room, order_id, body.to, body.reason)
+        order, _ = await live.ops.reassign(room, order_id, body.to, body.reason)
     except LiveError as exc:
-        await live.store.log_action(room, protocol.Action(live.store.clock(), claims.role, claims.sub, "reassign", summary, "refused", exc.code))
+        await live.ops.log_action(room, protocol.Action(live.ops.clock(), claims.role, claims.sub, "reassign", summary, "refused", exc.code))
         raise
-    await live.store.log_action(room, protocol.Action(live.store.clock(), claims.role, claims.sub, "reassign", summary, "ok"))
+    await live.ops.log_action(room, protocol.Action(live.ops.clock(), claims.role, claims.sub, "reassign", summary, "ok"))
     return _json(order)
 
 

@@ -46,11 +46,11 @@ async def _known(request: Request) -> tuple[Live, object] | Response:
     live: Live = request.app.state.live
     code = request.path_params["code"]
     try:
-        return live, await live.store.link(code)
+        return live, await live.ops.link(code)
     except NotFound:
         address = request.client.host if request.client else "?"
         misses: Misses = request.app.state.link_misses
-        if not misses.allow(address, live.store.clock()):
+        if not misses.allow(address, live.ops.clock()):
             return Response("too many unknown links; try again later\n", status_code=429, media_type="text/plain")
         return render(request, "link_not_found.html", status=404)
 
@@ -65,7 +65,7 @@ async def follow(request: Request) -> Response:
         viewer = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE))
         if viewer is None:
             viewer, cookie = live.tokens.viewer_cookie()
-        await live.store.record_click(link.code, viewer)
+        await live.ops.record_click(link.code, viewer)
     target = f"/watch/{link.room}" + (f"?product={link.sku}" if link.sku else "")
     # Every click of a shared link lands here: the headers are written out, not built
     # through RedirectResponse, MutableHeaders and http.cookies (a third of the time).
@@ -108,9 +108,9 @@ async def poster(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     live, link = found
-    room = await live.store.get_room(link.room)
-    people = {p.id: p for p in [*await live.store.guides(), *await live.store.distributors()]}
-    product = next((p for p in await live.store.list_products() if p.sku == link.sku), None) if link.sku else None
+    room = await live.ops.get_room(link.room)
+    people = {p.id: p for p in [*await live.ops.guides(), *await live.ops.distributors()]}
+    product = next((p for p in await live.ops.list_products() if p.sku == link.sku), None) if link.sku else None
     url = live.url(request, f"/r/{link.code}")
     code = segno.make(url, error="m")
     matrix = [[1 if cell else 0 for cell in row] for row in code.matrix]

@@ -43,7 +43,7 @@ def render(request: Request, name: str, status: int = 200, **context: object) ->
 
 async def index(request: Request) -> Response:
     live: Live = request.app.state.live
-    rooms = await live.store.list_rooms()
+    rooms = await live.ops.list_rooms()
     return render(request, "index.html", rooms=rooms)
 
 
@@ -51,7 +51,7 @@ async def _room_page(request: Request, template: str, **extra: object) -> Respon
     live: Live = request.app.state.live
     room_id = request.path_params["room"]
     try:
-        room = await live.store.get_room(room_id)
+        room = await live.ops.get_room(room_id)
     except RoomNotFound:
         return render(request, "not_found.html", status=404, room_id=room_id)
     page = {
@@ -86,7 +86,7 @@ async def watch(request: Request) -> Response:
     video = request.query_params.get("video") or None
     if video is None:
         try:
-            video = (await live.store.get_room(request.path_params["room"])).video_url
+            video = (await live.ops.get_room(request.path_params["room"])).video_url
         except RoomNotFound:
             pass
     if video is not None and not video.startswith(("https://", "http://", "/")):

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from .. import protocol
 from ..domain import review as rules
 from ..errors import BadMessage, Forbidden
-from ..store.base import RoomHistory
+from ..ops import RoomHistory
 from .api import _claims
 from .pages import _room_page
 from .services import Live
@@ -61,17 +61,17 @@ def _window(value: str) -> int:
 
 
 async def history_of(live: Live, room: str) -> rules.History:
-    record = await live.store.history(room)
-    products = {p.sku: p.title for p in await live.store.list_products()}
-    guides, distributors = await live.store.guides(), await live.store.distributors()
+    record = await live.ops.history(room)
+    products = {p.sku: p.title for p in await live.ops.list_products()}
+    guides, distributors = await live.ops.guides(), await live.ops.distributors()
     promoters = {g.id: rules.Promoter(g.id, g.name, "guide", g.shop, g.reach) for g in guides}
     promoters |= {d.id: rules.Promoter(d.id, d.name, "distributor", None, d.reach) for d in distributors}
     commission: dict[str, int] = {}
     for entry in record.ledger:
         commission[entry.who] = commission.get(entry.who, 0) + entry.amount
-    moments, segments = _moments(record, products, live.store.clock())
+    moments, segments = _moments(record, products, live.ops.clock())
     return rules.History(
-        now=live.store.clock(),
+        now=live.ops.clock(),
         visits=record.visits,
         sales=[_sale(o) for o in record.orders],
         waves=[_wave(r) for r in record.releases],
@@ -82,7 +82,7 @@ async def history_of(live: Live, room: str) -> rules.History:
         stock_claims=[(h.viewer, h.created_at) for h in record.holds],
         commission=commission,
         promoters=promoters,
-        shops={s.id: s.name for s in await live.store.shops()},
+        shops={s.id: s.name for s in await live.ops.shops()},
         titles=products,
         likes=record.likes,
     )

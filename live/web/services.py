@@ -9,16 +9,16 @@ from starlette.templating import Jinja2Templates
 
 from ..hub import Hub
 from ..metrics import Metrics
-from ..rooms import RoomCommands
+from ..commands import RoomCommands
 from ..settings import Settings
-from ..store import Store
+from ..ops import Ops
 from ..tokens import Tokens
 
 
 @dataclass(frozen=True, slots=True)
 class Live:
     settings: Settings
-    store: Store
+    ops: Ops
     hub: Hub
     tokens: Tokens
     commands: RoomCommands

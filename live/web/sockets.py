@@ -22,7 +22,7 @@ from ..errors import BadMessage, LiveError, NotReady, RoomNotFound, StoreUnavail
 from ..hub import Conn
 from ..logs import set_room
 from ..protocol import Hello
-from ..rooms import Sender
+from ..commands import Sender
 from ..settings import Settings
 from ..tokens import VIEWER_COOKIE, new_viewer_id
 from .services import Live
@@ -106,10 +106,10 @@ async def _hello(websocket: WebSocket, live: Live) -> Hello | None:
 
 
 async def _identify(websocket: WebSocket, live: Live, room: str, hello: Hello, direct) -> Conn | None:
-    now = live.store.clock()
+    now = live.ops.clock()
     bucket = TokenBucket(live.settings.rate_per_s, live.settings.rate_burst, now)
     try:
-        await live.store.get_room(room)
+        await live.ops.get_room(room)
     except RoomNotFound as exc:
         await _refuse(websocket, exc, protocol.CLOSE_ROOM_NOT_FOUND)
         return None
@@ -137,7 +137,7 @@ async def _serve(websocket: WebSocket, live: Live, conn: Conn) -> int | None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return message.get("code")
-        now = live.store.clock()
+        now = live.ops.clock()
         conn.last_seen = now
         if not conn.bucket.take(now):
             metrics.messages_dropped.inc()

@@ -18,7 +18,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta, Raw, Struct
 
-from .errors import BadJson, BadMessage
+from ..errors import BadJson, BadMessage
 
 PROTOCOL_VERSION = 1
 

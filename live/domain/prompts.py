@@ -1,31 +1,40 @@
-"""The teleprompter's automatic line, as both stores choose it (they differ only in
-where the room's pacing, waves and scripts are read from)."""
+"""The teleprompter's automatic line: which script line fits the segment's purpose,
+the room's tier and the product now, and when it is time for another."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
-from ..domain import scripts as script_rules
-from ..domain.releases import Wave
-from ..protocol import Pacing, Product, Prompt, ScriptLine, Segment
+from . import scripts as script_rules
 
 
-def auto_prompt(
-    pacing: Pacing, key: tuple | None, segment: Segment | None, sku: str | None, product: Product | None,
-    waves: Iterable[Wave], lines: list[ScriptLine], now: int,
-) -> tuple[Prompt | None, tuple | None]:
+@dataclass(frozen=True, slots=True)
+class Line:
+    """The line to put on the teleprompter: its text (variants picked), the library
+    line it came from, and the purpose it serves."""
+
+    text: str
+    line: str | None
+    purpose: str
+
+
+def auto_line(
+    pacing: Any, key: tuple | None, segment: Any, sku: str | None, product: Any, selling: bool, lines: list, now: int,
+) -> tuple[Line | None, tuple]:
     """A new line when the purpose, tier or product changed (`key` is the last one's),
     or when the line on screen has been there `rotate_s`; None to keep the one there.
-    Also the key to remember."""
+    Also the key to remember. `pacing` is the room's `live.protocol.Pacing`, `segment`
+    the run-of-show's current segment, `selling` whether the product has a release
+    open or coming."""
     purpose = segment.purpose if segment else ("explain" if product else "hold")
     new_key = (purpose, pacing.tier, sku)
     current = pacing.prompt
     if key == new_key and current is not None and now - current.at < pacing.rules.rotate_s * 1000:
         return None, key
-    selling = any(w.sku == sku and w.status(now) in ("open", "scheduled") for w in waves)
     known = {
         "product": "x" if product else None,
         "price": "x" if product else None,
@@ -41,4 +50,4 @@ def auto_prompt(
     text = script_rules.pick_variants(line["text"], rng) if line else ""
     if current is not None and current.text == text and (current.purpose, current.tier) == (purpose, pacing.tier):
         return None, new_key
-    return Prompt(text, "auto", line["id"] if line else None, purpose, pacing.tier, now), new_key
+    return Line(text, line["id"] if line else None, purpose), new_key

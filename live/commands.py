@@ -1,4 +1,4 @@
-"""Command handlers: authorize -> store op -> reply, and the control log.
+"""Command handlers: authorize -> op -> reply, and the control log.
 
 The websocket and the HTTP API both end here, with a decoded protocol message and the
 sender's identity, so a command behaves the same whichever way it came. Events go out
@@ -48,12 +48,12 @@ from .protocol import (
     SetLineup,
     SetOnSale,
 )
-from .store import Actor, Store
+from .ops import Actor, Ops
 
 
 UNLOGGED = (Hello, Ping, Like)
 
-log = logging.getLogger("live.rooms")
+log = logging.getLogger("live.commands")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +69,8 @@ class Sender:
 
 
 class RoomCommands:
-    def __init__(self, store: Store, demo_pay: bool = True, metrics: Metrics | None = None) -> None:
-        self.store = store
+    def __init__(self, ops: Ops, demo_pay: bool = True, metrics: Metrics | None = None) -> None:
+        self.ops = ops
         self.demo_pay = demo_pay
         self.metrics = metrics or Metrics()
 
@@ -97,8 +97,8 @@ class RoomCommands:
             summary = summary[:299] + "…"
         tag = type(message).__struct_config__.tag
         log.info("%s %s: %s", sender.role, tag, result, extra={"command": tag, "subject": sender.subject, "code": code})
-        entry = Action(self.store.clock(), sender.role, sender.subject, tag, summary, result, code)
-        await self.store.log_action(sender.room, entry)
+        entry = Action(self.ops.clock(), sender.role, sender.subject, tag, summary, result, code)
+        await self.ops.log_action(sender.room, entry)
 
     async def _apply(self, sender: Sender, message: Struct) -> Struct | None:
         kind = type(message)
@@ -110,69 +110,69 @@ class RoomCommands:
             case Hello():
                 raise BadMessage("this connection already said hello", path="$.type")
             case Ping(t=t):
-                return Pong(t, self.store.clock())
+                return Pong(t, self.ops.clock())
             case Like(n=n):
-                await self.store.like(sender.room, n)
+                await self.ops.like(sender.room, n)
                 return None
             case Pin(sku=sku, ref=ref):
-                events = await self.store.pin(sender.room, sku, sender.actor)
+                events = await self.ops.pin(sender.room, sku, sender.actor)
             case SetLineup(skus=skus, ref=ref):
-                events = await self.store.set_lineup(sender.room, skus, sender.actor)
+                events = await self.ops.set_lineup(sender.room, skus, sender.actor)
             case SetOnSale(sku=sku, on_sale=on_sale, ref=ref):
-                events = await self.store.set_on_sale(sender.room, sku, on_sale, sender.actor)
+                events = await self.ops.set_on_sale(sender.room, sku, on_sale, sender.actor)
             case PlanRelease(ref=ref):
-                events = await self.store.plan_release(sender.room, message, sender.actor)
+                events = await self.ops.plan_release(sender.room, message, sender.actor)
             case CloseRelease(release=release, ref=ref):
-                events = await self.store.close_release(sender.room, release, sender.actor)
+                events = await self.ops.close_release(sender.room, release, sender.actor)
             case Claim(release=release, key=key, qty=qty):
                 try:
-                    result, _ = await self.store.claim(sender.room, release, sender.subject, key, qty)
+                    result, _ = await self.ops.claim(sender.room, release, sender.subject, key, qty)
                 except LiveError:
                     self.metrics.claim("error")
                     raise
                 self.metrics.claim(result.outcome)
                 return result
             case Checkout(hold=hold, ref=ref, guide_code=guide_code):
-                order, _ = await self.store.checkout(sender.room, hold, sender.subject, guide_code)
+                order, _ = await self.ops.checkout(sender.room, hold, sender.subject, guide_code)
                 return OrderResult(ref, order)
             case GuideCode(order=order_id, code=code, ref=ref):
-                order, _ = await self.store.apply_guide_code(sender.room, order_id, sender.subject, code)
+                order, _ = await self.ops.apply_guide_code(sender.room, order_id, sender.subject, code)
                 return OrderResult(ref, order)
             case Pay(order=order_id, ref=ref):
                 if not self.demo_pay:
                     raise Forbidden("payments are confirmed by the shop's webhook here", path="$.type")
-                order, _ = await self.store.pay(sender.room, order_id, sender.subject)
+                order, _ = await self.ops.pay(sender.room, order_id, sender.subject)
                 return OrderResult(ref, order)
             case CancelOrder(order=order_id, ref=ref):
                 own = sender.subject if sender.role == "viewer" else None
-                order, _ = await self.store.cancel_order(sender.room, order_id, own)
+                order, _ = await self.ops.cancel_order(sender.room, order_id, own)
                 return OrderResult(ref, order)
             case CreateCoupon(ref=ref):
-                _, events = await self.store.create_coupon(sender.room, message, sender.actor)
+                _, events = await self.ops.create_coupon(sender.room, message, sender.actor)
             case PushCoupon(coupon=coupon, ref=ref):
-                events = await self.store.push_coupon(sender.room, coupon, sender.actor)
+                events = await self.ops.push_coupon(sender.room, coupon, sender.actor)
             case ClaimCoupon(coupon=coupon, key=key):
                 try:
-                    coupon_result = await self.store.claim_coupon(sender.room, coupon, sender.subject, key)
+                    coupon_result = await self.ops.claim_coupon(sender.room, coupon, sender.subject, key)
                 except LiveError:
                     self.metrics.coupon_claim("error")
                     raise
                 self.metrics.coupon_claim(coupon_result.outcome)
                 return coupon_result
             case AddScriptLines(lines=lines, replace=replace, ref=ref):
-                events = await self.store.add_script_lines(sender.room, lines, replace, sender.actor)
+                events = await self.ops.add_script_lines(sender.room, lines, replace, sender.actor)
             case DeleteScriptLine(line=line, ref=ref):
-                events = await self.store.delete_script_line(sender.room, line, sender.actor)
+                events = await self.ops.delete_script_line(sender.room, line, sender.actor)
             case SetPacing(rules=rules, ref=ref):
-                events = await self.store.set_pacing(sender.room, rules, sender.actor)
+                events = await self.ops.set_pacing(sender.room, rules, sender.actor)
             case SetShow(segments=segments, repeat=repeat, ref=ref):
-                events = await self.store.set_show(sender.room, segments, repeat, sender.actor)
+                events = await self.ops.set_show(sender.room, segments, repeat, sender.actor)
             case ShowControl(ref=ref):
-                events = await self.store.control_show(sender.room, message, sender.actor)
+                events = await self.ops.control_show(sender.room, message, sender.actor)
             case PushLine(ref=ref):
-                events = await self.store.push_line(sender.room, message, sender.actor)
+                events = await self.ops.push_line(sender.room, message, sender.actor)
             case PushBanner(text=text, seconds=seconds, ref=ref):
-                events = await self.store.push_banner(sender.room, text, seconds, sender.actor)
+                events = await self.ops.push_banner(sender.room, text, seconds, sender.actor)
             case _:
                 raise BadMessage(f"no handler for {kind.__name__}", path="$.type")
         return Ack(ref, events[-1].seq if events else 0)

@@ -1,0 +1,211 @@
+"""Rooms, the catalog, the lineup and the pin; a room's state for snapshots and its
+whole record for the review."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from .. import protocol
+from ..domain.review import Visit
+from ..errors import BadMessage, NotFound, ProductNotFound
+from ..protocol import Coupon, CouponClaim, Hold, LedgerEntry, Order, Product, Release
+from ..protocol.records import Room, Stage
+from ..store.base import Event, Listener, Subscription
+from ..store.tx import Tx
+from .core import ROOM_ID, Actor, Base
+from .tables import CLICKS, COUPON_CLAIMS, COUPONS, HOLDS, LEDGER, ORDERS, PRODUCTS, RELEASES, ROOMS, SHOPS, STAGE
+
+CLOSED_RELEASES_SHOWN = 5
+HISTORY_PAGE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """A room as of `seq`, for snapshots."""
+
+    seq: int
+    room: Room
+    lineup: list[Product]
+    pinned: str | None
+    off_sale: list[str] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)
+    coupons: list[Coupon] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomHistory:
+    """Everything a room recorded, for its review: the whole log (not only the resume
+    window), every visit, wave, hold, order, coupon claim, click on a link to it and
+    ledger entry of it."""
+
+    room: Room
+    events: list[Event]
+    visits: list[Visit]
+    releases: list[Release]
+    holds: list[Hold]
+    orders: list[Order]
+    coupon_claims: list[CouponClaim]
+    clicks: list[tuple[str, str, int]]  # (link owner, viewer, at)
+    ledger: list[LedgerEntry]
+    likes: int
+
+
+class Rooms(Base):
+    # --- rooms and catalog ------------------------------------------------------------
+
+    async def put_room(
+        self, room_id: str, title: str, video_url: str | None = None, brand: str = "default", shop: str | None = None
+    ) -> Room:
+        """Create a room, or update an existing one's title, video, brand and relaying
+        store (`NotFound` for an unknown store)."""
+        if not ROOM_ID.match(room_id):
+            raise BadMessage("a room id is 1-64 lowercase letters, digits and dashes", path="$.room", room=room_id)
+
+        async def decide(tx: Tx) -> Room:
+            if shop is not None and await tx.get(SHOPS, shop) is None:
+                raise NotFound(f"no store {shop!r}", path="$.shop", what="store", id=shop)
+            existing = await tx.get(ROOMS, room_id)
+            room = Room(room_id, title, existing.created_at if existing else tx.now, video_url, brand, shop)
+            (tx.put if existing else tx.insert)(ROOMS, room)
+            return room
+
+        room, _ = await self.run(None, decide)
+        return room
+
+    async def get_room(self, room_id: str) -> Room:
+        return await self.room_of(await self.store.begin(None), room_id)
+
+    async def list_rooms(self) -> list[Room]:
+        """Every room, oldest first."""
+        rooms = await (await self.store.begin(None)).all(ROOMS)
+        return sorted(rooms, key=lambda r: (r.created_at, r.id))
+
+    async def put_products(self, products: list[Product]) -> None:
+        """Insert or replace catalog products by sku, all or none (`stock` is set as
+        given). The overlays of lives with one of them in their lineup show the change."""
+
+        async def decide(tx: Tx) -> None:
+            for product in products:
+                existing = await tx.get(PRODUCTS, product.sku)
+                if existing is None:
+                    tx.insert(PRODUCTS, product)
+                else:
+                    tx.put(PRODUCTS, product)
+                    tx.set(tx.counter(PRODUCTS, product.sku, "stock"), product.stock)
+
+        await self.run(None, decide)
+        changed = {p.sku for p in products}
+        for room in await self.list_rooms():
+            async def announce(tx: Tx) -> None:
+                stage = await self.stage_of(tx)
+                if changed.intersection(stage.lineup):  # their overlays show the new titles and prices
+                    await self._lineup_event(tx, stage.lineup, "catalog")
+
+            await self.run(room.id, announce)
+
+    async def list_products(self) -> list[Product]:
+        """The catalog, ordered by sku."""
+        return sorted(await (await self.store.begin(None)).all(PRODUCTS), key=lambda p: p.sku)
+
+    # --- the lineup and the pin ---------------------------------------------------------
+
+    async def set_lineup(self, room_id: str, skus: list[str], actor: Actor) -> list[Event]:
+        """Replace the lineup. Unknown or repeated skus raise and change nothing; a
+        pinned product left out of the new lineup is unpinned in the same step."""
+        await self.known(room_id)
+
+        async def decide(tx: Tx) -> None:
+            seen: set[str] = set()
+            for i, sku in enumerate(skus):
+                await self.product_of(tx, sku, f"$.skus[{i}]")
+                if sku in seen:
+                    raise BadMessage(f"sku {sku!r} appears twice", path=f"$.skus[{i}]", sku=sku)
+                seen.add(sku)
+            stage = await self.stage_of(tx)
+            pinned = stage.pinned if stage.pinned in seen else None
+            self._stage(tx, stage, msgspec.structs.replace(stage, lineup=list(skus), pinned=pinned))
+            await self._lineup_event(tx, list(skus), actor.label)
+            if stage.pinned is not None and pinned is None:
+                tx.event("pinned", "all", protocol.Pinned(0, tx.now, None, None, actor.label))
+
+        return await self.events_of(room_id, decide)
+
+    async def pin(self, room_id: str, sku: str | None, actor: Actor) -> list[Event]:
+        """Pin a product of the lineup (`ProductNotFound` if it is not in it), or unpin
+        with None. Pinning the pinned product again still produces an event: the host
+        may want every overlay to flash it again."""
+        await self.known(room_id)
+
+        async def decide(tx: Tx) -> None:
+            product = await self.in_lineup(tx, sku) if sku is not None else None
+            stage = await self.stage_of(tx)
+            self._stage(tx, stage, msgspec.structs.replace(stage, pinned=sku))
+            tx.event("pinned", "all", protocol.Pinned(0, tx.now, sku, product, actor.label))
+
+        return await self.events_of(room_id, decide)
+
+    async def _lineup_event(self, tx: Tx, lineup: list[str], by: str) -> None:
+        products = await tx.get_many(PRODUCTS, lineup)
+        tx.event("lineup", "all", protocol.LineupChanged(0, tx.now, products, by, await self.off_sale_of(tx, lineup)))
+
+    @staticmethod
+    def _stage(tx: Tx, old: Stage, new: Stage) -> None:
+        if tx.records.get((STAGE.name, tx.room, "stage")) is None:
+            tx.insert(STAGE, new)
+        else:
+            tx.put(STAGE, new)
+
+    # --- the log --------------------------------------------------------------------------
+
+    async def state(self, room_id: str) -> RoomState:
+        """The room's current state and the seq it reflects."""
+        await self.known(room_id)
+        seq = await self.store.last_seq(room_id)
+        tx = await self.store.begin(room_id)
+        room = await self.room_of(tx, room_id)
+        stage = await self.stage_of(tx)
+        now = tx.now
+        releases = await tx.all(RELEASES)
+        shown = [r for r in releases if r.closed_at is None] + [r for r in releases if r.closed_at is not None][-CLOSED_RELEASES_SHOWN:]
+        coupons = [
+            c for c in await tx.all(COUPONS)
+            if c.pushed_at is not None and (c.claim_until is None or c.claim_until > now) and c.claimed < c.quantity
+        ]
+        return RoomState(
+            seq, room, await tx.get_many(PRODUCTS, stage.lineup), stage.pinned, await self.off_sale_of(tx, stage.lineup),
+            sorted(shown, key=lambda r: r.starts_at), coupons,
+        )
+
+    async def events_after(self, room_id: str, seq: int, limit: int) -> list[Event]:
+        """Up to `limit` durable events with seq > `seq`, oldest first."""
+        await self.known(room_id)
+        return await self.store.events_after(room_id, seq, limit)
+
+    def subscribe(self, room_id: str, listener: Listener) -> Subscription:
+        return self.store.subscribe(room_id, listener)
+
+    async def history(self, room_id: str) -> RoomHistory:
+        """The room's whole record, for the post-live review."""
+        await self.known(room_id)
+        events: list[Event] = []
+        while True:
+            page = await self.store.events_after(room_id, events[-1].seq if events else 0, HISTORY_PAGE)
+            events += page
+            if len(page) < HISTORY_PAGE:
+                break
+        visits = await self.store.visits(room_id)
+        tx = await self.store.begin(room_id)
+        room = await self.room_of(tx, room_id)
+        clicks = await tx.find(CLICKS.index("room"), room_id)
+        presence = await self.store.presence(room_id)
+        return RoomHistory(
+            room=room, events=events, visits=visits, releases=await tx.all(RELEASES), holds=await tx.all(HOLDS),
+            orders=await tx.all(ORDERS), coupon_claims=await tx.all(COUPON_CLAIMS),
+            clicks=[(c.owner, c.viewer, c.at) for c in clicks], ledger=await tx.all(LEDGER),
+            likes=presence.numbers.likes,
+        )
+
+
+__all__ = ["RoomHistory", "RoomState", "Rooms", "ProductNotFound"]
