@@ -325,9 +325,9 @@ class Seeded:
 async def seed(data_dir: Path) -> Seeded:
     """The demo room, its people and their links, plus a product link per guide."""
     from live.demo import PRODUCTS, seed as seed_demo
-    from live.store import open_store
+    from live.ops import open_ops
 
-    store = open_store("local", data_dir)
+    store = open_ops("local", data_dir)
     await store.open()
     try:
         await seed_demo(store, ROOM)
@@ -343,9 +343,9 @@ async def seed(data_dir: Path) -> Seeded:
 
 async def recorded_clicks(data_dir: Path, people: list[str]) -> int:
     """The clicks on the bench's links, read back from disk by a fresh store."""
-    from live.store import open_store
+    from live.ops import open_ops
 
-    store = open_store("local", data_dir)
+    store = open_ops("local", data_dir)
     await store.open()
     try:
         reports = [await store.guide_report(person) for person in people]

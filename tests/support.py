@@ -183,7 +183,7 @@ async def running_server(settings: Settings, seeded: bool = True):
         await asyncio.sleep(0.01)
     live = LiveServer(settings, app=app)
     if seeded:
-        await seed(app.state.live.store)
+        await seed(app.state.live.ops)
     try:
         yield live
     finally:

@@ -109,7 +109,7 @@ async def test_a_slow_viewer_is_closed_while_the_others_keep_receiving(tmp_path)
     # buffers (up to 4 MiB for the send side on loopback), within a few hundred events.
     products = [Product(f"K{i:03d}", "长标题 long title " * 6 + str(i), 100 + i) for i in range(200)]
     async with running_server(settings, seeded=False) as live:
-        await seed(live.app.state.live.store, products=products)
+        await seed(live.app.state.live.ops, products=products)
         readers = [await live.viewer() for _ in range(3)]
 
         raw = socket.socket()
@@ -155,7 +155,7 @@ async def test_a_restarted_hub_leaves_no_viewer_counted(tmp_path):
         controller = await live.staff()
         await controller.recv_where(lambda m: m["type"] == "numbers" and m["numbers"]["online"] == 3)
     async with running_server(settings, seeded=False) as live:
-        numbers, _ = await live.app.state.live.store.numbers(ROOM)
+        numbers, _ = await live.app.state.live.ops.numbers(ROOM)
         assert (numbers.online, numbers.entries, numbers.exits) == (0, 3, 3)
 
 
@@ -165,7 +165,7 @@ async def test_lineup_changes_reach_everyone(server):
     await controller.send({"type": "set_lineup", "skus": ["P4", "P1"]})
     event = await viewer.recv_type("lineup")
     assert [p["sku"] for p in event["lineup"]] == ["P4", "P1"]
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     await store.set_lineup(ROOM, ["P2"], SEEDER)  # a change from elsewhere fans out too
     assert [p["sku"] for p in (await viewer.recv_type("lineup"))["lineup"]] == ["P2"]
 

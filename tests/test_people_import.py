@@ -258,7 +258,7 @@ async def _sold_by(store, viewer: str, guide: str, sku: str) -> str:
 
 
 async def test_moving_a_guide_to_another_store_keeps_the_store_of_their_orders(server):
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     await store.put_brand(Brand("default", "Default", rates=[CommissionRate("brand", 1, 1000)]))
     before = await _sold_by(store, "v1", "g1", "P2")
     assert (before.guide, before.shop) == ("g1", "s1")

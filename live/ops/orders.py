@@ -238,7 +238,7 @@ class Orders(Base):
         for room_id in rooms:
             while True:
                 async def decide(tx: Tx) -> int:
-                    due = [h for h in await tx.due(HOLDS.index("due"), tx.now, limit=EXPIRE_BATCH) if h.status in OPEN_HOLD]
+                    due = [h for h in await tx.due(HOLDS.index("due"), "due", tx.now, limit=EXPIRE_BATCH) if h.status in OPEN_HOLD]
                     back: dict[str, int] = {}
                     for hold in due:
                         if hold.order is not None:

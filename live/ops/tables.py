@@ -142,4 +142,6 @@ SCHEMA = Schema(
     ),
     bags=(FIGURES, OFF_SALE),
 )
-HOT = Hot(releases=RELEASES, holds=HOLDS, coupons=COUPONS, coupon_claims=COUPON_CLAIMS, off_sale=OFF_SALE, clicks=CLICKS)
+HOT = Hot(
+    releases=RELEASES, holds=HOLDS, coupons=COUPONS, coupon_claims=COUPON_CLAIMS, off_sale=OFF_SALE, clicks=CLICKS, rooms=ROOMS,
+)

@@ -81,6 +81,7 @@ class Hot:
     coupon_claims: Table  # index "key"; sum "per_coupon"
     off_sale: Any  # the room bag: sku -> 1 while off sale
     clicks: Table  # index "last" (viewer, link) -> the viewer's clicks on it
+    rooms: Table  # every room (presence sweeps them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +222,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def last_seq(self, room: str) -> int:
-        """The room's last durable seq."""
+        """The seq of the room's last event whose change the records read now show. It
+        may run ahead of what subscribers were given: they get those events next."""
 
     # --- hot primitives -------------------------------------------------------------
 

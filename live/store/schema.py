@@ -103,6 +103,17 @@ class Schema:
         return next(b for b in self.bags if b.name == name)
 
 
+def counter_value(record: Any, field: str, value: int) -> int | None:
+    """A counter as the record holds it: an optional field (a time) is None at zero."""
+    if value == 0 and getattr(type(record), "__struct_defaults__", None) is not None:
+        fields = type(record).__struct_fields__
+        defaults = type(record).__struct_defaults__
+        at = fields.index(field) - (len(fields) - len(defaults))
+        if at >= 0 and defaults[at] is None:
+            return None
+    return value
+
+
 def order_key(key: str) -> tuple[int, str]:
     """Ids made by one counter sort by length, then text ("h9" before "h10")."""
     return len(key), key

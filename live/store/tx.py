@@ -214,10 +214,10 @@ class Tx(abc.ABC):
         found = await self.find(index, value, room)
         return found[0] if found else None
 
-    async def due(self, index: Index, until: int, room: str | None = None, limit: int = 500) -> list[Any]:
-        """Records of a scored index with a score <= `until`, lowest first."""
+    async def due(self, index: Index, value: str, until: int, room: str | None = None, limit: int = 500) -> list[Any]:
+        """Records a scored index maps `value` to with a score <= `until`, lowest first."""
         assert index.table is not None and index.score is not None
-        keys = await self._due(index, self.scope(index.table, room), until, limit)
+        keys = await self._due(index, self.scope(index.table, room), value, until, limit)
         return await self.get_many(index.table, keys, room)
 
     async def total(self, part: Sum | Bag, name: str, room: str | None = None) -> int:
@@ -381,8 +381,8 @@ class Tx(abc.ABC):
         """Keys, oldest first."""
 
     @abc.abstractmethod
-    async def _due(self, index: Index, scope: str, until: int, limit: int) -> list[str]:
-        """Keys with a score <= until, lowest first."""
+    async def _due(self, index: Index, scope: str, value: str, until: int, limit: int) -> list[str]:
+        """Keys of `value` with a score <= until, lowest first."""
 
     @abc.abstractmethod
     async def _totals(self, part: Sum | Bag, scope: str, names: list[str]) -> list[int]:

@@ -131,7 +131,7 @@ async def catalog_import(request: Request) -> Response:
     live: Live = request.app.state.live
     _admin(request, live)
     fmt, text = await _upload(request)
-    report = await import_catalog(live.store, text, fmt, skip_bad=request.query_params.get("skip_bad") in ("1", "true"))
+    report = await import_catalog(live.ops, text, fmt, skip_bad=request.query_params.get("skip_bad") in ("1", "true"))
     status = 400 if report.errors and not report.imported else 200
     return Response(msgspec.json.encode(report.as_dict()), status_code=status, media_type="application/json")
 
@@ -325,7 +325,7 @@ async def people_import(request: Request) -> Response:
     live: Live = request.app.state.live
     _admin(request, live)
     fmt, text = await _upload(request)
-    report = await import_people(live.store, text, fmt)
+    report = await import_people(live.ops, text, fmt)
     return Response(msgspec.json.encode(report.as_dict()), status_code=400 if report.errors else 200, media_type="application/json")
 
 

@@ -32,7 +32,7 @@ async def upload(page: Page, form: str, name: str, text: str) -> None:
 
 async def paid_order_through_a_link(server, owner: str) -> dict:
     """A phone opens `owner`'s link and buys: the order, paid."""
-    link = await server.app.state.live.store.create_link(owner, ROOM)
+    link = await server.app.state.live.ops.create_link(owner, ROOM)
     async with httpx.AsyncClient(base_url=server.base, headers={"User-Agent": PHONE}) as phone:
         cookie = (await phone.get(f"/r/{link.code}")).cookies["live_vid"]
     controller = await server.staff()
@@ -48,7 +48,7 @@ async def paid_order_through_a_link(server, owner: str) -> dict:
 
 
 async def test_people_are_imported_and_each_gets_a_portal_link(server, pages):
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     admin = await pages.open(f"/admin#token={server.token('admin', room='*')}", permissions=["clipboard-read", "clipboard-write"])
 
     await upload(admin, "people-import", "people.csv", PEOPLE_CSV.replace("distributor,d1,Top,default,,,,", "distributor,d1,Top,default,,,d2,"))
@@ -80,7 +80,7 @@ async def test_people_are_imported_and_each_gets_a_portal_link(server, pages):
 
 
 async def test_rules_rates_and_the_simulator(server, pages):
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     await store.put_people(*(await _people()))
     admin = await pages.open(f"/admin#token={server.token('admin', room='*')}")
     form = admin.locator("#brand")
@@ -129,7 +129,7 @@ async def test_rules_rates_and_the_simulator(server, pages):
 
 
 async def test_the_ledger_reassigns_pays_out_and_exports(server, pages):
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     await store.put_people(*(await _people()))
     await store.put_brand(Brand("default", "Default", rates=[_rate(1, 1000)]))
     order = await paid_order_through_a_link(server, "g1")

@@ -260,7 +260,7 @@ HOSTILE_PRODUCT = Product("X1", '<b onmouseover="alert(2)">Bold</b><script>alert
 async def test_html_in_titles_is_shown_as_text_and_pages_have_no_inline_handlers(server, pages):
     """Room and product titles are text, never markup: nothing injected, nothing runs.
     The pages carry no inline script or on* handler (CSP forbids them)."""
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     await store.put_products([HOSTILE_PRODUCT])
     await store.put_room("r2", HOSTILE_TITLE)
     await store.set_lineup("r2", ["P1", "X1"], SEEDER)
@@ -336,7 +336,7 @@ async def test_a_guide_shares_a_link_a_viewer_buys_and_both_boards_update(server
     leaderboards of guides and stores, update while the live runs."""
     from live.protocol import Brand, CommissionRate, Guide, Shop
 
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     await store.put_people([Shop("s1", "West Lake"), Shop("s2", "Bund")],
                            [Guide("g1", "Mei", "s1", "MEI-01"), Guide("g2", "Lin", "s2", "LIN-02")])
     await store.put_brand(Brand("default", "Default", rates=[CommissionRate("brand", 1, 1000)]))
@@ -396,7 +396,7 @@ async def test_a_guide_shares_a_link_a_viewer_buys_and_both_boards_update(server
 async def test_a_guide_makes_a_product_link_that_opens_on_that_product(server, pages):
     from live.protocol import Guide, Shop
 
-    await server.app.state.live.store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "MEI-01")])
+    await server.app.state.live.ops.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "MEI-01")])
     portal = await pages.open(f"/guide#token={server.token('guide', room='*', sub='g1')}")
     card = portal.locator(f'li.live-card[data-room="{ROOM}"]')
     await expect(card.locator("input.share-link")).to_have_count(1)
@@ -428,7 +428,7 @@ async def test_the_teleprompter_says_the_line_for_the_pinned_product(server, pag
     filled from the live state), else the one for its role."""
     from live.protocol import ScriptLine
 
-    await server.app.state.live.store.put_scripts(
+    await server.app.state.live.ops.put_scripts(
         ROOM,
         [
             ScriptLine("e1", "explain", "Masks: {price}, fifteen minutes, that is all.", sku="P2"),

@@ -26,7 +26,7 @@ def settings(tmp_path):
 
 
 async def scripted_live(server) -> dict:
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "MEI-01", reach=20)])
     await store.put_brand(Brand("default", "Default", rates=[CommissionRate("brand", 1, 1000)]))
     link = await store.create_link("g1", ROOM)

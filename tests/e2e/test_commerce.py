@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from live.store import open_store
+from live.ops import open_ops
 from tests.support import ROOM, WEBHOOK_SECRET, ServerProcess, seed, signed, test_settings
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 async def shop(tmp_path):
     """A seeded server process, its rate limits opened for load."""
     settings = test_settings(tmp_path / "data")
-    store = open_store(settings.store, settings.data_dir)
+    store = open_ops(settings.store, settings.data_dir)
     await store.open()
     await seed(store)
     products = await store.list_products()

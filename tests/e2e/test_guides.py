@@ -23,7 +23,7 @@ BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Sa
 async def server(tmp_path):
     settings = test_settings(tmp_path / "data", webhook_secret=WEBHOOK_SECRET)
     async with running_server(settings) as live:
-        store = live.app.state.live.store
+        store = live.app.state.live.ops
         await store.put_people(
             [Shop("s1", "West Lake"), Shop("s2", "Bund")],
             [Guide("g1", "Mei", "s1", "MEI-01"), Guide("g2", "Lin", "s2", "LIN-02")],

@@ -83,7 +83,7 @@ async def test_a_short_sale_shows_in_every_metric(server):
     controller = await server.staff("controller")
     host = await server.staff("host")
     buyers = [await server.viewer() for _ in range(6)]
-    now = server.app.state.live.store.clock()
+    now = server.app.state.live.ops.clock()
     flash = (await plan(controller, sku="P1", quantity=3, limit=1))["release"]
     last_event = await plan(controller, sku="P2", quantity=5, starts_at=now + 3_600_000)
     later = last_event["release"]
@@ -174,7 +174,7 @@ async def test_a_viewer_who_stops_reading_is_counted_as_a_slow_consumer(tmp_path
     settings = test_settings(tmp_path / "d", backlog_bytes=16 * 1024, rate_burst=10_000)
     products = [Product(f"K{i:03d}", "长标题 long title " * 6 + str(i), 100 + i) for i in range(200)]
     async with running_server(settings, seeded=False) as live:
-        await seed(live.app.state.live.store, products=products)
+        await seed(live.app.state.live.ops, products=products)
         reader = await live.viewer()
         raw = socket.socket()
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

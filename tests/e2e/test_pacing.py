@@ -58,15 +58,15 @@ PACING = [
 
 @pytest.mark.parametrize("message", PACING, ids=[m["type"] for m in PACING])
 async def test_viewers_and_guides_cannot_pace_the_room(room, message):
-    before = await room.app.state.live.store.pacing(ROOM)
+    before = await room.app.state.live.ops.pacing(ROOM)
     viewer = await room.viewer()
     await viewer.send(message)
     assert (await viewer.recv_type("error"))["code"] == "forbidden"
     guide = await room.staff("guide")
     await guide.send(message)
     assert (await guide.recv_type("error"))["code"] == "forbidden"
-    assert await room.app.state.live.store.pacing(ROOM) == before
-    entries = await room.app.state.live.store.actions(ROOM)
+    assert await room.app.state.live.ops.pacing(ROOM) == before
+    entries = await room.app.state.live.ops.actions(ROOM)
     assert [(e.role, e.result, e.code) for e in entries] == [("guide", "refused", "forbidden")]  # staff refusals are logged
 
 
@@ -84,7 +84,7 @@ async def test_the_controller_and_the_host_pace_the_room(room, role):
     await staff.recv_type("ack")
     viewer = await room.viewer()
     assert viewer.welcome["banner"]["text"] == "8点放单"
-    log = [e.action for e in await room.app.state.live.store.actions(ROOM)]
+    log = [e.action for e in await room.app.state.live.ops.actions(ROOM)]
     assert log == ["push_banner", "show", "set_show"]
 
 
@@ -104,7 +104,7 @@ async def test_scripts_export_and_import_as_csv_and_json(room):
             "/api/rooms/r1/scripts?format=json&replace=1", content='[{"purpose": "thanks", "text": "谢谢"}]'.encode(), headers=headers
         )
         assert replaced.status_code == 200
-        assert [line.text for line in await room.app.state.live.store.scripts("r1")] == ["谢谢"]
+        assert [line.text for line in await room.app.state.live.ops.scripts("r1")] == ["谢谢"]
         guide = {"Authorization": f"Bearer {room.token('guide')}"}
         refused = await http.post("/api/rooms/r1/scripts?format=json", content=b'[{"purpose": "qa", "text": "x"}]', headers=guide)
         assert refused.status_code == 403

@@ -10,7 +10,7 @@ import signal
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from live.store import open_store
+from live.ops import open_ops
 from tests.support import ROOM, ServerProcess, seed, test_settings
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 async def process(tmp_path):
     settings = test_settings(tmp_path / "data")
-    store = open_store(settings.store, settings.data_dir)
+    store = open_ops(settings.store, settings.data_dir)
     await store.open()
     await seed(store)
     await store.close()

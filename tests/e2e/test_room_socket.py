@@ -30,7 +30,7 @@ async def test_snapshot_carries_server_time_role_and_lineup(server):
     snap = viewer.welcome
     assert snap["role"] == "viewer" and snap["subject"].startswith("v_")
     assert [p["sku"] for p in snap["room"]["lineup"]] == ["P1", "P2", "P3", "P4"]
-    assert abs(snap["server_time"] - server.app.state.live.store.clock()) < 5000
+    assert abs(snap["server_time"] - server.app.state.live.ops.clock()) < 5000
     assert "numbers" not in snap or snap["numbers"] is None
     staff = await server.staff()
     assert staff.welcome["numbers"]["online"] >= 1
@@ -44,7 +44,7 @@ async def test_a_viewer_cannot_act_as_controller(server):
         await viewer.send(message)
         error = await viewer.recv_type("error")
         assert error["code"] == "forbidden"
-    state = await server.app.state.live.store.state(ROOM)
+    state = await server.app.state.live.ops.state(ROOM)
     assert state.seq == seq and state.pinned is None
 
 
@@ -145,7 +145,7 @@ async def test_malformed_frames_get_errors_and_change_nothing(server):
         assert (error["code"], error["path"]) == (code, path), frame
     await viewer.ws.send(b"\x00binary")
     assert (await viewer.recv_type("error"))["code"] == "bad_message"
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     state = await store.state(ROOM)
     assert [p.sku for p in state.lineup] == ["P1", "P2", "P3", "P4"] and state.pinned is None
     logged = await store.events_after(ROOM, seq, 100)
@@ -237,7 +237,7 @@ async def test_presence_grace_keeps_a_reload_from_counting_as_exit(tmp_path):
         await asyncio.sleep(0.3)
         await live.viewer(cookie=cookie)
         await asyncio.sleep(2)
-        numbers, _ = await live.app.state.live.store.numbers("r1")
+        numbers, _ = await live.app.state.live.ops.numbers("r1")
         assert (numbers.online, numbers.entries, numbers.exits) == (1, 1, 0)
 
 

@@ -26,7 +26,7 @@ ACME = BindingRules(model="first_click", click_window_days=3, protect_days=30, n
 @pytest.fixture
 async def server(tmp_path):
     async with running_server(test_settings(tmp_path / "data")) as live:
-        await live.app.state.live.store.put_brand(Brand("acme", "Acme", rules=ACME))
+        await live.app.state.live.ops.put_brand(Brand("acme", "Acme", rules=ACME))
         yield live
 
 
@@ -104,7 +104,7 @@ async def test_the_simulator_answers_what_the_rules_decide(server, sim):
 
 async def test_without_now_the_simulator_uses_the_servers_clock(server):
     sim = {"room": ROOM, "touches": [{"kind": "link", "owner": "mei", "minutes_ago": 30}]}
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     before = store.clock()
     async with server.http() as http:
         answer = (await http.post("/api/simulate", content=json.dumps(sim), headers=admin(server))).json()
@@ -137,7 +137,7 @@ BAD = [
 
 
 async def test_bad_bodies_get_a_400_naming_the_path(server):
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     brands = await store.brands()
     async with server.http() as http:
         for body, path in BAD:

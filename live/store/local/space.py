@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ..schema import Index, Sum, Table
+from ..schema import Index, Sum, Table, counter_value
 from ..tx import index_entries, sum_entries
 
 
@@ -156,17 +156,6 @@ class Space:
     def counter(self, table: Table, key: str, field: str) -> int:
         record = self.records[table.name].get(key)
         return 0 if record is None else getattr(record, field) or 0
-
-
-def counter_value(record: Any, field: str, value: int) -> int | None:
-    """A counter as the record holds it: an optional field (a time) is None at zero."""
-    if value == 0 and getattr(type(record), "__struct_defaults__", None) is not None:
-        fields = type(record).__struct_fields__
-        defaults = type(record).__struct_defaults__
-        at = fields.index(field) - (len(fields) - len(defaults))
-        if at >= 0 and defaults[at] is None:
-            return None
-    return value
 
 
 def _name(part: Index | Sum) -> str:

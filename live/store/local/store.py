@@ -49,7 +49,7 @@ from ..tx import BagAdd, Conflicted, Delete, EventSpec, Incr, Move, Put, Require
 from .database import open_database
 from .journal import Journal, Statement
 from .presence import Presences
-from .space import Space, counter_value, qualified
+from .space import Space, qualified
 
 log = logging.getLogger("live.store")
 
@@ -434,7 +434,7 @@ class LocalStore(Store):
         return _Subscription(r.listeners, listener, r.published)
 
     async def last_seq(self, room: str) -> int:
-        return self._room(room).published
+        return self._room(room).seq
 
     # --- hot primitives ----------------------------------------------------------------
 
@@ -596,10 +596,9 @@ class _LocalTx(Tx):
         order = "score, rowid" if index.score is not None else "rowid"
         return [key for key, _ in self._store._find_on_disk(index, scope, value, order)]
 
-    async def _due(self, index: Index, scope: str, until: int, limit: int) -> list[str]:
+    async def _due(self, index: Index, scope: str, value: str, until: int, limit: int) -> list[str]:
         assert index.table is not None and index.table.resident
-        space = self._store._space_of(scope)
-        return [key for value in list(space.scored[qualified(index)]) for key in space.due(index, value, until, limit)][:limit]
+        return self._store._space_of(scope).due(index, value, until, limit)
 
     async def _totals(self, part: Sum | Bag, scope: str, names: list[str]) -> list[int]:
         space = self._store._space_of(scope)
@@ -630,4 +629,4 @@ def _publish(room: _Room, events: list[Event]) -> None:
             log.exception("event listener failed")
 
 
-__all__ = ["LocalStore", "counter_value"]
+__all__ = ["LocalStore"]

@@ -17,7 +17,7 @@ import logging
 import redis.asyncio as redis
 
 from ..base import Event, Listener, Subscription
-from .link import DOWN
+from .connection import DOWN
 
 log = logging.getLogger("live.store")
 BLOCK_MS = 2_000

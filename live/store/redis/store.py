@@ -1,12 +1,18 @@
 """The Redis store: any number of worker processes, on any hosts, sharing one Redis.
 
-Redis does the sharing; workers keep no state that another worker needs. Every change
-of a room is one Lua script: the hot contended ones (claims, coupon claims, presence)
-have scripts of their own, and the rest go through `commit.lua`, which checks that what
-the op read still holds, writes, and appends the op's events to the room's Stream in
-one atomic step (see `change.py`). Ids of a room's Stream are `0-<seq>`, so the Stream
-numbers the room's events. Each worker reads each room's Stream in one loop
-(`feed.py`) and hands the events to its hub.
+Redis does the sharing; workers keep no state that another worker needs. A change
+commits through one script, `commit.lua`, which checks that what the op read still
+holds, writes, and appends the change's events to the room's Stream in one atomic
+step; the hot primitives have scripts of their own (`hot.py`). Ids of a room's Stream
+are `0-<seq>`, so the Stream numbers the room's events; each worker reads each room's
+Stream in one loop (`feed.py`) and hands the events to its hub, and an op returns only
+once its events reached this worker's feed (as with the local store, an op's caller
+may count on its subscribers having them).
+
+What a room's change does to global records (another hash slot) happens in separate
+steps before and after its commit, ordered so a crash in between can only under-count
+(`live/store/tx.py`): a `take` is given back and a `reserve` released when the commit
+does not happen (but not after a timeout: a script that timed out may have run).
 
 Durability is Redis's: with `appendfsync always` a reply means the write is on disk
 (the README says what `everysec` may lose).
@@ -17,62 +23,60 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import re
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
-from ... import ids, protocol
+from ... import ids
 from ...clock import now_ms
-from ...errors import BadMessage, NotFound, ProductNotFound, RoomNotFound, StoreUnavailable
-from ...protocol import Product, ScriptLine
-from ..base import Actor, Event, Listener, Room, RoomHistory, RoomState, Store, Subscription
-from .change import Change
-from .commerce import RedisCommerce
+from ...errors import LiveError, StoreUnavailable
+from ..base import Event, Hot, Listener, Store, Subscription
+from ..schema import GLOBAL, Bag, Counter, Index, Schema, Sum, Table, counter_value, order_key
+from ..tx import BagAdd, Conflicted, Delete, Incr, Move, Outside, Put, SetCounter, Tx
+from .connection import connect, guarded, load_scripts, unavailable
 from .feed import Feed, FeedSubscription, decode_entry
+from .hot import HotPrimitives
 from .keys import Keys
-from .link import Conflicted, connect, guarded, load_scripts, unavailable
-from .pacing import RedisPacing
-from .people import RedisPeople
 from .presence import RedisPresence
+from .writes import Call, record_writes, unique_claims
 
 log = logging.getLogger("live.store")
 
-ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 LOG_WINDOW = 10_000  # events kept in a room's Stream for resumes (about; trimmed with ~)
-ATTEMPTS = 50
 ID_BLOCK = 64
-LIMIT_FRESH_S = 1.0
+ABSENT, ZERO = "\0", "\1"
 
 
 class _Core(Store):
-    def __init__(self, url: str, prefix: str = "live", clock: Callable[[], int] = now_ms, cluster: bool = False) -> None:
+    def __init__(
+        self, url: str, schema: Schema, hot: Hot, prefix: str = "live", clock: Callable[[], int] = now_ms,
+        cluster: bool = False,
+    ) -> None:
         self.clock = clock
+        self.schema = schema
+        self.hot = hot
         self.url = url
         self.cluster = cluster
         self.k = Keys(prefix)
         self.worker = ids.token(6)
         self.r = connect(url, cluster)
         self.lua = load_scripts(self.r)
+        self._decoders = {t.name: msgspec.json.Decoder(t.record) for t in schema.tables}
         self._feeds: dict[str, Feed] = {}
         self._seqs: dict[str, int] = {}  # room -> a seq known durable (a floor for new feeds)
-        self._rooms: dict[str, Room] = {}  # rooms seen, to refuse unknown ones early
         self._tasks: list[asyncio.Task] = []
         self._closing = False
-        self._flights: dict[str, asyncio.Future] = {}  # room -> the state() read in progress
-        self._terms: dict[tuple[str, str], object] = {}  # (room tag, release) -> its fixed terms (commerce)
         self._id_blocks: dict[str, list[int]] = {}  # id prefix -> [next, last] reserved
-        self._limits: dict[str, tuple[int | None, float]] = {}  # sku -> (per-viewer limit, read at)
+        self._claim_batches = {}  # room -> the claims of this turn of the loop (hot.py)
+        self._clicks = None
+        self._sending: set[asyncio.Task] = set()
 
-    # --- lifecycle ----------------------------------------------------------------
+    # --- lifecycle --------------------------------------------------------------------
 
     async def open(self) -> None:
         with unavailable():
             await self.r.ping()
-            for room in await self.list_rooms():
-                self._seqs[room.id] = int(await self.r.get(self.k.room(room.id).seq) or 0)
         await self._open_parts()
 
     async def close(self) -> None:
@@ -89,249 +93,23 @@ class _Core(Store):
         await self.r.aclose()
 
     async def _open_parts(self) -> None:
-        """The mixins' own start (heartbeats, sweeps)."""
+        """The parts' own start (heartbeats, sweeps)."""
 
     async def _close_parts(self) -> None:
-        """The mixins' own stop."""
+        """The parts' own stop."""
 
-    async def ping(self) -> None:
-        """Raise `StoreUnavailable` unless Redis answers (for /readyz)."""
+    async def ready(self) -> None:
         with unavailable():
             await self.r.ping()
+        if any(not feed.connected.is_set() for feed in self._feeds.values()):
+            raise StoreUnavailable("the store's event feeds are reconnecting")
 
-    # --- rooms and catalog --------------------------------------------------------
+    # --- records ------------------------------------------------------------------------
 
-    async def put_room(
-        self, room_id: str, title: str, video_url: str | None = None, brand: str = "default", shop: str | None = None
-    ) -> Room:
-        if not ROOM_ID.match(room_id):
-            raise BadMessage("a room id is 1-64 lowercase letters, digits and dashes", path="$.room")
-        if shop is not None and not await self.r.hexists(self.k.shops, shop):
-            raise NotFound(f"no store {shop!r}", path="$.shop")
-        raw = await self.r.hget(self.k.rooms, room_id)
-        created = msgspec.json.decode(raw, type=Room).created_at if raw else self.clock()
-        room = Room(room_id, title, created, video_url, brand, shop)
-        await self.r.hset(self.k.rooms, room_id, msgspec.json.encode(room))
-        self._rooms[room_id] = room
-        self._seqs.setdefault(room_id, 0)
-        return room
+    async def begin(self, room: str | None) -> Tx:
+        return _RedisTx(self, room, self.clock())
 
-    async def get_room(self, room_id: str) -> Room:
-        raw = await self.r.hget(self.k.rooms, room_id)
-        if raw is None:
-            raise RoomNotFound(f"no room {room_id!r}", path="$.room")
-        room = self._rooms[room_id] = msgspec.json.decode(raw, type=Room)
-        return room
-
-    async def list_rooms(self) -> list[Room]:
-        rooms = [msgspec.json.decode(raw, type=Room) for raw in (await self.r.hgetall(self.k.rooms)).values()]
-        return sorted(rooms, key=lambda room: (room.created_at, room.id))
-
-    async def put_products(self, products: list[Product]) -> None:
-        for product in products:
-            self._limits.pop(product.sku, None)
-        if products:
-            await self.r.hset(self.k.products, mapping={p.sku: protocol.encode(p) for p in products})
-        changed = {p.sku for p in products}
-        for room in await self.list_rooms():
-            async def change(c: Change, room_id: str = room.id) -> None:
-                lineup, _, off = await self._read_state(c)
-                if changed.intersection(lineup):  # their overlays show the new titles and prices
-                    products = await self._products(lineup)
-                    c.event("lineup", "all", self.clock(), protocol.LineupChanged(0, self.clock(), products, "catalog", off))
-
-            await self._atomic(room.id, change)
-
-    async def list_products(self) -> list[Product]:
-        raw = await self.r.hgetall(self.k.products)
-        return sorted((msgspec.json.decode(v, type=Product) for v in raw.values()), key=lambda p: p.sku)
-
-    async def _products(self, skus: list[str]) -> list[Product]:
-        if not skus:
-            return []
-        raw = await self.r.hmget(self.k.products, skus)
-        return [msgspec.json.decode(v, type=Product) for v in raw if v is not None]
-
-    async def _product(self, sku: str) -> Product | None:
-        raw = await self.r.hget(self.k.products, sku)
-        return None if raw is None else msgspec.json.decode(raw, type=Product)
-
-    # --- scripts ------------------------------------------------------------------
-
-    async def put_scripts(self, room_id: str, lines: list[ScriptLine]) -> None:
-        await self._known(room_id)
-        seen: set[str] = set()
-        for i, line in enumerate(lines):
-            if line.id in seen:
-                raise BadMessage(f"script line id {line.id!r} appears twice", path=f"$[{i}].id")
-            seen.add(line.id)
-        rk = self.k.room(room_id)
-        async with self.r.pipeline(transaction=True) as p:  # the version makes a racing library edit decide again
-            p.set(rk.scripts, protocol.encode(list(lines)))
-            p.hincrby(rk.pacing, "scripts_v", 1)
-            await p.execute()
-
-    async def scripts(self, room_id: str) -> list[ScriptLine]:
-        await self._known(room_id)
-        raw = await self.r.get(self.k.room(room_id).scripts)
-        return [] if raw is None else msgspec.json.decode(raw, type=list[ScriptLine])
-
-    # --- room ops -----------------------------------------------------------------
-
-    async def set_lineup(self, room_id: str, skus: list[str], actor: Actor) -> list[Event]:
-        await self._known(room_id)
-        products = await self._products(skus)
-        known = {p.sku for p in products}
-        seen: set[str] = set()
-        for i, sku in enumerate(skus):
-            if sku not in known:
-                raise ProductNotFound(f"no product with sku {sku!r}", path=f"$.skus[{i}]")
-            if sku in seen:
-                raise BadMessage(f"sku {sku!r} appears twice", path=f"$.skus[{i}]")
-            seen.add(sku)
-
-        async def change(c: Change) -> None:
-            _, pinned, _ = await self._read_state(c)
-            now = self.clock()
-            c.hset(c.keys.state, "lineup", msgspec.json.encode(list(skus)))
-            c.event("lineup", "all", now, protocol.LineupChanged(0, now, products, actor.label))
-            if pinned is not None and pinned not in seen:
-                c.hdel(c.keys.state, "pinned")
-                c.event("pinned", "all", now, protocol.Pinned(0, now, None, None, actor.label))
-
-        return await self._atomic(room_id, change)
-
-    async def pin(self, room_id: str, sku: str | None, actor: Actor) -> list[Event]:
-        await self._known(room_id)
-
-        async def change(c: Change) -> None:
-            raw = await self.r.hget(c.keys.state, "lineup")
-            c.expect(c.keys.state, "lineup", raw)  # only the lineup decides: concurrent pins all land
-            lineup = msgspec.json.decode(raw) if raw else []
-            if sku is not None and sku not in lineup:
-                raise ProductNotFound(f"{sku!r} is not in the lineup of room {room_id!r}", path="$.sku")
-            product = await self._product(sku) if sku is not None else None
-            now = self.clock()
-            if sku is None:
-                c.hdel(c.keys.state, "pinned")
-            else:
-                c.hset(c.keys.state, "pinned", sku)
-            c.event("pinned", "all", now, protocol.Pinned(0, now, sku, product, actor.label))
-
-        return await self._atomic(room_id, change)
-
-    async def _read_state(self, c: Change) -> tuple[list[str], str | None, list[str]]:
-        """The room's lineup, pinned product and products off sale, as `c` expects them
-        to stay until it commits."""
-        lineup, pinned, off = await self.r.hmget(c.keys.state, ["lineup", "pinned", "off_sale"])
-        c.expect(c.keys.state, "lineup", lineup)
-        c.expect(c.keys.state, "pinned", pinned)
-        c.expect(c.keys.state, "off_sale", off)
-        return (
-            msgspec.json.decode(lineup) if lineup else [],
-            pinned.decode() if pinned else None,
-            msgspec.json.decode(off) if off else [],
-        )
-
-    # --- the log ------------------------------------------------------------------
-
-    async def state(self, room_id: str) -> RoomState:
-        """Calls that arrive while one is being read share its answer: a thousand viewers
-        joining at once cost one read of the room, as of a moment during their wait."""
-        flight = self._flights.get(room_id)
-        if flight is None:
-            flight = self._flights[room_id] = asyncio.ensure_future(self._read_room_state(room_id))
-            flight.add_done_callback(lambda _: self._flights.pop(room_id, None))
-        return await asyncio.shield(flight)
-
-    async def _read_room_state(self, room_id: str) -> RoomState:
-        room = await self.get_room(room_id)
-        rk = self.k.room(room_id)
-        async with self.r.pipeline(transaction=True) as p:
-            p.get(rk.seq)
-            p.hmget(rk.state, ["lineup", "pinned", "off_sale"])
-            seq, (lineup, pinned, off) = await p.execute()
-        seq = int(seq or 0)
-        self._seqs[room_id] = max(self._seqs.get(room_id, 0), seq)
-        skus = msgspec.json.decode(lineup) if lineup else []
-        releases, coupons = await self._state_commerce(room_id)
-        return RoomState(
-            seq, room, await self._products(skus), pinned.decode() if pinned else None,
-            sorted(msgspec.json.decode(off)) if off else [], releases, coupons,
-        )
-
-    async def events_after(self, room_id: str, seq: int, limit: int) -> list[Event]:
-        await self._known(room_id)
-        if limit <= 0:
-            return []
-        entries = await self.r.xrange(self.k.room(room_id).log, f"0-{seq + 1}", "+", count=limit)
-        return [decode_entry(room_id, eid, fields) for eid, fields in entries]
-
-    async def history(self, room_id: str) -> RoomHistory:
-        room = await self.get_room(room_id)
-        rk = self.k.room(room_id)
-        events = [
-            Event(room_id, seq, ts, kind, audience, data.encode())
-            for seq, ts, kind, audience, data in (
-                msgspec.msgpack.decode(raw) for raw in await self.r.lrange(rk.archive, 0, -1)
-            )
-        ]
-        releases, holds, orders, coupon_claims = await self._history_commerce(room_id)
-        clicks, ledger = await self._history_people(room_id)
-        return RoomHistory(
-            room=room, events=events, visits=await self._visits(room_id), releases=releases, holds=holds, orders=orders,
-            coupon_claims=coupon_claims, clicks=clicks, ledger=ledger, likes=int(await self.r.hget(rk.numbers, "likes") or 0),
-        )
-
-    def subscribe(self, room_id: str, listener: Listener) -> Subscription:
-        feed = self._feeds.get(room_id)
-        if feed is None:
-            # From a seq known durable: a stale one only replays events the listener
-            # skips; the first `state()` of the room moves it up.
-            feed = self._feeds[room_id] = Feed(
-                self.url, room_id, self.k.room(room_id).log, self._seqs.get(room_id, 0), self.cluster
-            )
-        feed.listeners.append(listener)
-        return FeedSubscription(self._feeds, self._seqs, feed, listener)
-
-    # --- committing ---------------------------------------------------------------
-
-    async def _atomic(self, room_id: str, decide: Callable[[Change], Awaitable[object]]) -> list[Event]:
-        """Read, decide and commit until no one changed what was read in between; the
-        events once they are durable (and, if this worker follows the room, delivered)."""
-        _, events = await self._atomic_result(room_id, decide)
-        return events
-
-    async def _atomic_result(self, room_id: str, decide: Callable[[Change], Awaitable[object]]) -> tuple[object, list[Event]]:
-        rk = self.k.room(room_id)
-        for attempt in range(ATTEMPTS):
-            c = Change(room_id, rk)
-            result = await decide(c)
-            if not c.checks and not c.writes and not c.events:
-                return result, []
-            try:
-                events = await self._commit(c)
-            except Conflicted:
-                # Others changed what this op read; spread the retries so a crowd of
-                # conflicting ops does not collide again in the next batch.
-                await asyncio.sleep(random.random() * 0.002 * min(attempt + 1, 10))
-                continue
-            return result, events
-        raise StoreUnavailable(f"room {room_id!r} is too busy to change now; try again")
-
-    async def _commit(self, c: Change) -> list[Event]:
-        keys, args = c.script_args(LOG_WINDOW)
-        with unavailable():
-            first, last = await self.lua["commit"](keys=keys, args=args)
-        if not c.events:
-            return []
-        self._seqs[c.room] = max(self._seqs.get(c.room, 0), last)
-        feed = self._feeds.get(c.room)
-        if feed is not None:
-            await feed.reached(last)
-        return c.committed(first)
-
-    async def _next_id(self, prefix: str) -> str:
+    async def new_id(self, prefix: str) -> str:
         """An id of a kind (`h3`), taken from a block this worker reserved: one round
         trip per `ID_BLOCK` ids. Unique across workers; their order is not creation order."""
         block = self._id_blocks.get(prefix)
@@ -341,33 +119,255 @@ class _Core(Store):
         block[0] += 1
         return f"{prefix}{block[0] - 1}"
 
-    async def _product_limit(self, sku: str) -> int | None:
-        """A product's per-viewer limit, read at most once a second per worker (a claim's
-        hot path); this worker's own catalog changes are seen at once."""
-        cached = self._limits.get(sku)
-        if cached is not None and time.monotonic() - cached[1] < LIMIT_FRESH_S:
-            return cached[0]
-        product = await self._product(sku)
-        limit = product.limit if product is not None else None
-        self._limits[sku] = (limit, time.monotonic())
-        return limit
+    def decode(self, table: Table, raw: bytes | None, counters: list | None = None) -> Any:
+        if raw is None:
+            return None
+        record = self._decoders[table.name].decode(raw)
+        if table.counters and counters is not None:
+            values = {name: counter_value(record, name, int(value or 0)) for name, value in zip(table.counters, counters)}
+            record = msgspec.structs.replace(record, **values)
+        return record
 
-    async def _known(self, room_id: str) -> Room:
-        room = self._rooms.get(room_id)
-        return room if room is not None else await self.get_room(room_id)
+    async def commit(self, tx: Tx) -> list[Event]:
+        scope = tx.room if tx.room is not None else GLOBAL
+        done: list[Outside] = []
+        try:
+            for outside in tx.outside:
+                if outside.kind in ("take", "reserve", "note"):
+                    await self._outside(outside)
+                    done.append(outside)
+            call, requires, spills = self._commit_call(tx, scope)
+            with unavailable():
+                answer = await self.lua["commit"](keys=call.keys, args=call.args)
+        except (Conflicted, LiveError) as exc:
+            if not isinstance(exc, StoreUnavailable):
+                await self._undo(done)
+            raise
+        if answer[0] == -1:
+            await self._undo(done)
+            raise requires[answer[1] - 1]
+        moved = answer[2:2 + answer[1]]
+        for outside in tx.outside:
+            if outside.kind in ("give", "keep"):
+                await self._outside(outside)
+        for counter, units in zip(spills, moved):
+            if counter is not None and units:
+                await self.r.hincrby(self.k.counters(GLOBAL, counter.table), f"{counter.key}:{counter.field}", int(units))
+        rest = answer[2 + answer[1]:]
+        events = []
+        for n in range(0, len(rest), 3):
+            spec = tx.events[int(rest[n]) - 1]
+            events.append(Event(scope, int(rest[n + 1]), spec.ts, spec.kind, spec.audience, bytes(rest[n + 2])))
+        if events:
+            await self._delivered(scope, events[-1].seq)
+        return events
 
-    # --- hooks the parts fill in ----------------------------------------------------
+    def _commit_call(self, tx: Tx, scope: str) -> tuple[Call, list[LiveError], list[Counter | None]]:
+        k = self.k
+        rk = k.room(scope) if scope != GLOBAL else None
+        tag = k.tag(scope)
+        call = Call(rk.seq if rk else f"{tag}:seq", rk.log if rk else f"{tag}:log", rk.archive if rk else f"{tag}:archive")
+        tables = {t.name: t for t in self.schema.tables}
+        checks = [
+            (k.records(s, tables[name]), key, ABSENT if version is None else version)
+            for (name, s, key), version in tx.read.items() if s == scope
+        ]
+        checks += [(k.counters(c.scope, c.table), f"{c.key}:{c.field}", ZERO if value == 0 else str(value)) for c, value in tx.expects]
+        writes = []
+        uniques = []
+        spills: list[Counter | None] = []
+        for write in tx.writes:
+            match write:
+                case Put(table=table, key=key, record=record, old=old):
+                    writes += record_writes(k, table, scope, key, record, old)
+                    uniques += unique_claims(k, table, scope, key, record, old)
+                case Delete(table=table, key=key, old=old):
+                    writes += record_writes(k, table, scope, key, None, old)
+                case Incr(counter=c, n=n):
+                    writes.append(("hincrby", k.counters(c.scope, c.table), f"{c.key}:{c.field}", n))
+                case SetCounter(counter=c, value=value):
+                    writes.append(("hset", k.counters(c.scope, c.table), f"{c.key}:{c.field}", value))
+                case Move(counter=c, to=to, spill=spill):
+                    writes.append(("move", k.counters(c.scope, c.table), f"{c.key}:{c.field}", f"{c.key}:{to}"))
+                    spills.append(spill)
+                case BagAdd(bag=bag, scope=s, name=name, n=n):
+                    writes.append(("hincrby", k.bag(s, bag), name, n))
+        call.args.append(LOG_WINDOW)
+        call.args.append(len(checks))
+        for key, field, expected in checks:
+            call.args += [call.key(key), field, expected]
+        call.args.append(len(uniques))
+        for key, value, owner in uniques:
+            call.args += [call.key(key), value, owner]
+        call.args.append(len(tx.requires))
+        for require in tx.requires:
+            key, field = self._target(require.target)
+            call.args += [call.key(key), field, require.op, require.n]
+        call.writes(writes)
+        call.args.append(len(tx.events))
+        for spec in tx.events:
+            call.args += [spec.kind, spec.audience, spec.ts, spec.data]
+            if spec.first_zero is not None:
+                zero, mark = spec.first_zero
+                call.args += [call.key(k.counters(zero.scope, zero.table)), f"{zero.key}:{zero.field}", f"{mark.key}:{mark.field}"]
+            else:
+                call.args += ["", "", ""]
+            call.args.append(len(spec.fills))
+            for mark, c in spec.fills:
+                call.args += [mark, call.key(k.counters(c.scope, c.table)), f"{c.key}:{c.field}"]
+        return call, [r.refusal for r in tx.requires], [s for s in spills]
 
-    async def _state_commerce(self, room_id: str) -> tuple[list, list]:
-        return [], []
+    def _target(self, target) -> tuple[str, str]:
+        if isinstance(target, Counter):
+            return self.k.counters(target.scope, target.table), f"{target.key}:{target.field}"
+        part, scope, name = target
+        return (self.k.bag(scope, part) if isinstance(part, Bag) else self.k.sums(scope, part)), name
 
-    async def _history_commerce(self, room_id: str) -> tuple[list, list, list, list]:
-        return [], [], [], []
+    async def _outside(self, outside: Outside) -> None:
+        """One global step of a room's change (see the module docstring)."""
+        table = outside.table
+        if outside.kind == "take":
+            with unavailable():
+                taken, _ = await self.lua["take"](keys=[self.k.counters(GLOBAL, table)], args=[f"{outside.key}:{outside.field}", outside.n])
+            if not taken:
+                assert outside.refusal is not None
+                raise outside.refusal
+        elif outside.kind == "give":
+            await self.r.hincrby(self.k.counters(GLOBAL, table), f"{outside.key}:{outside.field}", outside.n)
+        else:
+            call = Call(self.k.records(GLOBAL, table))
+            call.args += [outside.key, msgspec.json.encode(outside.record)]
+            for op, key, field, value in record_writes(self.k, table, GLOBAL, outside.key, outside.record, None)[1:]:
+                call.args += [op, call.key(key), field, value]
+            with unavailable():
+                held = await self.lua["insert"](keys=call.keys, args=call.args)
+            outside.n = 0 if held else 1  # 1: written by this change (a reservation to release if it fails)
+            if held and outside.kind == "reserve" and self.decode(table, held) != outside.record:
+                assert outside.refusal is not None
+                raise outside.refusal
 
-    async def _history_people(self, room_id: str) -> tuple[list, list]:
-        return [], []
+    async def _undo(self, done: list[Outside]) -> None:
+        """Give back what the change took before a commit that did not happen."""
+        for outside in done:
+            with contextlib.suppress(Exception):
+                if outside.kind == "take":
+                    await self.r.hincrby(self.k.counters(GLOBAL, outside.table), f"{outside.key}:{outside.field}", outside.n)
+                elif outside.kind == "reserve" and outside.n == 1:
+                    for op, key, field, _ in record_writes(self.k, outside.table, GLOBAL, outside.key, outside.record, None):
+                        if op == "hset":
+                            await self.r.hdel(key, field)
+                        elif op == "zadd":
+                            await self.r.zrem(key, field)
+
+    async def _delivered(self, room: str, seq: int) -> None:
+        self._seqs[room] = max(self._seqs.get(room, 0), seq)
+        feed = self._feeds.get(room)
+        if feed is not None:
+            await feed.reached(seq)
+
+    # --- the log ------------------------------------------------------------------------
+
+    async def events_after(self, room: str, seq: int, limit: int) -> list[Event]:
+        if limit <= 0:
+            return []
+        rk = self.k.room(room)
+        entries = await self.r.xrange(rk.log, f"0-{seq + 1}", "+", count=limit)
+        events = [decode_entry(room, eid, fields) for eid, fields in entries]
+        if events and events[0].seq == seq + 1 or not events and int(await self.r.get(rk.seq) or 0) <= seq:
+            return events
+        # trimmed from the Stream: the archive keeps every event, in seq order from 1
+        return [
+            Event(room, s, ts, kind, audience, data.encode() if isinstance(data, str) else data)
+            for s, ts, kind, audience, data in (
+                msgspec.msgpack.decode(raw) for raw in await self.r.lrange(rk.archive, seq, seq + limit - 1)
+            )
+        ]
+
+    def subscribe(self, room: str, listener: Listener) -> Subscription:
+        feed = self._feeds.get(room)
+        if feed is None:
+            # From a seq known durable: a stale one only replays events the listener
+            # skips; the first `last_seq` of the room moves it up.
+            feed = self._feeds[room] = Feed(self.url, room, self.k.room(room).log, self._seqs.get(room, 0), self.cluster)
+        feed.listeners.append(listener)
+        return FeedSubscription(self._feeds, self._seqs, feed, listener)
+
+    async def last_seq(self, room: str) -> int:
+        seq = int(await self.r.get(self.k.room(room).seq) or 0)
+        self._seqs[room] = max(self._seqs.get(room, 0), seq)
+        return seq
+
+
+class _RedisTx(Tx):
+    def __init__(self, store: _Core, room: str | None, now: int) -> None:
+        super().__init__(room, now)
+        self._s = store
+
+    async def _get(self, table: Table, scope: str, key: str) -> tuple[Any, Any]:
+        (pair,) = await self._get_many(table, scope, [key])
+        return pair
+
+    async def _get_many(self, table: Table, scope: str, keys: list[str]) -> list[tuple[Any, Any]]:
+        s = self._s
+        async with s.r.pipeline(transaction=True) as p:
+            p.hmget(s.k.records(scope, table), keys)
+            if table.counters:
+                p.hmget(s.k.counters(scope, table), [f"{key}:{name}" for key in keys for name in table.counters])
+            answers = await p.execute()
+        raws = answers[0]
+        counters = answers[1] if table.counters else []
+        n = len(table.counters)
+        return [(s.decode(table, raw, counters[i * n:(i + 1) * n] if n else None), raw) for i, raw in enumerate(raws)]
+
+    async def _all(self, table: Table, scope: str) -> list[tuple[str, Any, Any]]:
+        s = self._s
+        async with s.r.pipeline(transaction=True) as p:
+            p.hgetall(s.k.records(scope, table))
+            if table.counters:
+                p.hgetall(s.k.counters(scope, table))
+            answers = await p.execute()
+        counters = {k.decode(): v for k, v in answers[1].items()} if table.counters else {}
+        out = []
+        for key, raw in sorted(((k.decode(), v) for k, v in answers[0].items()), key=lambda kv: _creation(kv[0])):
+            values = [counters.get(f"{key}:{name}") for name in table.counters] if table.counters else None
+            out.append((key, s.decode(table, raw, values), raw))
+        return out
+
+    async def _find(self, index: Index, scope: str, value: str) -> list[str]:
+        s = self._s
+        if index.unique:
+            key = await s.r.hget(s.k.unique(scope, index), value)
+            return [] if key is None else [key.decode()]
+        return [k.decode() for k in await s.r.zrange(s.k.entries(scope, index, value), 0, -1)]
+
+    async def _due(self, index: Index, scope: str, value: str, until: int, limit: int) -> list[str]:
+        s = self._s
+        keys = await s.r.zrangebyscore(s.k.entries(scope, index, value), "-inf", until, start=0, num=limit)
+        return [k.decode() for k in keys]
+
+    async def _totals(self, part: Sum | Bag, scope: str, names: list[str]) -> list[int]:
+        if not names:
+            return []
+        s = self._s
+        key = s.k.bag(scope, part) if isinstance(part, Bag) else s.k.sums(scope, part)
+        return [int(v or 0) for v in await s.r.hmget(key, names)]
+
+    async def _bag(self, bag: Bag, scope: str) -> dict[str, int]:
+        s = self._s
+        return {k.decode(): int(v) for k, v in (await s.r.hgetall(s.k.bag(scope, bag))).items()}
+
+    async def _groups(self, part: Sum, scope: str) -> int:
+        s = self._s
+        return await s.r.hlen(s.k.sums(scope, part))
+
+    async def _new_id(self, prefix: str) -> str:
+        return await self._s.new_id(prefix)
+
+
+def _creation(key: str) -> tuple[int, str]:
+    return order_key(key)
 
 
 @guarded
-class RedisStore(RedisCommerce, RedisPacing, RedisPeople, RedisPresence, _Core):
+class RedisStore(HotPrimitives, RedisPresence, _Core):
     """See the module docstring; each part's module says how it keeps its share."""

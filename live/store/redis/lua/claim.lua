@@ -1,75 +1,59 @@
--- Tap to buy: hold `qty` units of a release for a viewer, or say why not, in one step.
+-- Tap to buy: the claims a worker received for one room in one turn of its event loop,
+-- each decided and committed in arrival order, each with its own outcome, all in one
+-- atomic step (live/store/redis/hot.py builds the arguments; live/store/base.py,
+-- Store.claim, says what a claim is).
 --
--- The checks run in the order of live/domain/releases.decide_claim (after the
--- idempotency key and the product being on sale, as in the local store), so both
--- stores give the same outcome:
---   a key this viewer used before -> "claimed" with the hold it got (whatever it asks now)
---   the product is off sale       -> "closed"
---   the release is closed         -> "closed"
---   before starts_at              -> "not_open"
---   outside the audience          -> "not_eligible" (the verdict comes from Python: audience.admits)
---   past a per-viewer limit       -> "limit_reached" (per release and per product, standing counters)
---   fewer units left than asked   -> "sold_out"
--- A claim moves `qty` from left to held and, when it took the last units of a release
--- that never sold out before, records sold_out_at and appends the `sold_out` event
--- (numbered as commit.lua numbers events).
---
--- KEYS: COUNTS ("<release>:left|held|sold|returned|closed_at|sold_out_at"),
---   HOLD_KEYS ("<viewer>\0<key>" -> hold id), STANDING ("<viewer>\0r:<release>" and
---   "<viewer>\0s:<sku>" -> units held or bought), STATE (off_sale), HOLDS (id -> Hold),
---   EXPIRY (open holds by expiry), MINE (the viewer's holds, in order), SEQ, LOG, ARCHIVE.
--- ARGV: release, viewer, key, qty, now, admitted (1/0), sku, starts_at, limit,
---   product limit (0: none), hold id, hold (JSON), audience, sold_out event (JSON with
---   "seq":0), expires_at, log window.
--- Answers {outcome, hold JSON or "", left of the hold's release, first seq, last seq}.
-local COUNTS, HOLD_KEYS, STANDING, STATE, HOLDS, EXPIRY, MINE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local SEQ, LOG, ARCHIVE = KEYS[8], KEYS[9], KEYS[10]
-local release, viewer, key, qty, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local admitted, sku, starts_at, limit = ARGV[6] == '1', ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
-local product_limit, hold_id, hold, audience = tonumber(ARGV[10]), ARGV[11], ARGV[12], ARGV[13]
-local sold_out, expires_at, window = ARGV[14], tonumber(ARGV[15]), tonumber(ARGV[16])
-
-local function left_of(r)
-  return tonumber(redis.call('HGET', COUNTS, r .. ':left') or '0')
-end
-
-local done = redis.call('HGET', HOLD_KEYS, viewer .. '\0' .. key)
-if done then
-  local raw = redis.call('HGET', HOLDS, done)
-  return {'claimed', raw, left_of(cjson.decode(raw).release), 0, 0}
-end
-local left = left_of(release)
-local off = redis.call('HGET', STATE, 'off_sale')
-if off then
-  for _, s in ipairs(cjson.decode(off)) do
-    if s == sku then return {'closed', '', left, 0, 0} end
+-- KEYS: COUNTS (the releases' counters), SEQ, LOG, ARCHIVE, OFF_SALE (the room's bag:
+--   sku -> 1 while off sale), KEYIDX (holds by "<viewer>\0<key>"), HOLDS (the records),
+--   IN_RELEASE, OF_PRODUCT (the holds' sums), then the keys the holds' writes name.
+-- ARGV: window, count, then for each claim: release, sku, idempotency value, its
+--   in-release and of-product groups, qty, now, admitted (1/0), starts_at, limit,
+--   product limit (0: none), hold id, the hold's writes (count, then op, key index,
+--   field, value), the `sold_out` event (data with "seq":0), its audience.
+-- Answers, for each claim: outcome, the hold (JSON, or ""), units left, the seq of its
+-- `sold_out` event (0: none) and that event's data ("").
+local COUNTS, SEQ, LOG, ARCHIVE, OFF_SALE, KEYIDX, HOLDS, IN_RELEASE, OF_PRODUCT =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local i = 1
+local function arg() i = i + 1; return ARGV[i - 1] end
+local function left_of(release) return tonumber(redis.call('HGET', COUNTS, release .. ':left') or '0') end
+local window, count = tonumber(arg()), tonumber(arg())
+local out = {}
+for _ = 1, count do
+  local release, sku, idem, in_group, of_group = arg(), arg(), arg(), arg(), arg()
+  local qty, now, admitted, starts_at = tonumber(arg()), arg(), arg() == '1', tonumber(arg())
+  local limit, product_limit, hold_id = tonumber(arg()), tonumber(arg()), arg()
+  local writes = {}
+  for w = 1, tonumber(arg()) do writes[w] = {arg(), KEYS[tonumber(arg())], arg(), arg()} end
+  local sold_out, audience = arg(), arg()
+  local outcome, hold, seq, event = nil, '', 0, ''
+  local done = redis.call('HGET', KEYIDX, idem)
+  if done then
+    hold = redis.call('HGET', HOLDS, done)
+    out[#out + 1] = 'claimed'; out[#out + 1] = hold
+    out[#out + 1] = left_of(cjson.decode(hold).release); out[#out + 1] = 0; out[#out + 1] = ''
+  else
+    if redis.call('HGET', OFF_SALE, sku) == '1' then
+      outcome = 'closed'
+    else
+      if product_limit == 0 then product_limit = nil end
+      outcome = decide_claim(
+        tonumber(redis.call('HGET', COUNTS, release .. ':closed_at') or '0') ~= 0, starts_at, left_of(release),
+        tonumber(now), admitted, qty, limit, tonumber(redis.call('HGET', IN_RELEASE, in_group) or '0'),
+        product_limit, tonumber(redis.call('HGET', OF_PRODUCT, of_group) or '0'))
+    end
+    if outcome == 'claimed' then
+      redis.call('HINCRBY', COUNTS, release .. ':left', -qty)
+      redis.call('HINCRBY', COUNTS, release .. ':held', qty)
+      for _, w in ipairs(writes) do apply(w[1], w[2], w[3], w[4]) end
+      hold = redis.call('HGET', HOLDS, hold_id)
+      if left_of(release) == 0 and tonumber(redis.call('HGET', COUNTS, release .. ':sold_out_at') or '0') == 0 then
+        redis.call('HSET', COUNTS, release .. ':sold_out_at', now)
+        seq, event = append(SEQ, LOG, ARCHIVE, window, 'sold_out', audience, now, sold_out)
+      end
+    end
+    out[#out + 1] = outcome; out[#out + 1] = hold; out[#out + 1] = left_of(release)
+    out[#out + 1] = seq; out[#out + 1] = event
   end
 end
-if redis.call('HEXISTS', COUNTS, release .. ':closed_at') == 1 then return {'closed', '', left, 0, 0} end
-if now < starts_at then return {'not_open', '', left, 0, 0} end
-if not admitted then return {'not_eligible', '', left, 0, 0} end
-local in_release = viewer .. '\0r:' .. release
-local of_product = viewer .. '\0s:' .. sku
-if tonumber(redis.call('HGET', STANDING, in_release) or '0') + qty > limit
-  or (product_limit > 0 and tonumber(redis.call('HGET', STANDING, of_product) or '0') + qty > product_limit) then
-  return {'limit_reached', '', left, 0, 0}
-end
-if left < qty then return {'sold_out', '', left, 0, 0} end
-
-left = redis.call('HINCRBY', COUNTS, release .. ':left', -qty)
-redis.call('HINCRBY', COUNTS, release .. ':held', qty)
-redis.call('HINCRBY', STANDING, in_release, qty)
-redis.call('HINCRBY', STANDING, of_product, qty)
-redis.call('HSET', HOLDS, hold_id, hold)
-redis.call('HSET', HOLD_KEYS, viewer .. '\0' .. key, hold_id)
-redis.call('ZADD', EXPIRY, expires_at, hold_id)
-redis.call('RPUSH', MINE, hold_id)
-if left == 0 and redis.call('HSETNX', COUNTS, release .. ':sold_out_at', ARGV[5]) == 1 then
-  local seq = redis.call('INCR', SEQ)
-  local at = string.find(sold_out, '"seq":0,', 1, true)
-  local data = string.sub(sold_out, 1, at + 5) .. seq .. string.sub(sold_out, at + 7)
-  redis.call('XADD', LOG, 'MAXLEN', '~', window, '0-' .. seq, 'k', 'sold_out', 'a', audience, 't', ARGV[5], 'd', data)
-  redis.call('RPUSH', ARCHIVE, cmsgpack.pack({seq, tonumber(ARGV[5]), "sold_out", audience, data}))  -- as commit.lua stores it
-  return {'claimed', hold, left, seq, seq}
-end
-return {'claimed', hold, left, 0, 0}
+return out

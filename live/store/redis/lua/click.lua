@@ -1,22 +1,23 @@
--- A click on a tracked link (the hot path of every shared link): counted once per
--- viewer, link and hour, and durable before the redirect answers.
--- KEYS (all under the global tag): LAST (hash "<viewer>\0<code>" -> at of the last
--- counted click), VIEWER (list: the viewer's clicks, oldest first, each msgpack
--- [id, code, owner, room, at]), IDS (the id counters), COUNTS (hash code -> clicks),
--- ROOM (list: the clicks on links to that live, msgpack [owner, viewer, at]),
--- WHO (hash click id -> viewer).
--- ARGV: viewer, code, owner, room, now, dedupe window (ms).
--- Answers the click's id, or nil if this viewer's click on this link was counted less
--- than the window ago.
-local LAST, VIEWER, IDS, COUNTS, ROOM, WHO = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local viewer, code, owner, room, now, window = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local seen = viewer .. '\0' .. code
-local last = redis.call('HGET', LAST, seen)
-if last and now - tonumber(last) < window then return false end
-redis.call('HSET', LAST, seen, now)
-local id = redis.call('HINCRBY', IDS, 'click', 1)
-redis.call('RPUSH', VIEWER, cmsgpack.pack({id, code, owner, room, now}))
-redis.call('HINCRBY', COUNTS, code, 1)
-redis.call('RPUSH', ROOM, cmsgpack.pack({owner, viewer, now}))
-redis.call('HSET', WHO, id, viewer)
-return id
+-- Clicks on tracked links made in one turn of a worker's event loop, each counted
+-- unless the same viewer's last counted click on the same link is younger than the
+-- window (the hot path of every shared link), durable before the redirects answer.
+-- KEYS (global tag): then the keys the clicks' writes name. ARGV: count, then for each
+-- click: the key of its "last" index (zset of the viewer's clicks on that link, by
+-- time) as a key index, now, window (ms), then its writes (count, then op, key index,
+-- field, value). Answers 1 (counted) or 0 per click.
+local i = 1
+local function arg() i = i + 1; return ARGV[i - 1] end
+local out = {}
+for c = 1, tonumber(arg()) do
+  local last, now, window = KEYS[tonumber(arg())], tonumber(arg()), tonumber(arg())
+  local writes = {}
+  for w = 1, tonumber(arg()) do writes[w] = {arg(), KEYS[tonumber(arg())], arg(), arg()} end
+  local newest = redis.call('ZRANGE', last, 0, 0, 'REV', 'WITHSCORES')
+  if newest[2] and now - tonumber(newest[2]) < window then
+    out[c] = 0
+  else
+    for _, w in ipairs(writes) do apply(w[1], w[2], w[3], w[4]) end
+    out[c] = 1
+  end
+end
+return out

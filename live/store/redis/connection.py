@@ -22,6 +22,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...errors import LiveError, StoreUnavailable
+from ..tx import Conflicted
 
 LUA = Path(__file__).with_name("lua")
 TIMEOUT_S = 2.0
@@ -29,10 +30,6 @@ MAX_CONNECTIONS = 128
 CLUSTER_MAX_CONNECTIONS = 4096  # per node
 POOL_WAIT_S = 10.0
 DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
-
-
-class Conflicted(Exception):
-    """What a change read was changed by someone else before it committed."""
 
 
 def connect(url: str, cluster: bool = False, timeout_s: float = TIMEOUT_S, max_connections: int = MAX_CONNECTIONS):
@@ -57,17 +54,20 @@ def _single(url: str, timeout_s: float, max_connections: int) -> redis.Redis:
     return redis.Redis.from_pool(pool)
 
 
+LIBRARIES = ("lib", "rules")  # prepended to every script
+
+
+def script_source(name: str) -> str:
+    """A script as Redis runs it: the shared functions, then its own body."""
+    return "\n".join((LUA / f"{part}.lua").read_text() for part in (*LIBRARIES, name))
+
+
 def load_scripts(client: redis.Redis) -> dict[str, BatchedScript]:
-    lib = (LUA / "lib.lua").read_text()
     batch = Batch(client)
-    scripts = {}
-    for path in sorted(LUA.glob("*.lua")):
-        if path.stem != "lib":
-            source = path.read_text()
-            if "end_session(" in source or "minute(" in source:
-                source = lib + "\n" + source
-            scripts[path.stem] = BatchedScript(batch, client.register_script(source))
-    return scripts
+    return {
+        path.stem: BatchedScript(batch, client.register_script(script_source(path.stem)))
+        for path in sorted(LUA.glob("*.lua")) if path.stem not in LIBRARIES
+    }
 
 
 class Batch:
@@ -159,8 +159,8 @@ def unavailable() -> Iterator[None]:
 
 
 def guarded(cls: type) -> type:
-    """Wrap every coroutine op of a Store class so a Redis outage reaches the caller as
-    `StoreUnavailable`, whatever op it hit."""
+    """Wrap every public coroutine of the adapter so a Redis outage reaches the caller
+    as `StoreUnavailable`, whatever it hit."""
     for name in {n for base in cls.__mro__ for n in vars(base)}:
         fn = getattr(cls, name)
         if name.startswith("_") or not inspect.iscoroutinefunction(fn) or getattr(fn, "_guarded", False):
