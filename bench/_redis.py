@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from live.store import Actor, open_store
+from live.ops import Actor, Ops, open_ops
 from live.store.redis import RedisStore
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -178,8 +178,8 @@ def _free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def opened(url: str):
-    store = open_store(url, data_dir=None)  # type: ignore[arg-type] - a Redis store has no data dir
-    assert isinstance(store, RedisStore)
+    store = open_ops(url, data_dir=None)  # type: ignore[arg-type] - a Redis store has no data dir
+    assert isinstance(store.store, RedisStore)
     await store.open()
     try:
         yield store

@@ -782,28 +782,24 @@ class RedisFloor:
 
 
 def claim_call(store, release: protocol.Release, now: int) -> tuple[list[str], list[str]]:
-    """KEYS and ARGV of one claim.lua call, built as `RedisCommerce.claim` builds them
-    (keep the two in step), for a viewer, key and hold id that redis-benchmark makes new
-    on every call (`__rand_int__`). The audience is `all`: admitted, as in live's waves."""
-    from live.store.redis.commerce import LOG_WINDOW, _Books
+    """KEYS and ARGV of one claim.lua call, built by the store's own `claim_call` (one
+    claim in the batch), for a viewer, key and hold id that redis-benchmark makes new on
+    every call (`__rand_int__`). The audience is `all`: admitted, as in live's waves."""
+    from live.store.base import ClaimAsk
+    from live.store.redis.hot import claim_call as store_claim_call
 
-    rk = store.k.room(ROOM)
-    books = _Books(rk)
     viewer, key, hold_id = "v__rand_int__", "k__rand_int__", "h__rand_int__"
     hold = protocol.Hold(
         id=hold_id, release=release.id, sku=release.sku, qty=1, price=release.price, viewer=viewer, key=key,
         created_at=now, expires_at=now + release.hold_s * 1000,
     )
-    sold_out = protocol.SoldOut(0, now, release.id, release.sku, max(0, now - release.starts_at))
-    keys = [
-        books.counts, books.hold_keys, books.standing, rk.state, rk.holds, books.expiry, books.holds_of(viewer),
-        rk.seq, rk.log, rk.archive,
-    ]
-    args = [
-        release.id, viewer, key, 1, now, 1, release.sku, release.starts_at, release.limit, 0, hold.id,
-        protocol.encode(hold).decode(), release.audience, protocol.encode(sold_out).decode(), hold.expires_at, LOG_WINDOW,
-    ]
-    return keys, [str(arg) for arg in args]
+    sold_out = protocol.encode(protocol.SoldOut(0, now, release.id, release.sku, max(0, now - release.starts_at)))
+    ask = ClaimAsk(
+        release=release.id, sku=release.sku, viewer=viewer, key=key, qty=1, now=now, starts_at=release.starts_at,
+        limit=release.limit, product_limit=None, admitted=True, hold=hold, sold_out=sold_out, audience=release.audience,
+    )
+    call = store_claim_call(store.store, ROOM, [ask])
+    return call.keys, [arg.decode() if isinstance(arg, bytes) else str(arg) for arg in call.args]
 
 
 async def redis_floor(redis: Redis, options: argparse.Namespace, units: int) -> RedisFloor:
@@ -818,7 +814,7 @@ async def redis_floor(redis: Redis, options: argparse.Namespace, units: int) -> 
             msgspec.json.decode(e.data, type=_ReleaseEvent).release for e in events if e.kind == "release"
         )
         keys, args = claim_call(store, release, store.clock())
-        script = store.lua["claim"].script
+        script = store.store.lua["claim"].script
     sha = redis.cli("SCRIPT", "LOAD", script if isinstance(script, str) else script.decode())
     command = [
         REDIS_BENCHMARK, "-h", redis.host, "-p", str(redis.port), "--dbnum", str(redis.db),

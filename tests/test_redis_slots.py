@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from live.ops.tables import PRODUCTS
 from tests.stores import Clock, make_store
 
 
@@ -13,9 +14,10 @@ async def test_a_script_call_across_hash_slots_is_refused(tmp_path):
     store = make_store("redis", tmp_path / "store", Clock())
     await store.open()
     try:
-        room = store.k.room("r1")
+        adapter = store.store
+        products = adapter.k.counters("", PRODUCTS)
         with pytest.raises(AssertionError, match="spans hash slots"):
-            store.lua["stock"](keys=[store.k.products, room.seq], args=["S1", 1])
-        assert await store.lua["stock"](keys=[store.k.products], args=["nope", 0]) == [0, -1]  # one slot: runs
+            adapter.lua["take"](keys=[products, adapter.k.room("r1").seq], args=["S1:stock", 1])
+        assert await adapter.lua["take"](keys=[products], args=["nope:stock", 1]) == [0, 0]  # one slot: runs
     finally:
         await store.close()

@@ -50,6 +50,7 @@ class Ops(Rooms, Releases, Orders, Coupons, Pacer, Figures, Reports):
         self._terms = {}
         self._limits = {}
         self._links = {}
+        self._flights = {}
 
     async def open(self) -> None:
         await self.store.open()

@@ -3,6 +3,7 @@ whole record for the review."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import msgspec
@@ -53,6 +54,8 @@ class RoomHistory:
 
 
 class Rooms(Base):
+    _flights: dict[str, asyncio.Future]
+
     # --- rooms and catalog ------------------------------------------------------------
 
     async def put_room(
@@ -160,7 +163,16 @@ class Rooms(Base):
     # --- the log --------------------------------------------------------------------------
 
     async def state(self, room_id: str) -> RoomState:
-        """The room's current state and the seq it reflects."""
+        """The room's current state and the seq it reflects. Calls that arrive while one
+        is being read share its answer: a thousand viewers joining at once cost one read
+        of the room, as of a moment during their wait."""
+        flight = self._flights.get(room_id)
+        if flight is None:
+            flight = self._flights[room_id] = asyncio.ensure_future(self._read_state(room_id))
+            flight.add_done_callback(lambda _: self._flights.pop(room_id, None))
+        return await asyncio.shield(flight)
+
+    async def _read_state(self, room_id: str) -> RoomState:
         await self.known(room_id)
         seq = await self.store.last_seq(room_id)
         tx = await self.store.begin(room_id)

@@ -29,6 +29,8 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from live.ops import Ops
+from live.ops.tables import HOT, SCHEMA
 from live.store.redis import RedisStore
 from tests.redis_server import RedisServer
 from tests.support import ROOM, Client, ServerProcess, free_port, seed, test_settings
@@ -187,17 +189,17 @@ class Cluster:
             self.join(worker, viewer=names[i] if names else None) for i in range(n)
         )))
 
-    def probe(self) -> RedisStore:
+    def probe(self) -> Ops:
         """The store as the workers see it, read from this process (not opened: no
         heartbeat, no feeds; only reads)."""
-        return RedisStore(self.redis.url, prefix=PREFIX)
+        return Ops(RedisStore(self.redis.url, SCHEMA, HOT, prefix=PREFIX))
 
     async def log(self) -> list:
         store = self.probe()
         try:
             return await store.events_after(ROOM, 0, 1_000_000)
         finally:
-            await store.r.aclose()
+            await store.store.r.aclose()
 
     async def close(self) -> None:
         for worker in self.workers:
@@ -209,11 +211,11 @@ class Cluster:
 
 @pytest.fixture
 async def cluster(redis_server, tmp_path):
-    store = RedisStore(redis_server.url, prefix=PREFIX)
+    store = Ops(RedisStore(redis_server.url, SCHEMA, HOT, prefix=PREFIX))
     await seed(store)
     products = await store.list_products()
     await store.put_products([msgspec.structs.replace(p, stock=100_000, limit=None) for p in products])
-    await store.r.aclose()
+    await store.store.r.aclose()
     c = Cluster(redis_server, tmp_path)
     yield c
     await c.close()
@@ -364,7 +366,7 @@ async def test_two_thousand_buyers_on_two_workers_claim_exactly_the_hundred_unit
         [counted] = [r for r in await store.releases(ROOM) if r.id == release["id"]]
         mine = await asyncio.gather(*(store.mine(ROOM, h["viewer"]) for h in holds))
     finally:
-        await store.r.aclose()
+        await store.store.r.aclose()
     assert (counted.left, counted.held, counted.sold, counted.returned) == (0, 100, 0, 0)
     assert sorted(h.id for m in mine for h in m.holds) == sorted(h["id"] for h in holds)
     fresh = await cluster.join(b, role="controller")
@@ -448,7 +450,7 @@ async def test_kill_9_of_a_worker_mid_sale_keeps_every_claim_and_its_viewers_res
         mine = {v: await store.mine(ROOM, v) for v in acknowledged}
         [counted] = [r for r in await store.releases(ROOM) if r.id == release["id"]]
     finally:
-        await store.r.aclose()
+        await store.store.r.aclose()
     for viewer, holds in mine.items():
         assert acknowledged[viewer] <= {h.id for h in holds.holds}, viewer
         assert {h.key for h in holds.holds} <= sent[viewer], viewer
@@ -568,7 +570,7 @@ async def test_kill_9_of_redis_mid_sale_loses_nothing_acknowledged_and_workers_r
         mine = {v: await store.mine(ROOM, v) for v in holds}
         [counted] = [r for r in await store.releases(ROOM) if r.id == release["id"]]
     finally:
-        await store.r.aclose()
+        await store.store.r.aclose()
     assert sum(map(len, holds.values())) > 0 and sum(map(len, orders.values())) > 0
     for viewer, m in mine.items():
         assert holds[viewer] <= {h.id for h in m.holds}, viewer

@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,8 @@ class LocalStore(Store):
         self._generation = 0
         self._presences: Presences | None = None
         self._flusher: asyncio.Task | None = None
+        self._reader: sqlite3.Connection | None = None  # for the log, from worker threads
+        self._read_lock = threading.Lock()
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -143,6 +146,9 @@ class LocalStore(Store):
             self._flusher = None
             self._flush()
         await self._journal.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -419,14 +425,14 @@ class LocalStore(Store):
         return [Event(room, s, ts, kind, audience, data) for s, ts, kind, audience, data in rows]
 
     def _read_events(self, room: str, seq: int, limit: int) -> list[tuple]:
-        db = sqlite3.connect(self._dir / "live.db", check_same_thread=False)
-        try:
-            return db.execute(
+        """From a worker thread, on a connection of its own (one reader at a time)."""
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = sqlite3.connect(self._dir / "live.db", check_same_thread=False)
+            return self._reader.execute(
                 "SELECT seq, ts, kind, audience, data FROM events WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (room, seq, limit),
             ).fetchall()
-        finally:
-            db.close()
 
     def subscribe(self, room: str, listener: Listener) -> Subscription:
         r = self._room(room)
@@ -567,27 +573,35 @@ class LocalStore(Store):
 
 
 class _LocalTx(Tx):
+    """Reads of the store's memory; a room not in memory that the change does not write
+    (a report over past lives) is read from the file without being loaded."""
+
     def __init__(self, store: LocalStore, room: str | None, now: int) -> None:
         super().__init__(room, now)
         self._store = store
 
+    def _on_disk(self, scope: str) -> bool:
+        return scope not in (GLOBAL, self.room) and scope not in self._store._rooms
+
     async def _get(self, table: Table, scope: str, key: str) -> tuple[Any, Any]:
         s = self._store
+        if self._on_disk(scope):
+            assert s._db is not None
+            row = s._db.execute("SELECT data FROM records WHERE scope = ? AND tbl = ? AND key = ?", (scope, table.name, key)).fetchone()
+            return (None, None) if row is None else (s._decoders[table.name].decode(row[0]), None)
         return s._read_record(table, scope, key), s._version(table, scope, key)
 
     async def _all(self, table: Table, scope: str) -> list[tuple[str, Any, Any]]:
         s = self._store
-        if table.resident:
+        if table.resident and not self._on_disk(scope):
             records = s._space_of(scope).records[table.name]
             return [(key, record, s._stamps.get((table.name, scope, key), 0)) for key, record in records.items()]
         assert s._db is not None
-        keys = [k for (k,) in s._db.execute("SELECT key FROM records WHERE scope = ? AND tbl = ? ORDER BY rowid", (scope, table.name))]
-        keys += [k for (name, k), (record, _) in s._unsaved.items() if name == table.name and record is not None and k not in keys]
-        out = []
-        for key in keys:
-            record = s._read_record(table, scope, key)
-            out.append((key, record, record))
-        return out
+        rows = s._db.execute("SELECT key, data FROM records WHERE scope = ? AND tbl = ? ORDER BY rowid", (scope, table.name))
+        out = {key: s._decoders[table.name].decode(data) for key, data in rows}
+        if scope == GLOBAL:  # written, not yet on disk
+            out |= {k: record for (name, k), (record, _) in s._unsaved.items() if name == table.name}
+        return [(key, record, record) for key, record in out.items() if record is not None]
 
     async def _find(self, index: Index, scope: str, value: str) -> list[str]:
         assert index.table is not None
@@ -601,13 +615,20 @@ class _LocalTx(Tx):
         return self._store._space_of(scope).due(index, value, until, limit)
 
     async def _totals(self, part: Sum | Bag, scope: str, names: list[str]) -> list[int]:
+        if isinstance(part, Bag) and self._on_disk(scope):
+            values = await self._bag(part, scope)
+            return [values.get(n, 0) for n in names]
         space = self._store._space_of(scope)
         if isinstance(part, Bag):
             return [space.bags[part.name].get(n, 0) for n in names]
         return [space.total(part, n) for n in names]
 
     async def _bag(self, bag: Bag, scope: str) -> dict[str, int]:
-        return dict(self._store._space_of(scope).bags[bag.name])
+        s = self._store
+        if self._on_disk(scope):
+            assert s._db is not None
+            return dict(s._db.execute("SELECT name, value FROM bags WHERE scope = ? AND bag = ?", (scope, bag.name)))
+        return dict(s._space_of(scope).bags[bag.name])
 
     async def _groups(self, part: Sum, scope: str) -> int:
         return len(self._store._space_of(scope).sums[qualified(part)])
