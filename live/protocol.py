@@ -13,7 +13,7 @@ carry `seq`, the room's sequence number: strictly increasing, and contiguous for
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Raw, Struct
@@ -35,6 +35,7 @@ Sku = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-
 RoomId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 Ref = Annotated[str, Meta(min_length=1, max_length=64)]
 Fen = Annotated[int, Meta(ge=0, le=100_000_000_00)]
+FlashPrice = Annotated[int, Meta(ge=1, le=100_000_000_00)]  # a release's price: never 0 (giveaways get their own path)
 EpochMs = Annotated[int, Meta(ge=0)]
 Seq = Annotated[int, Meta(ge=0)]
 
@@ -511,12 +512,13 @@ class PacingRules(Struct, forbid_unknown_fields=True):
 class SegmentFire(Struct, forbid_unknown_fields=True):
     """What a segment sets off when it begins: a release of its product (`quantity`
     units, at `price` fen if given) or a push of coupon `coupon`; `auto` fires at once,
-    `ask` puts a one-click alert before the controller."""
+    `ask` puts a one-click alert before the controller. Either is the `plan_release` or
+    `push_coupon` it sends, authorised as whoever set the show (`live.domain.authority`)."""
 
     kind: Literal["release", "coupon"]
     mode: Literal["ask", "auto"] = "ask"
     quantity: Annotated[int, Meta(ge=1, le=1_000_000)] | None = None
-    price: Fen | None = None
+    price: FlashPrice | None = None
     coupon: Id | None = None
 
 
@@ -663,14 +665,14 @@ class PlanRelease(Struct, tag="plan_release", tag_field="type", forbid_unknown_f
     """Release `quantity` units of a lineup product, `waves` times, `interval_s` apart,
     the first at `starts_at` (now if null; viewers see a countdown to a later start).
     The units leave the product's stock when planned. `price` is the flash price (the
-    product's price if null); `limit` per viewer (the product's, else 1); `hold_s` the
-    time a buyer has to pay."""
+    product's price if null; at least 1 fen); `limit` per viewer (the product's, else
+    1); `hold_s` the time a buyer has to pay."""
 
     roles: ClassVar[frozenset[str]] = OPERATORS
     sku: Sku
     quantity: Annotated[int, Meta(ge=1, le=1_000_000)]
     starts_at: EpochMs | None = None
-    price: Fen | None = None
+    price: FlashPrice | None = None
     limit: Count | None = None
     hold_s: Annotated[int, Meta(ge=30, le=3600)] = 300
     audience: Audience = "all"
@@ -849,6 +851,9 @@ ClientMessage = (
     | CancelOrder | CreateCoupon | PushCoupon | ClaimCoupon | AddScriptLines | DeleteScriptLine | SetPacing | SetShow
     | ShowControl | PushLine | PushBanner
 )
+
+# Who may send each client message, by its type: the role table every handler checks.
+SENDERS: dict[str, frozenset[str]] = {m.__struct_config__.tag: m.roles for m in get_args(ClientMessage)}
 
 
 # --- server -> client -----------------------------------------------------------------

@@ -114,6 +114,7 @@ def within(sent, decoded) -> bool:
         ('{"type": "plan_release", "sku": "A", "quantity": 0}', BadMessage, "$.quantity"),
         ('{"type": "plan_release", "sku": "A", "quantity": 10, "price": 9.9}', BadMessage, "$.price"),
         ('{"type": "plan_release", "sku": "A", "quantity": 10, "price": -1}', BadMessage, "$.price"),
+        ('{"type": "plan_release", "sku": "A", "quantity": 10, "price": 0}', BadMessage, "$.price"),
         ('{"type": "plan_release", "sku": "A", "quantity": 10, "audience": "everyone"}', BadMessage, "$.audience"),
         ('{"type": "plan_release", "sku": "A", "quantity": 10, "hold_s": 5}', BadMessage, "$.hold_s"),
         ('{"type": "claim", "release": "w1"}', BadMessage, "$.key"),
@@ -124,6 +125,10 @@ def within(sent, decoded) -> bool:
         ('{"type": "show", "action": "rewind"}', BadMessage, "$.action"),
         ('{"type": "set_show", "segments": [{"title": "x", "minutes": 0}]}', BadMessage, "$.segments[0].minutes"),
         ('{"type": "set_show", "segments": [{"title": "x", "minutes": 1, "fire": {"kind": "gift"}}]}', BadMessage, "$.segments[0].fire.kind"),
+        (
+            '{"type": "set_show", "segments": [{"title": "x", "minutes": 1, "fire": {"kind": "release", "mode": "auto", "price": 0}}]}',
+            BadMessage, "$.segments[0].fire.price",
+        ),
         ('{"type": "add_script_lines", "lines": []}', BadMessage, "$.lines"),
         ('{"type": "add_script_lines", "lines": [{"purpose": "shout", "text": "x"}]}', BadMessage, "$.lines[0].purpose"),
         ('{"type": "push_banner", "text": "x", "seconds": 1}', BadMessage, "$.seconds"),
@@ -244,3 +249,4 @@ def test_each_client_message_names_the_roles_that_may_send_it():
               protocol.AddScriptLines, protocol.DeleteScriptLine)
     for cls in pacing:  # only the controller and the host (and admins) pace the room
         assert cls.roles == {"controller", "host", "admin"}, cls
+    assert protocol.SENDERS == {cls.__struct_config__.tag: cls.roles for cls in get_args(ClientMessage)}

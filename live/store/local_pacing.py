@@ -3,10 +3,11 @@ the control log.
 
 A mixin of `LocalStore`. `observe()` is what moves pacing with time: the hub calls it
 about once a second per room; it samples the numbers, steps the tier, notices the
-segment the run-of-show has reached (and fires what that segment sets off), rotates the
-teleprompter's line, and raises alerts. Like every op it decides in one step and
-commits before answering, and calling it again at the same moment changes nothing, so
-several processes may call it.
+segment the run-of-show has reached (and fires what that segment sets off, once that
+step is committed, as whoever set the show: `firing.py`), rotates the teleprompter's
+line, and raises alerts. Like every op it decides in one step and commits before
+answering, and calling it again at the same moment changes nothing, so several
+processes may call it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..protocol import (
     ShowClock,
     ShowControl,
 )
+from . import firing
 from .base import Actor, Event
 from .journal import Statement
 from .prompting import auto_prompt
@@ -46,7 +48,6 @@ from .local_commerce import release_of
 SAMPLES_KEPT_S = 3600
 PEAK_WINDOW_MS = 30 * 60_000
 ACTIONS_KEPT = 200
-SYSTEM = Actor("system", "pacing")
 
 
 class PacingRecord(msgspec.Struct):
@@ -56,6 +57,7 @@ class PacingRecord(msgspec.Struct):
     segment: tuple[int, int] | None = None  # (index, cycle) of the segment last announced
     alerted: dict[str, int] = {}  # alert kind (with its subject) -> when last raised
     next_line: int = 1
+    show_by: firing.Setter | None = None  # who set the show: what its segments fire runs as them
 
 
 @dataclass(slots=True)
@@ -133,6 +135,7 @@ class LocalPacing:
 
     async def set_show(self, room_id: str, segments: list[Segment], repeat: bool, actor: Actor) -> list[Event]:
         r = self._room(room_id)
+        firing.check_show(segments, actor)
         for i, segment in enumerate(segments):
             if segment.fire is not None and segment.fire.kind == "coupon" and segment.fire.coupon not in r.coupons:
                 raise NotFound(f"segment {i + 1} fires unknown coupon {segment.fire.coupon!r}", path=f"$.segments[{i}].fire.coupon")
@@ -145,6 +148,7 @@ class LocalPacing:
         elif clock.index >= len(segments):
             clock = msgspec.structs.replace(clock, index=len(segments) - 1)
         r.pacing.pacing.show = Show(segments=list(segments), repeat=repeat, clock=clock)
+        r.pacing.show_by = (actor.role, actor.sub)
         return await self._show_changed(r, actor)
 
     async def control_show(self, room_id: str, control: ShowControl, actor: Actor) -> list[Event]:
@@ -240,14 +244,14 @@ class LocalPacing:
 
         where = ros.position(plan_of(pacing.show), clock_of(pacing.show), now) if pacing.show.segments else None
         segment = pacing.show.segments[where.index] if where else None
-        fired: list[Event] = []
+        fire = None
         if where is not None and (where.index, where.cycle) != record.segment:
             record.segment = (where.index, where.cycle)
             events.append(
                 self._event(r, "segment", "staff", lambda seq, ts, w=where, s=segment: protocol.SegmentBegan(seq, ts, w.index, w.cycle, s.title))
             )
             if segment.fire is not None:
-                fired = await self._fire(r, segment, now, events)
+                fire = self._fire_plan(r, segment, now, events)
         if where is not None and where.overrun_ms > 0 and not where.paused:
             self._alert(r, now, events, "overrun", {"segment": segment.title, "overrun_s": where.overrun_ms // 1000}, {"type": "show", "action": "skip"})
 
@@ -276,31 +280,29 @@ class LocalPacing:
                 for w in record_rows
             ]
             await self._commit(r, events, statements)
+        fired = await self._fire(r, now, *fire) if fire is not None else []
         return events + fired
 
-    async def _fire(self, r, segment: Segment, now: int, events: list[Event]) -> list[Event]:
-        """What a segment sets off as it begins: done at once (`auto`), or offered."""
-        fire = segment.fire
-        assert fire is not None
-        sku = segment.sku or r.pinned
-        if fire.kind == "release":
-            if sku is None:
-                return []
-            action = {"type": "plan_release", "sku": sku, "quantity": fire.quantity or 100}
-            if fire.price is not None:
-                action["price"] = fire.price
-        else:
-            action = {"type": "push_coupon", "coupon": fire.coupon}
-        if fire.mode == "ask":
-            self._alert(r, now, events, "segment_fire", {"segment": segment.title, **action}, action, cooldown=False)
-            return []
-        try:
-            if fire.kind == "release":
-                return await self.plan_release(r.room.id, protocol.PlanRelease(sku=sku, quantity=fire.quantity or 100, price=fire.price), SYSTEM)
-            return await self.push_coupon(r.room.id, fire.coupon, SYSTEM)
-        except Exception as exc:  # noqa: BLE001 - a fire that cannot happen becomes an alert
-            self._alert(r, now, events, "segment_fire", {"segment": segment.title, "error": str(exc), **action}, action, cooldown=False)
-            return []
+    def _fire_plan(self, r, segment: Segment, now: int, events: list[Event]) -> tuple | None:
+        """What a segment sets off as it begins: offered now as an alert (`ask`), or
+        returned to be run once this step is committed (`auto`), as who set the show."""
+        action = firing.action_of(segment, r.pinned)
+        if action is None:
+            return None
+        if segment.fire.mode == "ask":
+            self._alert(r, now, events, "segment_fire", firing.alert_data(segment, action, r.pacing.show_by), action, cooldown=False)
+            return None
+        return (segment, action, r.pacing.show_by)
+
+    async def _fire(self, r, now: int, segment: Segment, action: dict, by: firing.Setter | None) -> list[Event]:
+        """Run what an `auto` segment fires; one that cannot happen becomes an alert."""
+        events, failed = await firing.run(self, r.room.id, segment, action, by)
+        if failed is not None:
+            alert: list[Event] = []
+            self._alert(r, now, alert, "segment_fire", failed, action, cooldown=False)
+            await self._commit(r, alert, [self._pacing_row(r)])
+            events += alert
+        return events
 
     def _alert(self, r, now: int, events: list[Event], kind: str, data: dict, action: dict | None, cooldown: bool = True) -> None:
         subject = f"{kind}:{data.get('release') or data.get('segment') or ''}"

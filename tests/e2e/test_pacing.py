@@ -3,8 +3,12 @@ follows the tier; only the controller and the host pace the room."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from live.protocol import CreateCoupon
+from live.store import Actor
 from tests.support import ROOM, running_server, test_settings
 
 RULES = {"mode": "fixed", "warm": 3, "hot": 50, "hold_s": 1, "floor": 1, "rotate_s": 3600}
@@ -108,3 +112,83 @@ async def test_scripts_export_and_import_as_csv_and_json(room):
         guide = {"Authorization": f"Bearer {room.token('guide')}"}
         refused = await http.post("/api/rooms/r1/scripts?format=json", content=b'[{"purpose": "qa", "text": "x"}]', headers=guide)
         assert refused.status_code == 403
+
+
+async def staff_as(room, role: str, sub: str):
+    """A staff socket for `role` with its own subject, to tell who did what."""
+    client = await room.client()
+    await client.hello(token=room.token(role, sub=sub))
+    return client
+
+
+async def test_a_host_cannot_sell_through_the_run_of_show(room):
+    """A host paces the room but may not release stock or push coupons, so a segment
+    that would (at once or after asking) is refused when a host sets it, over the
+    socket and the HTTP command API alike, and a flash price of 0 never decodes."""
+    store = room.app.state.live.store
+    coupon, _ = await store.create_coupon(ROOM, CreateCoupon("5 off", "amount", 500, 10), Actor("controller", "cleo"))
+    stock = {p.sku: p.stock for p in await store.list_products()}
+    host = await staff_as(room, "host", "hana")
+
+    await host.send({"type": "set_show", "segments": [
+        {"title": "x", "minutes": 5, "sku": "P1", "fire": {"kind": "release", "mode": "auto", "quantity": 7, "price": 0}}]})
+    error = await host.recv_type("error", "ack")
+    assert (error["type"], error["code"], error["path"]) == ("error", "bad_message", "$.segments[0].fire.price")
+    fires = [
+        {"kind": "release", "mode": "auto", "quantity": 7, "price": 1},
+        {"kind": "release", "mode": "ask", "quantity": 7, "price": 1},
+        {"kind": "coupon", "mode": "auto", "coupon": coupon.id},
+    ]
+    for fire in fires:
+        await host.send({"type": "set_show", "segments": [
+            {"title": "warm up", "minutes": 5}, {"title": "x", "minutes": 5, "sku": "P1", "fire": fire}]})
+        error = await host.recv_type("error", "ack")
+        assert (error["type"], error["code"], error["path"]) == ("error", "forbidden", "$.segments[1].fire"), fire
+        assert error["params"] == {"fire": fire["kind"], "segment": 1}
+    headers = {"Authorization": f"Bearer {room.token('host', sub='hana')}"}
+    async with room.http() as http:
+        refused = await http.post(f"/api/rooms/{ROOM}/commands", headers=headers, json={
+            "type": "set_show", "segments": [{"title": "x", "minutes": 5, "sku": "P1", "fire": fires[0]}]})
+    assert refused.status_code == 403 and refused.json()["params"] == {"fire": "release", "segment": 0}
+
+    await host.send({"type": "show", "action": "start"})
+    assert (await host.recv_type("error", "ack"))["type"] == "error"  # nothing was set to start
+    assert (await store.pacing(ROOM)).show.segments == []
+    assert await store.releases(ROOM) == [] and (await store.coupons(ROOM))[0].pushed_at is None
+    assert {p.sku: p.stock for p in await store.list_products()} == stock
+    log = [(e.role, e.action, e.result, e.code) for e in await store.actions(ROOM)]
+    assert log == [("host", "show", "refused", "bad_message")] + [("host", "set_show", "refused", "forbidden")] * 4
+
+
+async def test_a_segment_fires_as_whoever_set_it_whoever_drives_the_show(room):
+    """The controller sets a release that fires at once and a coupon that asks first;
+    the host drives the show. The release is the controller's (its event and the
+    control log say so); the coupon's alert is one click for the controller, and the
+    same click is refused to the host."""
+    store = room.app.state.live.store
+    controller = await staff_as(room, "controller", "cleo")
+    host = await staff_as(room, "host", "hana")
+    coupon = (await store.create_coupon(ROOM, CreateCoupon("5 off", "amount", 500, 10), Actor("controller", "cleo")))[0].id
+    await controller.send({"type": "set_show", "repeat": False, "segments": [
+        {"title": "放单", "minutes": 5, "sku": "P1", "fire": {"kind": "release", "mode": "auto", "quantity": 7, "price": 690}},
+        {"title": "领券", "minutes": 5, "fire": {"kind": "coupon", "mode": "ask", "coupon": coupon}},
+    ]})
+    await controller.recv_type("ack")
+
+    await host.send({"type": "show", "action": "start"})
+    release = (await host.recv_type("release", timeout=10))
+    assert (release["release"]["sku"], release["release"]["quantity"], release["release"]["price"]) == ("P1", 7, 690)
+    assert release["by"] == "controller:cleo"
+    entry = (await host.recv_where(lambda m: m["type"] == "action" and m["entry"]["action"] == "plan_release"))["entry"]
+    assert (entry["role"], entry["sub"], entry["result"]) == ("controller", "cleo", "ok")
+    assert json.loads(entry["summary"]) == {"segment": "放单", "sku": "P1", "quantity": 7, "price": 690}
+
+    await host.send({"type": "show", "action": "jump", "index": 1})
+    alert = (await controller.recv_where(lambda m: m["type"] == "alert" and m["alert"]["kind"] == "segment_fire", timeout=10))["alert"]
+    assert alert["action"] == {"type": "push_coupon", "coupon": coupon}
+    assert alert["data"]["by"] == "controller:cleo"
+    await host.send(alert["action"])
+    assert (await host.recv_type("error"))["code"] == "forbidden"
+    await controller.send(alert["action"])
+    await controller.recv_type("ack")
+    assert (await store.coupons(ROOM))[0].pushed_at is not None

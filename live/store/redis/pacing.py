@@ -12,11 +12,11 @@ is what makes `observe()` safe to call from every worker about once a second: a
 second call at the same moment finds the tier stepped, the segment announced and the
 alerts in their cooldown, and does nothing more. What an `auto` segment fires (a
 release, a coupon push) is done after the commit that announced the segment, by the
-worker whose commit did: at most once (firing before the commit could fire twice; a
-worker dying in between loses that one fire), and a fire that fails becomes an alert
-committed just after the announcement (the local store puts it before the other
-alerts of the step). `observe` also records `present` in the fixed part of releases
-that opened (the commerce part keeps it in `releases`).
+worker whose commit did, as whoever set the show (`firing.py`): at most once (firing
+before the commit could fire twice; a worker dying in between loses that one fire),
+and a fire that fails becomes an alert committed just after it, as in the local store.
+`observe` also records `present` in the fixed part of releases that opened (the
+commerce part keeps it in `releases`).
 
 The samples that the trends and crowd alerts look at are a list per room, one sample
 per second whichever worker took it (`pacing_sample.lua`), capped like the local
@@ -56,6 +56,7 @@ from ...protocol import (
     ShowClock,
     ShowControl,
 )
+from .. import firing
 from ..prompting import auto_prompt
 from ..base import Actor, Event
 from ..local_commerce import wave_of
@@ -64,7 +65,6 @@ from ..local_pacing import (
     ACTIONS_KEPT,
     PEAK_WINDOW_MS,
     SAMPLES_KEPT_S,
-    SYSTEM,
     PacingRecord,
     clock_of,
     plan_of,
@@ -171,6 +171,7 @@ class RedisPacing:
 
     async def set_show(self, room_id: str, segments: list[Segment], repeat: bool, actor: Actor) -> list[Event]:
         await self._known(room_id)
+        firing.check_show(segments, actor)
 
         async def change(c: Change) -> None:
             lineup, _, _ = await self._read_state(c)
@@ -186,6 +187,7 @@ class RedisPacing:
             elif clock.index >= len(segments):
                 clock = msgspec.structs.replace(clock, index=len(segments) - 1)
             record.pacing.show = Show(segments=list(segments), repeat=repeat, clock=clock)
+            record.show_by = (actor.role, actor.sub)
             self._show_changed(c, record, actor)
 
         return await self._atomic(room_id, change)
@@ -355,40 +357,27 @@ class RedisPacing:
 
     def _fire_plan(self, c: Change, record: RedisPacingRecord, seen: _Seen, segment: Segment, now: int) -> tuple | None:
         """What a segment sets off as it begins: offered now as an alert (`ask`), or
-        returned to be done once this step is committed (`auto`)."""
-        fire = segment.fire
-        assert fire is not None
-        sku = segment.sku or seen.pinned
-        if fire.kind == "release":
-            if sku is None:
-                return None
-            action = {"type": "plan_release", "sku": sku, "quantity": fire.quantity or 100}
-            if fire.price is not None:
-                action["price"] = fire.price
-        else:
-            action = {"type": "push_coupon", "coupon": fire.coupon}
-        if fire.mode == "ask":
-            self._alert(c, record, now, "segment_fire", {"segment": segment.title, **action}, action, cooldown=False)
+        returned to be run once this step is committed (`auto`), as who set the show."""
+        action = firing.action_of(segment, seen.pinned)
+        if action is None:
             return None
-        return (segment, sku, action)
+        if segment.fire.mode == "ask":
+            self._alert(c, record, now, "segment_fire", firing.alert_data(segment, action, record.show_by), action, cooldown=False)
+            return None
+        return (segment, action, record.show_by)
 
-    async def _fire(self, room_id: str, now: int, segment: Segment, sku: str | None, action: dict) -> list[Event]:
-        """Do what a segment fires (`auto`); one that cannot happen becomes an alert."""
-        fire = segment.fire
-        assert fire is not None
-        try:
-            if fire.kind == "release":
-                return await self.plan_release(room_id, protocol.PlanRelease(sku=sku, quantity=fire.quantity or 100, price=fire.price), SYSTEM)
-            return await self.push_coupon(room_id, fire.coupon, SYSTEM)
-        except Exception as exc:  # noqa: BLE001 - a fire that cannot happen becomes an alert
-            data = {"segment": segment.title, "error": str(exc), **action}
+    async def _fire(self, room_id: str, now: int, segment: Segment, action: dict, by: firing.Setter | None) -> list[Event]:
+        """Run what an `auto` segment fires; one that cannot happen becomes an alert."""
+        events, failed = await firing.run(self, room_id, segment, action, by)
+        if failed is not None:
 
             async def change(c: Change) -> None:
                 record = await self._record(c)
-                self._alert(c, record, now, "segment_fire", data, action, cooldown=False)
+                self._alert(c, record, now, "segment_fire", failed, action, cooldown=False)
                 self._write_record(c, record)
 
-            return await self._atomic(room_id, change)
+            events += await self._atomic(room_id, change)
+        return events
 
     def _alert(self, c: Change, record: RedisPacingRecord, now: int, kind: str, data: dict, action: dict | None, cooldown: bool = True) -> None:
         subject = f"{kind}:{data.get('release') or data.get('segment') or ''}"
