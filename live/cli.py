@@ -37,12 +37,15 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], help="(LIVE_LOG_LEVEL)")
     parser.add_argument("--log-format", choices=["text", "json"],
                         help="text for a terminal, json (one object per line) for production (LIVE_LOG_FORMAT)")
+    parser.add_argument("--demo-pay", action=argparse.BooleanOptionalAction,
+                        help="the overlay's demo Pay step, where viewers mark their own orders paid (LIVE_DEMO_PAY; "
+                        "off for serve, on for demo): never where the shop takes real payments")
 
 
 def _settings(args: argparse.Namespace, **extra) -> Settings:
     flags = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level", "log_format")
+        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level", "log_format", "demo_pay")
     }
     return Settings.from_env(**flags, **extra)
 
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "valid tokens, in zh-CN and en, and serve.",
     )
     _server_flags(demo)
+    demo.set_defaults(demo_pay=True)  # the demo shows the whole flow, paying included
     demo.add_argument("--room", default="demo", help="room id to seed (default demo)")
     demo.add_argument("--no-serve", action="store_true", help="seed and print the links, then exit")
 
@@ -199,6 +203,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         "LIVE_SECRET": settings.secret,
         "LIVE_PUBLIC_URL": settings.public_url,
         "LIVE_ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
+        "LIVE_DEMO_PAY": "1" if settings.demo_pay else "0",
     }
 
 

@@ -720,7 +720,9 @@ class GuideCode(Struct, tag="guide_code", tag_field="type", forbid_unknown_field
 
 
 class Pay(Struct, tag="pay", tag_field="type", forbid_unknown_fields=True):
-    """The demo payment step (`LIVE_DEMO_PAY`); real shops report payment by webhook."""
+    """The demo payment step: the buyer marks their own order paid, so only where the
+    server allows it (`LIVE_DEMO_PAY`, on for `live demo`); real shops report payment
+    by webhook."""
 
     roles: ClassVar[frozenset[str]] = frozenset({"viewer"})
     order: Id

@@ -44,7 +44,7 @@ class Settings:
     token_ttl_s: int = 12 * 3600
 
     # commerce
-    demo_pay: bool = True
+    demo_pay: bool = False  # viewers confirm their own payment: `live demo` only, never where money is real
     webhook_secret: str = ""
     webhook_window_s: int = 300
     confirm_release_units: int = 500

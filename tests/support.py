@@ -193,12 +193,13 @@ async def running_server(settings: Settings, seeded: bool = True):
 
 
 class ServerProcess(LiveServer):
-    """`python -m live serve` in a child process: for restarts and kill -9."""
+    """`python -m live serve` (or `demo`) in a child process: for restarts and kill -9,
+    and for what the command line itself decides."""
 
-    def start(self) -> None:
+    def start(self, command: str = "serve") -> None:
         env = {**os.environ, "LIVE_SECRET": self.settings.secret, "LIVE_PRESENCE_GRACE_MS": "0", **self.env}
         cmd = [
-            sys.executable, "-m", "live", "serve",
+            sys.executable, "-m", "live", command,
             "--port", str(self.settings.port),
             "--data-dir", str(self.settings.data_dir),
             "--log-level", "warning",

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from live.cli import _settings, _settings_env, build_parser
 from live.tokens import Tokens
 
 SECRET = "cli-secret-0123456789-0123456789-abcdef"
@@ -68,3 +69,23 @@ def test_unknown_store_is_a_clear_error(tmp_path):
 def test_unknown_benchmark_lists_the_known_ones():
     result = run("bench", "nope")
     assert result.returncode == 2 and "no benchmark 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, env, demo_pay",
+    [
+        (["serve"], {}, False),
+        (["serve"], {"LIVE_DEMO_PAY": "1"}, True),
+        (["serve", "--demo-pay"], {}, True),
+        (["demo"], {}, True),
+        (["demo"], {"LIVE_DEMO_PAY": "0"}, True),  # the demo's own default is a flag: it wins
+        (["demo", "--no-demo-pay"], {}, False),
+    ],
+)
+def test_viewers_pay_themselves_only_in_the_demo_or_when_told(monkeypatch, argv, env, demo_pay):
+    monkeypatch.delenv("LIVE_DEMO_PAY", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = _settings(build_parser().parse_args(argv))
+    assert settings.demo_pay is demo_pay
+    assert _settings_env(settings)["LIVE_DEMO_PAY"] == ("1" if demo_pay else "0")  # and so do its workers

@@ -91,7 +91,7 @@ async def watch(request: Request) -> Response:
             pass
     if video is not None and not video.startswith(("https://", "http://", "/")):
         video = None
-    response = await _room_page(request, "watch.html", page="watch", video=video)
+    response = await _room_page(request, "watch.html", page="watch", video=video, demo_pay=live.settings.demo_pay)
     if live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE)) is None:
         _, cookie = live.tokens.viewer_cookie()
         response.set_cookie(

@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from live.protocol import Brand
-from tests.support import ROOM
+from tests.support import ROOM, test_settings
 
 pytestmark = pytest.mark.browser
 
@@ -23,6 +23,11 @@ guide,g2,Lin,,,s2,,LIN-02,
 distributor,d1,Top,default,,,,TOP-01,
 distributor,d2,Kid,default,,,d1,KID-02,
 """
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return test_settings(tmp_path / "data", demo_pay=True)  # buyers pay with the overlay's demo Pay step
 
 
 async def upload(page: Page, form: str, name: str, text: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from live.protocol import Product
-from tests.support import PRODUCTS, ROOM, SEEDER
+from tests.support import PRODUCTS, ROOM, SEEDER, test_settings
 
 pytestmark = pytest.mark.browser
 
@@ -23,6 +23,11 @@ window.WebSocket = class extends window.WebSocket {
   constructor(...args) { super(...args); window.socketsOpened += 1; }
 };
 """
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return test_settings(tmp_path / "data", demo_pay=True)  # buyers pay with the overlay's demo Pay step
 
 
 def pin_button(control: Page, sku: str):

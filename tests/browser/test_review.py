@@ -22,7 +22,7 @@ PHONE = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile 
 
 @pytest.fixture
 def settings(tmp_path):
-    return test_settings(tmp_path / "data", webhook_secret=WEBHOOK_SECRET)
+    return test_settings(tmp_path / "data", webhook_secret=WEBHOOK_SECRET, demo_pay=True)  # some buyers pay with the demo Pay step
 
 
 async def scripted_live(server) -> dict:

@@ -167,6 +167,26 @@ async def test_order_webhook_pays_refunds_and_is_idempotent(shop):
         assert recorded.json()["source"] == "webhook" and recorded.json()["amount"] == 5900
 
 
+async def test_live_serve_lets_no_viewer_mark_an_order_paid(shop):
+    """`live serve` has no demo payment unless told (LIVE_DEMO_PAY): the overlay offers
+    no Pay button and a viewer's `pay` is refused; the order waits for the shop."""
+    controller = await shop.staff()
+    release = (await plan(controller, sku="P1", quantity=5, limit=2))["release"]
+    buyer = await shop.viewer()
+    await buyer.send({"type": "claim", "release": release["id"], "key": "k"})
+    hold = (await buyer.recv_type("claim_result"))["hold"]
+    await buyer.send({"type": "checkout", "hold": hold["id"]})
+    order = (await buyer.recv_type("order_result"))["order"]
+    await buyer.send({"type": "pay", "order": order["id"]})
+    error = await buyer.recv_type("error", "order_result")
+    assert (error["type"], error["code"], error["path"]) == ("error", "demo_pay_off", "$.type")
+    [listed] = [o for o in (await shop.staff()).welcome["orders"] if o["id"] == order["id"]]
+    assert listed["status"] == "pending"
+    async with httpx.AsyncClient(base_url=shop.base) as http:
+        overlay = (await http.get(f"/watch/{ROOM}")).text
+    assert 'id="sheet-pay"' not in overlay and 'id="sheet-shop"' in overlay
+
+
 @pytest.mark.parametrize(
     "headers, body, status, code",
     [
@@ -214,7 +234,7 @@ async def test_bad_commands_are_refused_and_change_nothing(shop):
         ({"type": "claim", "release": "w999", "key": "k"}, "not_found", "$.release"),
         ({"type": "claim", "release": "w1", "key": "k", "qty": -2}, "bad_message", "$.qty"),
         ({"type": "checkout", "hold": "h999"}, "not_found", "$.hold"),
-        ({"type": "pay", "order": "o999"}, "not_found", "$.order"),
+        ({"type": "pay", "order": "o999"}, "demo_pay_off", "$.type"),
         ({"type": "plan_release", "sku": "P1", "quantity": 1}, "forbidden", "$.type"),
     ]:
         await viewer.send(message)

@@ -21,7 +21,7 @@ BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Sa
 
 @pytest.fixture
 async def server(tmp_path):
-    settings = test_settings(tmp_path / "data", webhook_secret=WEBHOOK_SECRET)
+    settings = test_settings(tmp_path / "data", webhook_secret=WEBHOOK_SECRET, demo_pay=True)  # buyers pay with the demo Pay step
     async with running_server(settings) as live:
         store = live.app.state.live.store
         await store.put_people(
