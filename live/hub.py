@@ -15,6 +15,9 @@ frame, to each connection of the room:
   nothing missed, nothing twice, always in order.
 - **Ticks.** Online count and likes reach viewers in one coalesced `tick` per
   `viewer_tick_ms` when they changed; staff get `numbers` every `staff_tick_ms`.
+- **Tokens taken back.** Every `SWEEP_EVERY_MS` the tokens of open staff and guide
+  sockets are checked again (`live.access`): a revoked or replaced one is closed with
+  4001, as is one that expired.
 - **Presence.** A viewer is in the room while any of their connections is; after the
   last one closes they get `presence_grace_ms` to come back (a page reload, a flaky
   phone) before the store records the exit, at the time they actually left.
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from msgspec import Raw, Struct
 
 from . import protocol
+from .access import ROOM_STAFF, refusals
 from .clock import now_ms
 from .domain.audience import ViewerFacts, admits
 from .domain.ratelimit import TokenBucket
@@ -41,11 +45,11 @@ from .metrics import Metrics
 from .protocol import PROTOCOL_VERSION, Resume, Snapshot
 from .settings import Settings
 from .store import Event, Store, Subscription
+from .tokens import Claims
 from .web.transport import LiveWebSocketProtocol, text_frame
 
 log = logging.getLogger("live.hub")
 
-ROOM_STAFF = frozenset({"host", "controller", "admin"})
 SWEEP_EVERY_MS = 2000
 OBSERVE_EVERY_MS = 1000
 EMPTY_CHANNEL_TTL_MS = 10 * 60_000
@@ -61,7 +65,7 @@ class Conn:
         "role",
         "subject",
         "viewer_id",
-        "token_exp_ms",
+        "claims",
         "pending",
         "last_seen",
         "bucket",
@@ -77,7 +81,7 @@ class Conn:
         subject: str,
         bucket: TokenBucket,
         viewer_id: str | None = None,
-        token_exp_ms: int | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self.direct = direct
         self.transport = direct.transport
@@ -85,7 +89,7 @@ class Conn:
         self.role = role
         self.subject = subject
         self.viewer_id = viewer_id
-        self.token_exp_ms = token_exp_ms
+        self.claims = claims  # a staff or guide token's, checked again every sweep
         self.pending: list[tuple[int, bytes]] | None = None
         self.last_seen = bucket.stamp
         self.bucket = bucket
@@ -100,6 +104,10 @@ class Conn:
         if audience == "all":
             return True
         return self.facts is not None and admits(audience, self.facts, now)
+
+    @property
+    def token_exp_ms(self) -> int | None:
+        return None if self.claims is None else self.claims.exp * 1000
 
     @property
     def is_staff(self) -> bool:
@@ -466,13 +474,14 @@ class Hub:
         if sweep:
             self._next_sweep = now + SWEEP_EVERY_MS
         await self.store.expire_holds()
+        tokened: list[Conn] = []
         for ch in list(self.channels.values()):
             await self._settle_leavers(ch, now)
             if now - ch.observed_at >= OBSERVE_EVERY_MS:
                 ch.observed_at = now
                 await self.store.observe(ch.room)
             if sweep:
-                self._sweep(ch, now)
+                tokened += self._sweep(ch, now)
                 if ch.empty_since is not None and now - ch.empty_since > EMPTY_CHANNEL_TTL_MS and not ch.leaving:
                     if ch.subscription is not None:
                         ch.subscription.close()
@@ -500,6 +509,8 @@ class Hub:
                 tier = (await self.store.pacing(ch.room)).tier
                 tick = protocol.NumbersTick(numbers, minute, releases, coupons, stock, tier)
                 self._fan_out(ch.staff, 0, text_frame(protocol.encode(tick)))
+        if tokened:
+            await self._close_taken_back(tokened)
 
     async def _settle_leavers(self, ch: Channel, now: int) -> None:
         grace = self.settings.presence_grace_ms
@@ -508,11 +519,25 @@ class Hub:
             del ch.leaving[viewer]
             await self.store.leave(ch.room, viewer, left_at)
 
-    def _sweep(self, ch: Channel, now: int) -> None:
+    def _sweep(self, ch: Channel, now: int) -> list[Conn]:
+        """Close idle connections and those whose token expired; return the other
+        connections that came with a token, to check whether it was taken back."""
         idle_ms = self.settings.idle_timeout_s * 1000
+        tokened = []
         for conn in list(ch.viewers) + list(ch.staff):
             if now - conn.last_seen > idle_ms:
                 self.close(conn, protocol.CLOSE_IDLE, "idle: no message from the client")
             elif conn.token_exp_ms is not None and now >= conn.token_exp_ms:
                 self.send(conn, protocol.Error("token_expired", "your token has expired; open the page again"))
                 self.close(conn, protocol.CLOSE_UNAUTHORIZED, "token expired")
+            elif conn.claims is not None:
+                tokened.append(conn)
+        return tokened
+
+    async def _close_taken_back(self, conns: list[Conn]) -> None:
+        """Close the connections whose token was revoked or replaced since their hello:
+        one look at the store for all of them, every sweep."""
+        for conn, refused in zip(conns, await refusals(self.store, [c.claims for c in conns]), strict=True):
+            if refused is not None and not conn.closed:
+                self.send(conn, protocol.error_of(refused))
+                self.close(conn, protocol.CLOSE_UNAUTHORIZED, refused.code)
