@@ -13,6 +13,10 @@ frame, to each connection of the room:
   While a joining connection waits for its snapshot or resume, live events for it are
   parked in `pending` and flushed after, skipping what the snapshot already covers:
   nothing missed, nothing twice, always in order.
+- **Two copies of an event.** The room's staff get each event as the store encoded it;
+  viewers and guides get `protocol.for_viewers`'s copy, without staff subjects and
+  per-guide counts. That copy is made once per event per process (the same bytes when
+  there is nothing to cut), never per connection.
 - **Ticks.** Online count and likes reach viewers in one coalesced `tick` per
   `viewer_tick_ms` when they changed; staff get `numbers` every `staff_tick_ms`.
 - **Tokens taken back.** Every `SWEEP_EVERY_MS` the tokens of open staff and guide
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -119,8 +124,8 @@ class Conn:
 class _Recent:
     seq: int
     audience: str
-    frame: bytes
-    data: bytes
+    data: bytes  # the staff's copy
+    public: bytes  # the viewers' copy (the same object when nothing is staff-only)
 
 
 class Channel:
@@ -183,6 +188,8 @@ class Hub:
         self._next_sweep = 0
         self.gc_policy = GcPolicy()
         self._connections = 0
+        # Resumes from the store's log ask again for the copies that live events got.
+        self._for_viewers = functools.lru_cache(maxsize=1024)(protocol.for_viewers)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -287,7 +294,7 @@ class Hub:
             if recent.seq <= last_seq:
                 break
             if conn.sees(recent.audience, now):
-                events.append(Raw(recent.data))
+                events.append(Raw(recent.data if conn.is_staff else recent.public))
         events.reverse()
         resume = Resume(PROTOCOL_VERSION, ch.last_seq, now, conn.role, conn.subject, events)
         upto = ch.last_seq
@@ -309,7 +316,7 @@ class Hub:
                 events = await self.store.events_after(conn.room, last_seq, state.seq - last_seq)
                 if not events or events[0].seq == last_seq + 1:
                     now = self.clock()
-                    visible = [Raw(e.data) for e in events if conn.sees(e.audience, now)]
+                    visible = [Raw(self._copy_for(conn, e)) for e in events if conn.sees(e.audience, now)]
                     upto = events[-1].seq if events else last_seq
                     resume = Resume(PROTOCOL_VERSION, upto, now, conn.role, conn.subject, visible)
                     if conn.viewer_id is not None:
@@ -322,7 +329,7 @@ class Hub:
         now = self.clock()
         room = protocol.RoomView(
             state.room.id, state.room.title, state.lineup, state.pinned, state.off_sale,
-            [r for r in state.releases if conn.sees(r.audience, now)],
+            [r if conn.is_staff else protocol.release_for_viewers(r) for r in state.releases if conn.sees(r.audience, now)],
             [c for c in state.coupons if conn.sees(c.audience, now)],
         )
         snapshot = Snapshot(
@@ -353,6 +360,15 @@ class Hub:
             snapshot.banner = pacing.banner
         self.send(conn, snapshot)
         return state.seq
+
+    def _copy_for(self, conn: Conn, event: Event) -> bytes:
+        return event.data if conn.is_staff else self._public(event)
+
+    def _public(self, event: Event) -> bytes:
+        """The viewers' copy of an event (`protocol.for_viewers`), made once per event."""
+        if event.kind not in protocol.STAFF_DETAIL:
+            return event.data
+        return self._for_viewers(event.kind, event.data)
 
     async def _guide_card(self, guide_id: str) -> protocol.GuideCard | None:
         return next((card for card in await self._guide_cards() if card.id == guide_id), None)
@@ -429,15 +445,16 @@ class Hub:
                 for conn in [*ch.staff, *ch.viewers]:
                     if conn.pending is None:
                         self.close(conn, protocol.CLOSE_RESYNC, "missed events: resume")
-            frame = text_frame(event.data)
-            ch.ring.append(_Recent(event.seq, event.audience, frame, event.data))
+            public = event.data if event.audience == "staff" else self._public(event)
+            ch.ring.append(_Recent(event.seq, event.audience, event.data, public))
             ch.last_seq = event.seq
             start = time.perf_counter()
+            frame = text_frame(event.data)
             self._fan_out(ch.staff, event.seq, frame)
-            if event.audience == "all":
-                self._fan_out(ch.viewers, event.seq, frame)
-            elif event.audience != "staff":
-                self._fan_out(self._audience(ch, event.audience), event.seq, frame)
+            if event.audience != "staff":
+                public_frame = frame if public is event.data else text_frame(public)
+                viewers = ch.viewers if event.audience == "all" else self._audience(ch, event.audience)
+                self._fan_out(viewers, event.seq, public_frame)
             self.metrics.fanout_seconds.observe(time.perf_counter() - start)
         if ch.waiting:
             ready = [(conn, upto) for conn, upto in ch.waiting if upto <= ch.last_seq]

@@ -1,11 +1,14 @@
-"""Who gets in, through a real server: guides read only their own data; a replaced
-portal link and a revoked token open nothing, not even a socket that is already open."""
+"""Who gets in, and what they get, through a real server: guides read only their own
+data; a replaced portal link and a revoked token open nothing, not even a socket that
+is already open; viewers and guides never get staff subjects or per-guide counts."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -14,6 +17,7 @@ from tests.stores import redis_url
 from tests.support import ROOM, Client, running_server, seed, test_settings
 
 OTHER = "r2"
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
 
 
 async def _people(live) -> None:
@@ -190,3 +194,66 @@ async def test_live_token_revoke_reaches_a_running_server(any_store, tmp_path):
     async with server.http() as http:
         refused = await http.get(f"/api/rooms/{ROOM}", headers=bearer(issued.token))
     assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"
+
+
+# --- what viewers and guides receive ------------------------------------------------------
+
+
+async def test_viewers_and_guides_never_get_staff_subjects_or_presence_counts(server):
+    """Every frame a viewer or guide socket gets (snapshots, resumes from the ring and
+    from the store's log, live events) carries who acted as a role only, and no
+    release's count of each guide's customers; the staff get both."""
+    store = server.app.state.live.store
+    code = (await store.create_link("g1", ROOM)).code
+    async with httpx.AsyncClient(base_url=server.base, headers={"User-Agent": BROWSER_UA}) as phone:
+        cookie = (await phone.get(f"/r/{code}")).cookies["live_vid"]
+    customer = await server.viewer(cookie=cookie)  # in the room through Mei's link
+    controller = await server.client()
+    await controller.hello(token=server.token("controller", sub="alice-ctl"))
+    mark = controller.welcome["seq"]
+    viewers = [customer, await server.viewer()]
+    guide = await server.client()
+    await guide.hello(token=server.token("guide", room="*", sub="g1"))
+    viewers.append(guide)
+
+    await controller.send({"type": "pin", "sku": "P1"})
+    await controller.send({"type": "set_lineup", "skus": ["P1", "P2"]})
+    await controller.send({"type": "plan_release", "sku": "P1", "quantity": 5, "limit": 1})
+    release = (await controller.recv_type("release"))["release"]
+    # The hub observes the room each second: the wave that opened gets its counts.
+    await controller.recv_where(lambda m: m["type"] == "numbers" and any(
+        r["id"] == release["id"] and r["present"] == {"g1": 1} for r in m["releases"]), timeout=10)
+    await controller.send({"type": "close_release", "release": release["id"], "ref": "closed"})
+    closed = await controller.recv_where(lambda m: m["type"] == "release" and m["release"]["closed_at"] is not None)
+    assert closed["by"] == "controller:alice-ctl" and closed["release"]["present"] == {"g1": 1}
+    last = (await controller.recv_type("ack", timeout=10))["seq"]
+
+    frames: list[dict] = []
+    for client in viewers:
+        frames.append(client.welcome)
+        while True:
+            message = await client.recv(timeout=10)
+            frames.append(message)
+            if message.get("seq") == last or (message["type"] == "release" and message["release"]["closed_at"]):
+                break
+    late = await server.viewer()  # a snapshot with the closed wave in it
+    from_ring = await server.viewer(last_seq=mark)
+    from_log = await server.viewer(last_seq=0)  # the seed's events are older than this process's ring
+    assert from_ring.welcome["type"] == from_log.welcome["type"] == "resume"
+    assert any(r["id"] == release["id"] for r in late.welcome["room"]["releases"])
+    frames += [late.welcome, from_ring.welcome, from_log.welcome]
+    seen = json.dumps(frames)
+    assert "alice-ctl" not in seen and "admin:tests" not in seen
+    by = [f["by"] for f in _events(frames) if "by" in f]
+    assert by and set(by) <= {"controller", "admin", "catalog"}  # roles, and the catalog import
+    releases = [f["release"] for f in _events(frames) if f["type"] == "release"] + late.welcome["room"]["releases"]
+    assert releases and all(r["present"] is None for r in releases)
+    staff_only = {"numbers", "action", "scripts", "tier", "show_changed", "segment", "prompt", "alert"}
+    assert not staff_only & {f["type"] for f in _events(frames)}  # no board, no control log, for guides either
+
+
+def _events(frames: list[dict]) -> list[dict]:
+    out = []
+    for frame in frames:
+        out += frame.get("events", []) if frame["type"] == "resume" else [frame]
+    return out
