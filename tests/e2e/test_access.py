@@ -1,6 +1,7 @@
 """Who gets in, and what they get, through a real server: guides read only their own
 data; a replaced portal link and a revoked token open nothing, not even a socket that
-is already open; viewers and guides never get staff subjects or per-guide counts."""
+is already open; viewers and guides never get staff subjects or per-guide counts; the
+landing page names no live."""
 
 from __future__ import annotations
 
@@ -257,3 +258,14 @@ def _events(frames: list[dict]) -> list[dict]:
     for frame in frames:
         out += frame.get("events", []) if frame["type"] == "resume" else [frame]
     return out
+
+
+# --- the landing page --------------------------------------------------------------------
+
+
+async def test_the_landing_page_names_no_live(server):
+    async with server.http() as http:
+        response = await http.get("/?lang=en")
+    assert response.status_code == 200
+    for private in ("Test room", "/watch/", ROOM, OTHER):
+        assert private not in response.text, private
