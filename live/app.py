@@ -16,6 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from .access import Gate
 from .errors import LiveError
 from .hub import Hub
 from .logs import RequestIdMiddleware
@@ -38,11 +39,13 @@ def create_app(settings: Settings) -> Starlette:
     settings = settings.resolved()
     metrics = Metrics()
     store = metrics.instrument(open_store(settings.store, settings.data_dir))
+    tokens = Tokens(settings.secret)
     live = Live(
         settings=settings,
         store=store,
         hub=Hub(store, settings, metrics=metrics),
-        tokens=Tokens(settings.secret),
+        tokens=tokens,
+        gate=Gate(tokens, store),
         commands=RoomCommands(store, demo_pay=settings.demo_pay, metrics=metrics),
         templates=Jinja2Templates(env=_templates(settings)),
         metrics=metrics,
@@ -91,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/people", api.people),
         Route("/api/people/import", api.people_import, methods=["POST"]),
         Route("/api/people/{person}/portal", api.portal_link, methods=["POST"]),
+        Route("/api/tokens/revoke", api.revoke_token, methods=["POST"]),
         Route("/api/brands/{brand}", api.put_brand, methods=["PUT"]),
         Route("/api/simulate", api.simulate, methods=["POST"]),
         Route("/api/ledger", api.ledger_view),

@@ -1,4 +1,4 @@
-"""`live serve | demo | token | schema | bench`."""
+"""`live serve | demo | token [revoke] | import | schema | bench`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import ConfigError, LiveError
 from .protocol import STAFF
 from .settings import ROOT, Settings
-from .tokens import ANY_ROOM, Tokens
+from .tokens import ANY_ROOM, TOKEN_ID, Tokens
 
 WS_PROTOCOL = "live.web.transport:LiveWebSocketProtocol"
 
@@ -67,12 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--room", default="demo", help="room id to seed (default demo)")
     demo.add_argument("--no-serve", action="store_true", help="seed and print the links, then exit")
 
-    token = commands.add_parser("token", help="mint a staff token", description="Mint a signed, expiring staff token.")
-    token.add_argument("--role", required=True, choices=sorted(STAFF))
-    token.add_argument("--room", required=True, help=f"room id, or {ANY_ROOM!r} for an admin of every room")
+    token = commands.add_parser(
+        "token", help="mint a staff token, or revoke one",
+        description="Mint a signed, expiring staff token: the token on stdout, its id (jti) on stderr. "
+        "`live token revoke JTI` revokes one.",
+    )
+    token.add_argument("--role", choices=sorted(STAFF), help="(required to mint)")
+    token.add_argument("--room", help=f"room id, or {ANY_ROOM!r} for an admin of every room (required to mint)")
     token.add_argument("--sub", default="staff", help="who the token is for (a name or guide id)")
-    token.add_argument("--ttl", type=_duration, default="12h", help="lifetime: 3600, 45m, 12h, 7d (default 12h)")
+    token.add_argument("--ttl", type=_duration, default="12h", help="lifetime: 3600, 45m, 12h, 7d (default 12h, at most 30d)")
     token.add_argument("--data-dir", type=Path, help="data dir holding the server secret (LIVE_DATA_DIR)")
+    revoke = token.add_subparsers(dest="token_action", metavar="ACTION").add_parser(
+        "revoke", help="revoke a staff token by its id",
+        description="Revoke the staff token with this id (jti): every route and the room socket refuse it from now "
+        "on, and its open sockets close within seconds.",
+    )
+    revoke.add_argument("jti", help="the token's id, as `live token` printed it")
+    revoke.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="(LIVE_DATA_DIR)")
+    revoke.add_argument("--store", help="the store URL (LIVE_STORE), when not revoking through --server")
+    revoke.add_argument("--server", help="revoke through a running server at this URL (an admin token is minted with "
+                        "the secret in the data dir or LIVE_SECRET); needed for a local store while it serves")
 
     importer = commands.add_parser(
         "import", help="import a product catalog (CSV or JSON)",
@@ -106,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(_settings(args), room=args.room, serve_after=not args.no_serve)
         elif args.command == "token":
-            settings = Settings.from_env(data_dir=args.data_dir).resolved()
-            print(Tokens(settings.secret).mint(args.role, args.room, args.sub, args.ttl))
+            return revoke_token(args) if args.token_action == "revoke" else mint_token(args)
         elif args.command == "import":
             return import_file(args)
         elif args.command == "schema":
@@ -119,6 +132,51 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, LiveError, ValueError) as exc:
         print(f"live: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def mint_token(args: argparse.Namespace) -> int:
+    if args.role is None or args.room is None:
+        print("live token: --role and --room are required to mint a token", file=sys.stderr)
+        return 2
+    settings = Settings.from_env(data_dir=args.data_dir).resolved()
+    issued = Tokens(settings.secret).issue(args.role, args.room, args.sub, args.ttl)
+    print(issued.token)
+    print(f"jti: {issued.jti}  (to revoke this token: live token revoke {issued.jti})", file=sys.stderr)
+    return 0
+
+
+def revoke_token(args: argparse.Namespace) -> int:
+    """Through a running server (`--server`), or straight into the store: a Redis store at
+    any time, a local one only while no server holds it."""
+    from .access import revoke
+    from .clock import now_ms
+    from .store import open_store
+
+    if not re.fullmatch(TOKEN_ID, args.jti):
+        print(f"live: {args.jti!r} is not a token id", file=sys.stderr)
+        return 2
+    settings = Settings.from_env(data_dir=args.data_dir, store=args.store).resolved()
+    if args.server:
+        import httpx
+
+        token = Tokens(settings.secret).mint("admin", ANY_ROOM, "live-token-revoke", 300)
+        response = httpx.post(args.server.rstrip("/") + "/api/tokens/revoke", json={"jti": args.jti},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        if response.status_code != 200:
+            print(f"live: {response.json().get('message', response.text)}", file=sys.stderr)
+            return 2
+    else:
+        async def run() -> None:
+            store = open_store(settings.store, settings.data_dir)
+            await store.open()
+            try:
+                await revoke(store, args.jti, now_ms())
+            finally:
+                await store.close()
+
+        asyncio.run(run())
+    print(f"revoked {args.jti}")
     return 0
 
 

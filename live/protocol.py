@@ -1191,6 +1191,30 @@ def decode_event(data: bytes) -> RoomEvent:
     return _event_decoder.decode(data)
 
 
+# Events that name who did it (`by`) or carry a release's per-guide counts (`present`).
+STAFF_DETAIL = frozenset({"pinned", "lineup", "release"})
+
+
+def for_viewers(kind: str, data: bytes) -> bytes:
+    """The copy of an encoded event that viewers and guides get: `by` says the role
+    only (`controller`, not `controller:lily`) and a release has no `present`. The store
+    logs the staff's copy (the review reads who did what); an event with nothing
+    staff-only in it comes back as it is, the same bytes."""
+    if kind not in STAFF_DETAIL:
+        return data
+    event = decode_event(data)
+    if isinstance(event, (Pinned, LineupChanged, ReleaseChanged)):
+        event.by = event.by.partition(":")[0]
+    if isinstance(event, ReleaseChanged):
+        event.release = release_for_viewers(event.release)
+    return encode(event)
+
+
+def release_for_viewers(release: Release) -> Release:
+    """A release without the staff's count of each guide's customers present when it opened."""
+    return release if release.present is None else msgspec.structs.replace(release, present=None)
+
+
 def error_of(exc: Exception, ref: str | None = None) -> Error:
     code = getattr(exc, "code", "internal")
     params = getattr(exc, "params", None) or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -18,7 +19,7 @@ def run(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedPr
     return subprocess.run([sys.executable, "-m", "live", *args], capture_output=True, text=True, timeout=60, env=env, cwd=cwd)
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["demo"], ["token"], ["schema"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["demo"], ["token"], ["token", "revoke"], ["schema"], ["bench"]])
 def test_every_command_has_help(command):
     result = run(*command, "--help")
     assert result.returncode == 0 and "usage: live" in result.stdout
@@ -30,11 +31,35 @@ def test_token_mints_a_verifiable_token(tmp_path):
     secret = (tmp_path / "secret").read_text().strip()
     claims = Tokens(secret).verify(result.stdout.strip(), "r1")
     assert (claims.role, claims.sub) == ("host", "amy")
+    assert f"jti: {claims.jti}" in result.stderr  # the id to revoke it by, beside the token
     assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
     refused = run("token", "--role", "viewer", "--room", "r1", "--data-dir", str(tmp_path))
     assert refused.returncode != 0
     bad_ttl = run("token", "--role", "host", "--room", "r1", "--ttl", "soon", "--data-dir", str(tmp_path))
     assert bad_ttl.returncode != 0 and "duration" in bad_ttl.stderr
+    too_long = run("token", "--role", "host", "--room", "r1", "--ttl", "31d", "--data-dir", str(tmp_path))
+    assert too_long.returncode == 2 and "30 days" in too_long.stderr
+    assert run("token", "--room", "r1", "--data-dir", str(tmp_path)).returncode == 2  # no role
+
+
+def test_token_revoke_writes_to_the_store(tmp_path):
+    from live.store.local import LocalStore
+
+    issued = run("token", "--role", "host", "--room", "r1", "--data-dir", str(tmp_path))
+    jti = issued.stderr.split("jti: ")[1].split()[0]
+    revoked = run("token", "revoke", jti, "--data-dir", str(tmp_path))
+    assert revoked.returncode == 0 and revoked.stdout.strip() == f"revoked {jti}", revoked.stderr
+    assert run("token", "revoke", "not a jti", "--data-dir", str(tmp_path)).returncode == 2
+
+    async def check() -> set[str]:
+        store = LocalStore(tmp_path)
+        await store.open()
+        try:
+            return await store.revoked_tokens([jti, "other-token-id"])
+        finally:
+            await store.close()
+
+    assert asyncio.run(check()) == {jti}
 
 
 def test_schema_prints_json_schema_of_both_directions():

@@ -224,6 +224,24 @@ def test_room_events_decode_back():
     assert protocol.decode_event(protocol.encode(event)) == event
 
 
+def test_viewers_get_events_without_staff_subjects_or_presence_counts():
+    release = protocol.Release("w1", "P1", 5, 1, 990, 1, 300, present={"g1": 3})
+    for staff in (
+        protocol.Pinned(7, 1, None, None, "controller:lily"),
+        protocol.LineupChanged(8, 1, [], "admin:boss", ["P2"]),
+        protocol.ReleaseChanged(9, 1, release, "controller:lily"),
+    ):
+        data = protocol.encode(staff)
+        public = protocol.decode_event(protocol.for_viewers(json.loads(data)["type"], data))
+        assert public.by == staff.by.split(":")[0]
+        if isinstance(staff, protocol.ReleaseChanged):
+            assert public.release == msgspec.structs.replace(release, present=None)
+        else:
+            assert msgspec.structs.replace(public, by=staff.by) == staff
+    sold_out = protocol.encode(protocol.SoldOut(10, 1, "w1", "P1", 400))
+    assert protocol.for_viewers("sold_out", sold_out) is sold_out  # nothing to cut: the same bytes
+
+
 def test_json_schema_covers_every_message():
     schema = protocol.json_schema()
     names = set(schema["$defs"])

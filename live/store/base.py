@@ -18,7 +18,7 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -465,13 +465,24 @@ class Store(abc.ABC):
         hour. `NotFound` for an unknown code."""
 
     @abc.abstractmethod
-    async def reissue_portal(self, person_id: str, since_s: int) -> None:
-        """Portal links of `person_id` issued before `since_s` (epoch seconds) no longer
-        open the portal: a new link replaces the old ones."""
+    async def reissue_portal(self, person_id: str, since_ms: int) -> None:
+        """Tokens of `person_id` issued before `since_ms` (epoch ms) no longer open
+        anything: a new portal link replaces the old ones."""
 
     @abc.abstractmethod
     async def portal_since(self, person_id: str) -> int | None:
-        """When `person_id`'s current portal links began (epoch seconds), if ever reissued."""
+        """When `person_id`'s current portal links began (epoch ms), if ever reissued.
+        (Stores written before tokens had ids hold seconds here: older than any token
+        that can still be verified.)"""
+
+    @abc.abstractmethod
+    async def revoke_token(self, jti: str, until: int) -> None:
+        """Refuse the staff token with this id from now on, until `until` (epoch ms;
+        the token has expired by then, and the entry may be dropped)."""
+
+    @abc.abstractmethod
+    async def revoked_tokens(self, jtis: Collection[str]) -> set[str]:
+        """Which of these token ids are revoked."""
 
     @abc.abstractmethod
     async def note_self(self, owner: str, viewer: str) -> None:

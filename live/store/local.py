@@ -102,6 +102,7 @@ CREATE TABLE IF NOT EXISTS bindings (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS self_viewers (viewer TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (viewer, owner)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS portals (person TEXT PRIMARY KEY, since INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked_tokens (jti TEXT PRIMARY KEY, until INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS ledger (id TEXT PRIMARY KEY, order_id TEXT NOT NULL, who TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS payouts (id TEXT PRIMARY KEY, who TEXT NOT NULL, amount INTEGER NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS events_kind ON events (room, kind, seq);
@@ -190,7 +191,8 @@ class LocalStore(LocalCommerce, LocalPacing, LocalPeople, LocalReports, Store):
         self._next_click = 0
         self._bindings: dict[tuple[str, str], Binding] = {}  # (brand, viewer) -> who they are bound to
         self._self_viewers: dict[str, set[str]] = {}  # viewer -> the promoters they are
-        self._portal_since: dict[str, int] = {}  # promoter -> epoch s their portal links are valid from
+        self._portal_since: dict[str, int] = {}  # promoter -> epoch ms their portal links are valid from
+        self._revoked: dict[str, int] = {}  # revoked staff token id -> until when it is kept (epoch ms)
         self._first_paid: dict[str, int] = {}  # viewer -> when they first paid an order
         self._ledger: dict[str, LedgerEntry] = {}
         self._entries_by_order: dict[str, list[LedgerEntry]] = {}
@@ -307,6 +309,7 @@ class LocalStore(LocalCommerce, LocalPacing, LocalPeople, LocalReports, Store):
         for viewer, owner in db.execute("SELECT viewer, owner FROM self_viewers"):
             self._self_viewers.setdefault(viewer, set()).add(owner)
         self._portal_since = dict(db.execute("SELECT person, since FROM portals"))
+        self._revoked = dict(db.execute("SELECT jti, until FROM revoked_tokens WHERE until > ?", (self.clock(),)))
         for rid, likes, peak in db.execute("SELECT room, SUM(likes), MAX(online_max) FROM minutes GROUP BY room"):
             if rid in self._rooms:
                 n = self._rooms[rid].numbers

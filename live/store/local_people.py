@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import msgspec
@@ -279,14 +280,27 @@ class LocalPeople:
         self._self_viewers.setdefault(viewer, set()).add(owner)
         await self._journal.write([("INSERT OR IGNORE INTO self_viewers (viewer, owner) VALUES (?, ?)", (viewer, owner))])
 
-    async def reissue_portal(self, person_id: str, since_s: int) -> None:
+    async def reissue_portal(self, person_id: str, since_ms: int) -> None:
         if self._person(person_id) is None:
             raise NotFound(f"no guide or distributor {person_id!r}", path="$.person")
-        self._portal_since[person_id] = since_s
-        await self._journal.write([("INSERT OR REPLACE INTO portals (person, since) VALUES (?, ?)", (person_id, since_s))])
+        self._portal_since[person_id] = since_ms
+        await self._journal.write([("INSERT OR REPLACE INTO portals (person, since) VALUES (?, ?)", (person_id, since_ms))])
 
     async def portal_since(self, person_id: str) -> int | None:
         return self._portal_since.get(person_id)
+
+    async def revoke_token(self, jti: str, until: int) -> None:
+        now = self.clock()
+        self._revoked = {j: u for j, u in self._revoked.items() if u > now}
+        self._revoked[jti] = max(until, self._revoked.get(jti, until))
+        await self._journal.write([
+            ("DELETE FROM revoked_tokens WHERE until <= ?", (now,)),
+            ("INSERT OR REPLACE INTO revoked_tokens (jti, until) VALUES (?, ?)", (jti, self._revoked[jti])),
+        ])
+
+    async def revoked_tokens(self, jtis: Collection[str]) -> set[str]:
+        now = self.clock()
+        return {jti for jti in jtis if self._revoked.get(jti, now) > now}
 
     def _bringer(self, r, viewer: str, now: int) -> str | None:
         """Who brought the viewer into this live: the promoter of their latest click on a

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import hmac
 import io
+import logging
 import time
 from typing import Annotated
 
@@ -20,14 +21,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import protocol
+from ..access import ROOM_STAFF, revoke
 from ..domain import scripts as script_rules
 from ..domain import attribution
 from ..errors import BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, StaleRequest, StoreUnavailable, Unauthorized
 from ..imports import format_of, import_catalog, import_people
 from ..rooms import Sender
 from ..store.base import OrderReport
-from ..tokens import ANY_ROOM, VIEWER_COOKIE, Claims
+from ..tokens import ANY_ROOM, TOKEN_ID, VIEWER_COOKIE, Claims
 from .services import Live
+
+log = logging.getLogger("live.api")
 
 MAX_BODY = 64 * 1024
 
@@ -49,8 +53,9 @@ def _bearer(request: Request, what: str) -> str:
     return token.strip()
 
 
-def _claims(request: Request, live: Live, room: str) -> Claims:
-    return live.tokens.verify(_bearer(request, "a staff token"), room)
+async def _claims(request: Request, live: Live, room: str) -> Claims:
+    """A staff token of this room's staff: guides read their own data through the portal only."""
+    return await live.gate.admit(_bearer(request, "a staff token"), room, ROOM_STAFF)
 
 
 def _json(message: msgspec.Struct | dict) -> Response:
@@ -78,7 +83,7 @@ async def schema(request: Request) -> Response:
 async def room_state(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    _claims(request, live, room)
+    await _claims(request, live, room)
     state = await live.store.state(room)
     numbers, _ = await live.store.numbers(room)
     view = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned)
@@ -88,7 +93,7 @@ async def room_state(request: Request) -> Response:
 async def room_command(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    claims = _claims(request, live, room)
+    claims = await _claims(request, live, room)
     body = await request.body()
     if len(body) > MAX_BODY:
         raise BadMessage(f"the body is larger than {MAX_BODY} bytes")
@@ -98,8 +103,8 @@ async def room_command(request: Request) -> Response:
     return _json(reply if reply is not None else {"ok": True})
 
 
-def _admin(request: Request, live: Live) -> Claims:
-    claims = live.tokens.verify(_bearer(request, "an admin token"))
+async def _admin(request: Request, live: Live) -> Claims:
+    claims = await live.gate.admit(_bearer(request, "an admin token"))
     if claims.role != "admin" or claims.room != ANY_ROOM:
         raise Forbidden("the catalog is managed with an admin token for every room (live token --role admin --room '*')")
     return claims
@@ -107,13 +112,13 @@ def _admin(request: Request, live: Live) -> Claims:
 
 async def rooms(request: Request) -> Response:
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     return _json([{"id": r.id, "title": r.title, "created_at": r.created_at} for r in await live.store.list_rooms()])
 
 
 async def catalog(request: Request) -> Response:
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     return _json(msgspec.to_builtins(await live.store.list_products()))
 
 
@@ -129,7 +134,7 @@ async def _upload(request: Request) -> tuple[str, str]:
 async def catalog_import(request: Request) -> Response:
     """`POST /api/catalog/import?format=csv|json&skip_bad=1`, the file as the body."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     fmt, text = await _upload(request)
     report = await import_catalog(live.store, text, fmt, skip_bad=request.query_params.get("skip_bad") in ("1", "true"))
     status = 400 if report.errors and not report.imported else 200
@@ -174,7 +179,7 @@ async def scripts_export(request: Request) -> Response:
     """`GET /api/rooms/{room}/scripts?format=csv|json`: the script library (staff)."""
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    _claims(request, live, room)
+    await _claims(request, live, room)
     lines = [msgspec.to_builtins(line) for line in await live.store.scripts(room)]
     if request.query_params.get("format", "json") == "csv":
         disposition = {"Content-Disposition": f'attachment; filename="{room}-scripts.csv"'}
@@ -187,7 +192,7 @@ async def scripts_import(request: Request) -> Response:
     with) the lines of a file, through the same command as the bulk paste."""
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    claims = _claims(request, live, room)
+    claims = await _claims(request, live, room)
     fmt, text = await _upload(request)
     try:
         parsed = script_rules.from_csv(text) if fmt == "csv" else script_rules.from_json(text)
@@ -204,27 +209,16 @@ async def scripts_import(request: Request) -> Response:
 # --- the guide portal: a guide's (or distributor's) own data, nobody else's ------------
 
 
-def _promoter(request: Request, live: Live) -> Claims:
-    claims = live.tokens.verify(_bearer(request, "your portal token"))
-    if claims.role != "guide":
-        raise Forbidden("the guide portal is for guides and distributors")
-    return claims
-
-
-async def _current_promoter(request: Request, live: Live) -> Claims:
-    """A guide's claims, if their link is the latest one the admin sent them."""
-    claims = _promoter(request, live)
-    since = await live.store.portal_since(claims.sub)
-    if since is not None and claims.iat < since:
-        raise Unauthorized("this portal link was replaced by a newer one: ask your admin for it")
-    return claims
+async def _promoter(request: Request, live: Live) -> Claims:
+    """A guide's (or distributor's) claims, if their link is the latest one the admin sent them."""
+    return await live.gate.admit(_bearer(request, "your portal token"), roles=("guide",))
 
 
 async def guide_me(request: Request) -> Response:
     """`GET /api/guide/me`: my links (one per live of my brand, made on first sight),
     my numbers per live, commission by state, funnel and follow-up list."""
     live: Live = request.app.state.live
-    claims = await _current_promoter(request, live)
+    claims = await _promoter(request, live)
     report = await live.store.guide_report(claims.sub)
     missing = [item.room for item in report.lives if claims.allows_room(item.room) and not any(l.sku is None for l in item.links)]
     for room in missing:
@@ -238,7 +232,7 @@ async def guide_me(request: Request) -> Response:
 async def guide_link(request: Request) -> Response:
     """`POST /api/guide/me/links` `{"room": ..., "sku": ...}`: my link to a product of a live."""
     live: Live = request.app.state.live
-    claims = await _current_promoter(request, live)
+    claims = await _promoter(request, live)
     body = _decode(await request.body(), _LinkAsk)
     if not claims.allows_room(body.room):
         raise Forbidden(f"your link is not for room {body.room!r}")
@@ -247,7 +241,7 @@ async def guide_link(request: Request) -> Response:
 
 async def guide_reach(request: Request) -> Response:
     live: Live = request.app.state.live
-    claims = await _current_promoter(request, live)
+    claims = await _promoter(request, live)
     body = _decode(await request.body(), _Reach)
     await live.store.set_reach(claims.sub, body.reach)
     return _json({"ok": True})
@@ -257,7 +251,7 @@ async def guide_device(request: Request) -> Response:
     """`POST /api/guide/me/device`: this browser is mine: my own purchases from it are
     self-referrals."""
     live: Live = request.app.state.live
-    claims = await _current_promoter(request, live)
+    claims = await _promoter(request, live)
     viewer = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE))
     if viewer is not None:
         await live.store.note_self(claims.sub, viewer)
@@ -292,7 +286,7 @@ def _decode(body: bytes, kind: type):
 
 async def people(request: Request) -> Response:
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     return _json({
         "brands": msgspec.to_builtins(await live.store.brands()),
         "shops": msgspec.to_builtins(await live.store.shops()),
@@ -310,20 +304,32 @@ async def portal_link(request: Request) -> Response:
     left). The token rides in the URL's fragment, which browsers never send to a
     server, so it does not end up in access logs or in a shared page's referrer."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     person = request.path_params["person"]
     if person not in {p.id for p in [*await live.store.guides(), *await live.store.distributors()]}:
         raise NotFound(f"no guide or distributor {person!r}", path="$.person")
     now_ms = int(time.time() * 1000)  # tokens are checked against the wall clock
-    await live.store.reissue_portal(person, now_ms // 1000)  # the links sent before stop working
-    token = live.tokens.mint("guide", ANY_ROOM, person, PORTAL_LINK_TTL_S, now=now_ms / 1000)
-    return _json({"person": person, "url": live.url(request, f"/guide#token={token}"), "expires": now_ms + PORTAL_LINK_TTL_S * 1000})
+    await live.store.reissue_portal(person, now_ms)  # the links sent before stop working
+    issued = live.tokens.issue("guide", ANY_ROOM, person, PORTAL_LINK_TTL_S, now=now_ms / 1000)
+    return _json({"person": person, "url": live.url(request, f"/guide#token={issued.token}"), "jti": issued.jti,
+                  "expires": issued.exp * 1000})
+
+
+async def revoke_token(request: Request) -> Response:
+    """`POST /api/tokens/revoke` `{"jti": ...}`: the staff token with this id (`live token`
+    prints it) opens nothing from now on, and its open sockets close within seconds."""
+    live: Live = request.app.state.live
+    claims = await _admin(request, live)
+    body = _decode(await request.body(), _Revoke)
+    until = await revoke(live.store, body.jti, int(time.time() * 1000))
+    log.info("staff token revoked", extra={"jti": body.jti, "subject": claims.sub})
+    return _json({"jti": body.jti, "until": until})
 
 
 async def people_import(request: Request) -> Response:
     """`POST /api/people/import?format=csv|json`: stores, guides and distributors."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     fmt, text = await _upload(request)
     report = await import_people(live.store, text, fmt)
     return Response(msgspec.json.encode(report.as_dict()), status_code=400 if report.errors else 200, media_type="application/json")
@@ -332,7 +338,7 @@ async def people_import(request: Request) -> Response:
 async def put_brand(request: Request) -> Response:
     """`PUT /api/brands/{brand}`: binding rules, commission rates, after-sales window."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     brand = _decode(await request.body(), protocol.Brand)
     if brand.id != request.path_params["brand"]:
         raise BadMessage("the body's id is not the brand in the URL", path="$.id")
@@ -344,7 +350,7 @@ async def simulate(request: Request) -> Response:
     """`POST /api/simulate`: who would win this order? The brand's rules (or `rules`)
     applied to the touches given, with the receipt."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     ask = _decode(await request.body(), protocol.Simulation)
     brands = {b.id: b for b in await live.store.brands()}
     rules = ask.rules or brands.get(ask.brand, protocol.Brand(ask.brand, ask.brand)).rules
@@ -365,7 +371,7 @@ async def ledger_view(request: Request) -> Response:
     """`GET /api/ledger[?format=csv][&who=][&room=]`: entries with their state, and totals
     per guide, distributor and store."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     entries = await live.store.ledger(request.query_params.get("who"), request.query_params.get("room"))
     if request.query_params.get("format") == "csv":
         out = io.StringIO()
@@ -391,7 +397,7 @@ async def ledger_view(request: Request) -> Response:
 
 async def payout(request: Request) -> Response:
     live: Live = request.app.state.live
-    claims = _admin(request, live)
+    claims = await _admin(request, live)
     body = _decode(await request.body(), _Payout)
     payout_id, amount = await live.store.pay_out(body.who)
     if payout_id is None:
@@ -403,7 +409,7 @@ async def reassign(request: Request) -> Response:
     """`POST /api/rooms/{room}/orders/{order}/reassign` `{"to": ..., "reason": ...}`; kept
     in the room's control log."""
     live: Live = request.app.state.live
-    claims = _admin(request, live)
+    claims = await _admin(request, live)
     room, order_id = request.path_params["room"], request.path_params["order"]
     body = _decode(await request.body(), _Reassign)
     summary = msgspec.json.encode({"order": order_id, "to": body.to, "reason": body.reason}).decode()
@@ -414,6 +420,10 @@ async def reassign(request: Request) -> Response:
         raise
     await live.store.log_action(room, protocol.Action(live.store.clock(), claims.role, claims.sub, "reassign", summary, "ok"))
     return _json(order)
+
+
+class _Revoke(msgspec.Struct, forbid_unknown_fields=True):
+    jti: Annotated[str, msgspec.Meta(pattern=TOKEN_ID)]
 
 
 class _Payout(msgspec.Struct, forbid_unknown_fields=True):

@@ -40,7 +40,7 @@ async def page(request: Request) -> Response:
 async def numbers(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    claims = _claims(request, live, room)
+    claims = await _claims(request, live, room)
     if claims.role not in REVIEWERS:
         raise Forbidden("the review is for the controller and admins")
     window = _window(request.query_params.get("window", "5"))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from ..access import Gate
 from ..hub import Hub
 from ..metrics import Metrics
 from ..rooms import RoomCommands
@@ -21,6 +22,7 @@ class Live:
     store: Store
     hub: Hub
     tokens: Tokens
+    gate: Gate
     commands: RoomCommands
     templates: Jinja2Templates
     metrics: Metrics

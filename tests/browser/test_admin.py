@@ -194,3 +194,20 @@ def _rate(level: int, bp: int):
     from live.protocol import CommissionRate
 
     return CommissionRate("brand", level, bp)
+
+
+async def test_an_admin_revokes_a_token_by_its_id_and_its_open_page_is_cut_off(server, pages):
+    """The control panel of a controller whose link went astray: the admin pastes its id
+    on the admin page; the panel is disconnected and the token opens nothing any more."""
+    issued = server.tokens.issue("controller", ROOM, "lily", 3600)
+    control = await pages.open(f"/control/{ROOM}#token={issued.token}")
+    await expect(control.locator("#conn")).to_have_attribute("data-state", "live")
+    admin = await pages.open(f"/admin#token={server.token('admin', room='*')}")
+    await admin.locator("#revoke [name=jti]").fill(issued.jti)
+    await admin.locator("#revoke button[type=submit]").click()
+    await expect(admin.locator("#revoke-result")).to_have_text(f"Revoked {issued.jti}: it opens nothing any more.")
+    await expect(control.locator("#conn")).to_have_attribute("data-state", "denied", timeout=10_000)
+    await expect(control.locator("#notice")).to_contain_text("revoked")
+    async with server.http() as http:
+        refused = await http.get(f"/api/rooms/{ROOM}", headers={"Authorization": f"Bearer {issued.token}"})
+    assert refused.json()["code"] == "token_revoked"

@@ -13,7 +13,8 @@ Where things live:
   order), clicks (`clicks_of:<viewer>` a viewer's clicks in order, `room_clicks:<room>`
   the clicks on links to a live, `last_click` for the one-per-hour rule, `link_clicks`
   counts, `click_viewer` click id -> viewer), self-viewers (`self:<viewer>`), portals,
-  payouts and which entries they took (`payout_marks`).
+  payouts and which entries they took (`payout_marks`), revoked staff tokens (`revoked`,
+  a sorted set scored by when each entry may go).
 - Per room, under the room's tag (so they commit with the commerce op that causes them,
   in its `Change`): the ledger (`<room>:ledger`, every entry in commit order, and
   `<room>:ledger_of:<order>`, an order's entries), the bindings of buyers who paid in
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+from collections.abc import Collection
 
 import msgspec
 from redis.exceptions import WatchError
@@ -84,7 +86,8 @@ class PeopleKeys:
         self.last_click = f"{g}:last_click"  # "<viewer>\0<code>" -> at of the last counted click
         self.link_clicks = f"{g}:link_clicks"  # code -> counted clicks
         self.click_viewer = f"{g}:click_viewer"  # click id -> viewer
-        self.portals = f"{g}:portals"  # person -> epoch s their portal links are valid from
+        self.portals = f"{g}:portals"  # person -> epoch ms their portal links are valid from
+        self.revoked = f"{g}:revoked"  # sorted set: revoked staff token id, scored by until when it is kept (ms)
         self.payout_marks = f"{g}:payout_marks"  # ledger entry id -> payout id
         self.payouts = f"{g}:payouts"  # payout id -> {who, amount, at}
         self.first_paid = f"{g}:first_paid"  # viewer -> first paid at (kept by commerce)
@@ -286,14 +289,28 @@ class RedisPeople:
             raise NotFound(f"no guide or distributor {owner!r}", path="$.owner")
         await self.r.sadd(self._pk.selves(viewer), owner)
 
-    async def reissue_portal(self, person_id: str, since_s: int) -> None:
+    async def reissue_portal(self, person_id: str, since_ms: int) -> None:
         if await self._person(person_id) is None:
             raise NotFound(f"no guide or distributor {person_id!r}", path="$.person")
-        await self.r.hset(self._pk.portals, person_id, since_s)
+        await self.r.hset(self._pk.portals, person_id, since_ms)
 
     async def portal_since(self, person_id: str) -> int | None:
         raw = await self.r.hget(self._pk.portals, person_id)
         return None if raw is None else int(raw)
+
+    async def revoke_token(self, jti: str, until: int) -> None:
+        async with self.r.pipeline(transaction=False) as p:
+            p.zremrangebyscore(self._pk.revoked, "-inf", self.clock())
+            p.zadd(self._pk.revoked, {jti: until}, gt=True)
+            await p.execute()
+
+    async def revoked_tokens(self, jtis: Collection[str]) -> set[str]:
+        jtis = list(jtis)
+        if not jtis:
+            return set()
+        now = self.clock()
+        scores = await self.r.zmscore(self._pk.revoked, jtis)
+        return {jti for jti, until in zip(jtis, scores, strict=True) if until is not None and until > now}
 
     # --- tracked links and clicks -------------------------------------------------
 
