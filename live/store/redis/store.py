@@ -27,13 +27,14 @@ import msgspec
 from ... import ids, protocol
 from ...clock import now_ms
 from ...errors import BadMessage, NotFound, ProductNotFound, RoomNotFound, StoreUnavailable
+from ...outages import Outage
 from ...protocol import Product, ScriptLine
 from ..base import Actor, Event, Listener, Room, RoomHistory, RoomState, Store, Subscription
 from .change import Change
 from .commerce import RedisCommerce
 from .feed import Feed, FeedSubscription, decode_entry
 from .keys import Keys
-from .link import Conflicted, connect, guarded, load_scripts, unavailable
+from .link import DOWN, Conflicted, connect, guarded, load_scripts, unavailable
 from .pacing import RedisPacing
 from .people import RedisPeople
 from .presence import RedisPresence
@@ -57,6 +58,7 @@ class _Core(Store):
         self.r = connect(url, cluster)
         self.lua = load_scripts(self.r)
         self._feeds: dict[str, Feed] = {}
+        self._feed_outage = Outage("event feeds", log, DOWN)  # told once for all the rooms' feeds
         self._seqs: dict[str, int] = {}  # room -> a seq known durable (a floor for new feeds)
         self._rooms: dict[str, Room] = {}  # rooms seen, to refuse unknown ones early
         self._tasks: list[asyncio.Task] = []
@@ -289,7 +291,7 @@ class _Core(Store):
             # From a seq known durable: a stale one only replays events the listener
             # skips; the first `state()` of the room moves it up.
             feed = self._feeds[room_id] = Feed(
-                self.url, room_id, self.k.room(room_id).log, self._seqs.get(room_id, 0), self.cluster
+                self.url, room_id, self.k.room(room_id).log, self._seqs.get(room_id, 0), self._feed_outage, self.cluster
             )
         feed.listeners.append(listener)
         return FeedSubscription(self._feeds, self._seqs, feed, listener)
