@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed
 
 from live.store.redis import RedisStore
 from tests.redis_server import RedisServer
-from tests.support import ROOM, Client, ServerProcess, free_port, seed, test_settings
+from tests.support import ROOM, SEEDER, Client, ServerProcess, free_port, seed, test_settings
 
 pytestmark = pytest.mark.slow
 
@@ -793,3 +793,37 @@ async def test_a_redis_outage_is_told_once_per_loop_when_it_starts_and_when_it_e
     assert all(line["lasted_s"] > 0 for line in lines if line["outage"] == "ended"), lines
     assert "Traceback" not in worker.log(), worker.log()
 
+
+async def test_after_a_redis_outage_readiness_answers_200_only_once_commands_work(cluster):
+    """A load balancer polls /readyz while Redis comes back. Just before each poll another
+    writer commits an event to the room (it reaches the worker only through its feed);
+    right after each 200, on a staff socket of that worker, a `ping` is answered only
+    after that event (the worker was caught up when it said ready), and a command is
+    acknowledged after its own event (commands work, and their events flow)."""
+    [worker] = await cluster.start(cluster.redis.url)
+    staff = await cluster.join(worker, role="controller")
+    await all_reach([staff], await pin(staff, "P1"))
+    async with httpx.AsyncClient(base_url=worker.base, timeout=10) as http:
+        cluster.redis.kill()
+        await asyncio.sleep(OUTAGE_S)
+        assert (await http.get("/readyz")).status_code == 503
+        await asyncio.to_thread(cluster.redis.start)
+        elsewhere = cluster.probe()  # not opened: no feed, no beats; a writer on another host
+        checked = 0
+        try:
+            deadline = time.monotonic() + 30
+            while checked < 10:
+                assert time.monotonic() < deadline, f"readiness came back {checked} times in 30 s"
+                [before] = await elsewhere.pin(ROOM, "P3", SEEDER)
+                if (await http.get("/readyz")).status_code != 200:
+                    await asyncio.sleep(0.02)
+                    continue
+                assert (await staff.ask({"type": "ping", "t": 0}))["type"] == "pong"
+                assert staff.covered >= before.seq, (
+                    f"ready, yet seq {before.seq} committed before the probe had not reached the worker's "
+                    f"viewers (they are at {staff.covered})")
+                ack = await staff.ask({"type": "pin", "sku": "P2"})
+                assert ack["type"] == "ack" and staff.covered >= ack["seq"], (ack, staff.covered)
+                checked += 1
+        finally:
+            await elsewhere.r.aclose()

@@ -9,8 +9,8 @@ take a fresh snapshot.
 
 While Redis is away the loop backs off (`live/outages.py`: from `RETRY_FIRST_S` up to
 `RETRY_CAP_S`), and every feed of the store shares one `Outage`, logged once. It tries
-again at once when a commit of its room (`reached`) has just found Redis answering,
-so a feed is back within a round trip of the first command,
+again at once when a commit of its room (`reached`) or the readiness probe has just
+found Redis answering, so a feed is back within a round trip of the first command,
 and within `RETRY_CAP_S` of Redis's return at worst.
 """
 

@@ -46,6 +46,7 @@ LOG_WINDOW = 10_000  # events kept in a room's Stream for resumes (about; trimme
 ATTEMPTS = 50
 ID_BLOCK = 64
 LIMIT_FRESH_S = 1.0
+READY_WAIT_S = 1.0  # how long readiness waits for a feed that is catching up
 
 
 class _Core(Store):
@@ -96,10 +97,24 @@ class _Core(Store):
     async def _close_parts(self) -> None:
         """The mixins' own stop."""
 
-    async def ping(self) -> None:
-        """Raise `StoreUnavailable` unless Redis answers (for /readyz)."""
+    async def ready(self) -> None:
+        """Raise `StoreUnavailable` unless commands work now: Redis answers, and the feed of
+        every room this worker follows has delivered the room's log up to now (a commit
+        waits for its room's feed, and viewers get nothing while it is away). A feed
+        still pausing after an outage is told to try again at once, and waited for a
+        moment."""
         with unavailable():
             await self.r.ping()
+            feeds = list(self._feeds.values())
+            async with self.r.pipeline(transaction=False) as p:
+                for feed in feeds:
+                    p.get(self.k.room(feed.room_id).seq)
+                seqs = [int(seq or 0) for seq in await p.execute()] if feeds else []
+        for feed, seq in zip(feeds, seqs, strict=True):
+            await feed.reached(seq, READY_WAIT_S)
+            if feed.delivered < seq:
+                raise StoreUnavailable(f"the event feed of room {feed.room_id!r} is behind (at seq {feed.delivered} "
+                                       f"of {seq}); try again")
 
     # --- rooms and catalog --------------------------------------------------------
 
