@@ -47,6 +47,7 @@ from .domain.audience import ViewerFacts, admits
 from .domain.ratelimit import TokenBucket
 from .gcpolicy import GcPolicy
 from .metrics import Metrics
+from .outages import Outage
 from .protocol import PROTOCOL_VERSION, Resume, Snapshot
 from .settings import Settings
 from .store import Event, Store, Subscription
@@ -58,6 +59,7 @@ log = logging.getLogger("live.hub")
 SWEEP_EVERY_MS = 2000
 OBSERVE_EVERY_MS = 1000
 EMPTY_CHANNEL_TTL_MS = 10 * 60_000
+TICK_BACKOFF_CAP_S = 2.0  # the longest pause between tries while the store fails
 
 
 class Conn:
@@ -473,16 +475,22 @@ class Hub:
     # --- ticks and sweeps ---------------------------------------------------------
 
     async def _tick_forever(self) -> None:
+        """Tick every `period`; while the store fails, back off (up to `TICK_BACKOFF_CAP_S`)
+        and tell the outage once when it starts and once when it ends (`live/outages.py`)."""
         period = min(self.settings.viewer_tick_ms, self.settings.staff_tick_ms, 250) / 1000
+        pace = Outage("hub ticks", log).backoff(period, TICK_BACKOFF_CAP_S)
         # A cancel that lands inside a store op may come back as that op's failure (redis-py
         # turns it into a connection error): the flag, not the cancel, ends the loop.
         while not self._stopping:
-            await asyncio.sleep(period)
+            await pace.pause(period)
             try:
                 await self.tick()
-            except Exception:
-                if not self._stopping:
-                    log.exception("hub tick failed")
+            except Exception as exc:
+                if self._stopping:
+                    break
+                pace.failed(exc)
+            else:
+                pace.succeeded()
 
     async def tick(self) -> None:
         self.gc_policy.settle()

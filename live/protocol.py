@@ -1097,7 +1097,8 @@ class Pong(Struct, tag="pong", tag_field="type"):
 
 
 class Ack(Struct, tag="ack", tag_field="type"):
-    """A command was applied; `seq` is the last event it produced (0 if none)."""
+    """A command was applied; `seq` is the last event of its own change (0 if none),
+    not the control-log `action` entry that follows it."""
 
     ref: Ref | None
     seq: Seq

@@ -116,6 +116,16 @@ async def test_an_op_returns_after_its_events_reached_subscribers(store):
     assert seen == [events[0].seq]
 
 
+async def test_an_open_store_is_ready_and_its_subscribers_have_what_it_committed(store):
+    await store.ready()
+    await store.set_lineup("r1", ["S1"], ALICE)
+    seen: list[int] = []
+    store.subscribe("r1", lambda events: seen.extend(e.seq for e in events))
+    events = await store.pin("r1", "S1", ALICE)
+    await store.ready()
+    assert seen == [events[0].seq]
+
+
 async def test_events_after(store):
     await store.set_lineup("r1", ["S1", "S2"], ALICE)
     for sku in ("S1", "S2", "S1"):

@@ -169,6 +169,11 @@ class Store(abc.ABC):
     async def close(self) -> None:
         """Flush what is pending and release resources."""
 
+    @abc.abstractmethod
+    async def ready(self) -> None:
+        """Raise `StoreUnavailable` unless commands can be applied now, and their events
+        reach this process's subscribers (for /readyz)."""
+
     # --- rooms and catalog --------------------------------------------------------
 
     @abc.abstractmethod

@@ -70,7 +70,7 @@ class Journal:
 
     def write(self, statements: list[Statement], on_commit: Callable[[], None] | None = None) -> asyncio.Future:
         """Queue statements; the future resolves once they are committed."""
-        self._check()
+        self.check()
         assert self._loop is not None
         future = self._loop.create_future()
         self._submit(_Item(statements, future, on_commit))
@@ -79,7 +79,7 @@ class Journal:
     def write_behind(self, statements: list[Statement]) -> None:
         """Queue statements nobody waits for (sessions, minute buckets): they ride in
         the next commit."""
-        self._check()
+        self.check()
         self._submit(_Item(statements, None, None))
 
     def _submit(self, item: _Item) -> None:
@@ -103,7 +103,8 @@ class Journal:
         await asyncio.to_thread(self._thread.join)
         self._thread = None
 
-    def _check(self) -> None:
+    def check(self) -> None:
+        """Raise `StoreUnavailable` if a write failed (the journal is broken for good)."""
         if self._failure is not None:
             raise StoreUnavailable(f"the local store stopped after a write failed: {self._failure}")
 

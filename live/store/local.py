@@ -247,6 +247,10 @@ class LocalStore(LocalCommerce, LocalPacing, LocalPeople, LocalReports, Store):
             self._lockfile.close()
             self._lockfile = None
 
+    async def ready(self) -> None:
+        """Ready while the journal writes: in-process subscribers get events as they commit."""
+        self._journal.check()
+
     def _load(self, db: sqlite3.Connection) -> None:
         heartbeat = db.execute("SELECT value FROM meta WHERE key = 'heartbeat'").fetchone()
         if heartbeat is not None:

@@ -70,7 +70,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     live: Live = request.app.state.live
     try:
-        await live.store.list_rooms()
+        await live.store.ready()
     except StoreUnavailable as exc:
         return Response(protocol.encode(protocol.error_of(exc)), status_code=503, media_type="application/json")
     return _json({"ok": True, "connections": live.hub.connections()})

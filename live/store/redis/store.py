@@ -27,13 +27,14 @@ import msgspec
 from ... import ids, protocol
 from ...clock import now_ms
 from ...errors import BadMessage, NotFound, ProductNotFound, RoomNotFound, StoreUnavailable
+from ...outages import Outage
 from ...protocol import Product, ScriptLine
 from ..base import Actor, Event, Listener, Room, RoomHistory, RoomState, Store, Subscription
 from .change import Change
 from .commerce import RedisCommerce
 from .feed import Feed, FeedSubscription, decode_entry
 from .keys import Keys
-from .link import Conflicted, connect, guarded, load_scripts, unavailable
+from .link import DOWN, Conflicted, connect, guarded, load_scripts, unavailable
 from .pacing import RedisPacing
 from .people import RedisPeople
 from .presence import RedisPresence
@@ -45,6 +46,7 @@ LOG_WINDOW = 10_000  # events kept in a room's Stream for resumes (about; trimme
 ATTEMPTS = 50
 ID_BLOCK = 64
 LIMIT_FRESH_S = 1.0
+READY_WAIT_S = 1.0  # how long readiness waits for a feed that is catching up
 
 
 class _Core(Store):
@@ -57,6 +59,7 @@ class _Core(Store):
         self.r = connect(url, cluster)
         self.lua = load_scripts(self.r)
         self._feeds: dict[str, Feed] = {}
+        self._feed_outage = Outage("event feeds", log, DOWN)  # told once for all the rooms' feeds
         self._seqs: dict[str, int] = {}  # room -> a seq known durable (a floor for new feeds)
         self._rooms: dict[str, Room] = {}  # rooms seen, to refuse unknown ones early
         self._tasks: list[asyncio.Task] = []
@@ -94,10 +97,24 @@ class _Core(Store):
     async def _close_parts(self) -> None:
         """The mixins' own stop."""
 
-    async def ping(self) -> None:
-        """Raise `StoreUnavailable` unless Redis answers (for /readyz)."""
+    async def ready(self) -> None:
+        """Raise `StoreUnavailable` unless commands work now: Redis answers, and the feed of
+        every room this worker follows has delivered the room's log up to now (a commit
+        waits for its room's feed, and viewers get nothing while it is away). A feed
+        still pausing after an outage is told to try again at once, and waited for a
+        moment."""
         with unavailable():
             await self.r.ping()
+            feeds = list(self._feeds.values())
+            async with self.r.pipeline(transaction=False) as p:
+                for feed in feeds:
+                    p.get(self.k.room(feed.room_id).seq)
+                seqs = [int(seq or 0) for seq in await p.execute()] if feeds else []
+        for feed, seq in zip(feeds, seqs, strict=True):
+            await feed.reached(seq, READY_WAIT_S)
+            if feed.delivered < seq:
+                raise StoreUnavailable(f"the event feed of room {feed.room_id!r} is behind (at seq {feed.delivered} "
+                                       f"of {seq}); try again")
 
     # --- rooms and catalog --------------------------------------------------------
 
@@ -289,7 +306,7 @@ class _Core(Store):
             # From a seq known durable: a stale one only replays events the listener
             # skips; the first `state()` of the room moves it up.
             feed = self._feeds[room_id] = Feed(
-                self.url, room_id, self.k.room(room_id).log, self._seqs.get(room_id, 0), self.cluster
+                self.url, room_id, self.k.room(room_id).log, self._seqs.get(room_id, 0), self._feed_outage, self.cluster
             )
         feed.listeners.append(listener)
         return FeedSubscription(self._feeds, self._seqs, feed, listener)
