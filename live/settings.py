@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .datadir import FILE_MODE, private_dir, private_file
 from .errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,15 +72,17 @@ class Settings:
         return cls(**values)
 
     def resolved(self) -> Settings:
-        """Create the data dir and fill the secret from it when none was given."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data dir (private: `live/datadir.py`) and fill the secret from it
+        when none was given."""
+        private_dir(self.data_dir)
         if self.secret:
             return self
         path = self.data_dir / "secret"
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(32))
+        private_file(path)
         return replace(self, secret=path.read_text().strip())
 
 
