@@ -10,6 +10,7 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -103,7 +104,10 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={LiveError: api.live_error, HTTPException: _http_error},
         max_body_size=MAX_BODY_BYTES,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=settings.accepted_hosts(), www_redirect=False),
+            Middleware(RequestIdMiddleware),
+        ],
     )
     app.state.live = live
     app.state.link_misses = links.Misses()

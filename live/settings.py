@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .datadir import FILE_MODE, private_dir, private_file
 from .errors import ConfigError
@@ -25,6 +26,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     public_url: str = ""
+    # Host names requests may carry, besides the public URL's (`accepted_hosts`).
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "info"
     log_format: str = "text"  # text (a terminal) or json (one object per line, for production)
@@ -70,6 +73,20 @@ class Settings:
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
         return cls(**values)
+
+    def accepted_hosts(self) -> list[str]:
+        """The `Host` names the server answers for: `allowed_hosts` and the public URL's.
+        Links, QR codes and posters are built from the public URL or else from the
+        request's `Host`, so accepting any name (`*`) needs a public URL."""
+        hosts = list(self.allowed_hosts)
+        public = urlsplit(self.public_url).hostname if self.public_url else None
+        if public:
+            hosts.append(f"[{public}]" if ":" in public else public)
+        elif "*" in hosts:
+            raise ConfigError(
+                "LIVE_ALLOWED_HOSTS=* needs LIVE_PUBLIC_URL: links and QR codes would carry any Host a client sends"
+            )
+        return hosts
 
     def resolved(self) -> Settings:
         """Create the data dir (private: `live/datadir.py`) and fill the secret from it

@@ -98,7 +98,7 @@ async def qr(request: Request) -> Response:
     else:
         code.save(buffer, kind="svg", scale=8, border=2, dark="#111", light="#fff")
         media = "image/svg+xml"
-    return Response(buffer.getvalue(), media_type=media, headers={"Cache-Control": "public, max-age=86400"})
+    return Response(buffer.getvalue(), media_type=media, headers={"Cache-Control": live.url_cache_control(86400)})
 
 
 async def poster(request: Request) -> Response:
@@ -119,5 +119,5 @@ async def poster(request: Request) -> Response:
         {"room": room, "who": people.get(link.owner), "product": product, "matrix": matrix, "url": url},
         media_type="image/svg+xml",
     )
-    response.headers["Cache-Control"] = "public, max-age=600"
+    response.headers["Cache-Control"] = live.url_cache_control(600)
     return response
