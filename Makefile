@@ -36,6 +36,12 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	@# The wheels of live's dependencies and of its build backend, fetched once here:
+	@# tests/test_wheel.py builds live's wheel and installs it into a fresh venv from
+	@# these alone (--no-index), so that test needs no network of its own.
+	rm -rf $(VENV)/wheels
+	$(BIN)/pip wheel --quiet --wheel-dir $(VENV)/wheels . 'setuptools>=77'
+	rm -rf $(VENV)/wheels/live-*.whl build
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from .datadir import FILE_MODE, private_dir, private_file
 from .errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent  # templates/ and static/ ship inside it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,8 +53,8 @@ class Settings:
     webhook_window_s: int = 300
     confirm_release_units: int = 500
 
-    templates_dir: Path = ROOT / "templates"
-    static_dir: Path = ROOT / "static"
+    templates_dir: Path = PACKAGE / "templates"
+    static_dir: Path = PACKAGE / "static"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **flags: Any) -> Settings:

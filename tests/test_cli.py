@@ -68,3 +68,10 @@ def test_unknown_store_is_a_clear_error(tmp_path):
 def test_unknown_benchmark_lists_the_known_ones():
     result = run("bench", "nope")
     assert result.returncode == 2 and "no benchmark 'nope'" in result.stderr
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib import metadata
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"live {metadata.version('live')}"
