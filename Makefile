@@ -46,9 +46,13 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # redis-server for the Redis store's tests and benchmarks, redis-benchmark (redis-tools)
-# for the Redis claims floor, chromium for the browser tests.
+# for the Redis claims floor, chromium for the browser tests, a font that draws Chinese
+# for the PNG posters (any CJK font will do; fonts-wqy-microhei is the smallest).
 system-deps: redis-deps
-	@test -x /usr/bin/chromium || $(MAKE) --no-print-directory APT_PKGS=" chromium" apt-install
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -n "$$(fc-list :lang=zh 2>/dev/null)" || missing="$$missing fonts-wqy-microhei"; \
+	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory APT_PKGS="$$missing" apt-install; fi
 
 redis-deps:
 	@missing=""; \

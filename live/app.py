@@ -27,6 +27,7 @@ from .store import open_store
 from .tokens import Tokens
 from .web import api, links, pages, review
 from .web import metrics as web_metrics
+from .web.posters import PosterPainter
 from .web.services import Live
 from .web.sockets import room_socket
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
         commands=RoomCommands(store, demo_pay=settings.demo_pay, metrics=metrics),
         templates=Jinja2Templates(env=_templates(settings)),
         metrics=metrics,
+        posters=PosterPainter(),
     )
 
     @contextlib.asynccontextmanager
@@ -58,11 +60,13 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await live.hub.stop()
             await store.close()
+            live.posters.close()
 
     routes = [
         # Tracked links first: every click of a shared link is matched against the table.
         Route("/r/{code}.{kind}", links.qr),
         Route("/r/{code}/poster.svg", links.poster),
+        Route("/r/{code}/poster.png", links.poster_png),
         Route("/r/{code}", links.follow),
         Route("/", pages.index),
         Route("/control/{room}", pages.control),

@@ -148,7 +148,7 @@ async def test_the_wheel_installs_and_serves_every_page(installed, tmp_path):
             for code in codes:
                 follow = await http.get(f"{server.base}/r/{code}", headers={"User-Agent": "Mozilla/5.0 (iPhone) Mobile"})
                 assert follow.status_code == 302 and follow.headers["location"] == "/watch/demo"
-                for suffix, kind in ((".png", "image/png"), (".svg", "image/svg+xml"), ("/poster.svg", "image/svg+xml")):
+                for suffix, kind in ((".png", "image/png"), (".svg", "image/svg+xml"), ("/poster.svg", "image/svg+xml"), ("/poster.png", "image/png")):
                     image = await http.get(f"{server.base}/r/{code}{suffix}")
                     assert image.status_code == 200 and image.headers["content-type"] == kind, (suffix, image.status_code)
         await open_room_socket(server, pages)

@@ -13,6 +13,7 @@ from ..rooms import RoomCommands
 from ..settings import Settings
 from ..store import Store
 from ..tokens import Tokens
+from .posters import PosterPainter
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class Live:
     commands: RoomCommands
     templates: Jinja2Templates
     metrics: Metrics
+    posters: PosterPainter
 
     def url(self, request: Request, path: str) -> str:
         """An absolute URL to hand out (QR codes, portal links): `LIVE_PUBLIC_URL` if set,
