@@ -10,6 +10,7 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -27,6 +28,7 @@ from .store import open_store
 from .tokens import Tokens
 from .web import api, links, pages, review
 from .web import metrics as web_metrics
+from .web.posters import PosterPainter
 from .web.services import Live
 from .web.sockets import room_socket
 
@@ -49,6 +51,7 @@ def create_app(settings: Settings) -> Starlette:
         commands=RoomCommands(store, demo_pay=settings.demo_pay, metrics=metrics),
         templates=Jinja2Templates(env=_templates(settings)),
         metrics=metrics,
+        posters=PosterPainter(),
     )
 
     @contextlib.asynccontextmanager
@@ -60,11 +63,13 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await live.hub.stop()
             await store.close()
+            live.posters.close()
 
     routes = [
         # Tracked links first: every click of a shared link is matched against the table.
         Route("/r/{code}.{kind}", links.qr),
         Route("/r/{code}/poster.svg", links.poster),
+        Route("/r/{code}/poster.png", links.poster_png),
         Route("/r/{code}", links.follow),
         Route("/", pages.index),
         Route("/control/{room}", pages.control),
@@ -107,7 +112,10 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={LiveError: api.live_error, HTTPException: _http_error},
         max_body_size=MAX_BODY_BYTES,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=settings.accepted_hosts(), www_redirect=False),
+            Middleware(RequestIdMiddleware),
+        ],
     )
     app.state.live = live
     app.state.link_misses = links.Misses()

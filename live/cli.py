@@ -8,14 +8,18 @@ import json
 import os
 import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
+from . import __version__
 from .errors import ConfigError, LiveError
 from .protocol import STAFF
-from .settings import ROOT, Settings
+from .settings import Settings
 from .tokens import ANY_ROOM, TOKEN_ID, Tokens
 
 WS_PROTOCOL = "live.web.transport:LiveWebSocketProtocol"
+# A checkout of the repository: the benchmarks live in its bench/, which no wheel holds.
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def _duration(text: str) -> int:
@@ -25,6 +29,14 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 3600, 45m, 12h or 7d")
     number, unit = int(match[1]), match[2] or "s"
     return number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def _version() -> str:
+    """The version in the installed package's metadata, as pip shows it."""
+    try:
+        return metadata.version("live")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return f"{__version__} (not installed)"
 
 
 def _server_flags(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +64,7 @@ def _settings(args: argparse.Namespace, **extra) -> Settings:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="live", description="Real-time control of a live-shopping room.")
+    parser.add_argument("--version", action="version", version=f"live {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the server", description="Run the server (uvicorn).")
@@ -191,12 +204,16 @@ def import_file(args: argparse.Namespace) -> int:
         import httpx
 
         token = Tokens(settings.secret).mint("admin", ANY_ROOM, "live-import", 300)
-        response = httpx.post(
-            args.server.rstrip("/") + "/api/catalog/import",
-            params={"format": fmt, "skip_bad": "1" if args.skip_bad else "0"},
-            content=text.encode(), headers={"Authorization": f"Bearer {token}"}, timeout=60,
-        )
-        report = response.json()
+        try:
+            response = httpx.post(
+                args.server.rstrip("/") + "/api/catalog/import",
+                params={"format": fmt, "skip_bad": "1" if args.skip_bad else "0"},
+                content=text.encode(), headers={"Authorization": f"Bearer {token}"}, timeout=60,
+            )
+            report = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            print(f"live: no answer from {args.server}: {exc}", file=sys.stderr)
+            return 2
         if "code" in report:
             print(f"live: {report['message']}", file=sys.stderr)
             return 2
@@ -267,12 +284,15 @@ def _settings_env(settings: Settings) -> dict[str, str]:
 
 def run_bench(name: str, rest: list[str]) -> int:
     """Benchmarks live in the repository's bench/ folder, next to the package."""
-    bench_dir = ROOT / "bench"
+    bench_dir = CHECKOUT / "bench"
+    if not bench_dir.is_dir():
+        print("live: the benchmarks run from a checkout of the repository (bench/ is not installed)", file=sys.stderr)
+        return 2
     if not (bench_dir / f"{name}.py").exists():
         names = sorted(p.stem for p in bench_dir.glob("*.py") if not p.stem.startswith("_"))
         print(f"live: no benchmark {name!r}; there are: {', '.join(names) or 'none'}", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(CHECKOUT))
     module = __import__(f"bench.{name}", fromlist=["main"])
     return int(asyncio.run(module.main(rest)) or 0) if asyncio.iscoroutinefunction(module.main) else int(module.main(rest) or 0)
 

@@ -9,10 +9,12 @@ import secrets
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from .datadir import FILE_MODE, private_dir, private_file
 from .errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent  # templates/ and static/ ship inside it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +26,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     public_url: str = ""
+    # Host names requests may carry, besides the public URL's (`accepted_hosts`).
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "info"
     log_format: str = "text"  # text (a terminal) or json (one object per line, for production)
@@ -49,8 +53,8 @@ class Settings:
     webhook_window_s: int = 300
     confirm_release_units: int = 500
 
-    templates_dir: Path = ROOT / "templates"
-    static_dir: Path = ROOT / "static"
+    templates_dir: Path = PACKAGE / "templates"
+    static_dir: Path = PACKAGE / "static"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **flags: Any) -> Settings:
@@ -70,16 +74,32 @@ class Settings:
             values["data_dir"] = Path(values["data_dir"])
         return cls(**values)
 
+    def accepted_hosts(self) -> list[str]:
+        """The `Host` names the server answers for: `allowed_hosts` and the public URL's.
+        Links, QR codes and posters are built from the public URL or else from the
+        request's `Host`, so accepting any name (`*`) needs a public URL."""
+        hosts = list(self.allowed_hosts)
+        public = urlsplit(self.public_url).hostname if self.public_url else None
+        if public:
+            hosts.append(f"[{public}]" if ":" in public else public)
+        elif "*" in hosts:
+            raise ConfigError(
+                "LIVE_ALLOWED_HOSTS=* needs LIVE_PUBLIC_URL: links and QR codes would carry any Host a client sends"
+            )
+        return hosts
+
     def resolved(self) -> Settings:
-        """Create the data dir and fill the secret from it when none was given."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data dir (private: `live/datadir.py`) and fill the secret from it
+        when none was given."""
+        private_dir(self.data_dir)
         if self.secret:
             return self
         path = self.data_dir / "secret"
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(32))
+        private_file(path)
         return replace(self, secret=path.read_text().strip())
 
 

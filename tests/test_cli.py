@@ -114,3 +114,10 @@ def test_viewers_pay_themselves_only_in_the_demo_or_when_told(monkeypatch, argv,
     settings = _settings(build_parser().parse_args(argv))
     assert settings.demo_pay is demo_pay
     assert _settings_env(settings)["LIVE_DEMO_PAY"] == ("1" if demo_pay else "0")  # and so do its workers
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib import metadata
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"live {metadata.version('live')}"

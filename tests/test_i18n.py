@@ -9,13 +9,13 @@ import pytest
 
 from live.web import i18n
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(i18n.__file__).resolve().parent.parent
 USED = re.compile(r"""\bt\(\s*["']([a-z0-9_]+)["']\s*[,)]""")
 
 
 def keys_used() -> set[str]:
     used: set[str] = set()
-    for path in [*ROOT.glob("templates/*.html"), *ROOT.glob("static/js/*.js")]:
+    for path in [*PACKAGE.glob("templates/*.html"), *PACKAGE.glob("static/js/*.js")]:
         used |= set(USED.findall(path.read_text(encoding="utf-8")))
     return used
 

@@ -26,6 +26,7 @@ import msgspec
 
 from .. import protocol
 from ..clock import now_ms
+from ..datadir import private_database, private_dir, private_file
 from ..domain.numbers import LiveNumbers, MinuteBucket
 from ..errors import BadMessage, ConfigError, NotFound, ProductNotFound, RoomNotFound
 from ..domain import alerts as alerting
@@ -209,8 +210,8 @@ class LocalStore(LocalCommerce, LocalPacing, LocalPeople, LocalReports, Store):
     # --- lifecycle ----------------------------------------------------------------
 
     async def open(self) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        self._lockfile = open(self._dir / "live.lock", "w")  # noqa: SIM115 - held until close()
+        private_dir(self._dir)
+        self._lockfile = open(private_file(self._dir / "live.lock"), "w")  # noqa: SIM115 - held until close()
         try:
             fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -219,7 +220,7 @@ class LocalStore(LocalCommerce, LocalPacing, LocalPeople, LocalReports, Store):
                 f"another live process uses {self._dir}; the local store serves one process "
                 "(run more workers with a shared store, --store redis://...)"
             ) from None
-        db = connect(self._dir / "live.db")
+        db = connect(private_database(self._dir / "live.db"))
         db.executescript(SCHEMA)
         for table, column, definition in MIGRATIONS:
             if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:

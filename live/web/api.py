@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import logging
+import re
 import time
 from typing import Annotated
 
@@ -34,6 +35,7 @@ from .services import Live
 log = logging.getLogger("live.api")
 
 MAX_BODY = 64 * 1024
+WEBHOOK_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # epoch seconds: 10 digits until the year 2286
 
 
 def error_response(exc: LiveError, status: int | None = None) -> Response:
@@ -144,9 +146,13 @@ async def catalog_import(request: Request) -> Response:
 def verify_webhook(secret: str, timestamp: str | None, signature: str | None, body: bytes, now_s: float, window_s: int) -> None:
     """HMAC-SHA256 over `timestamp + "." + body`, hex, as `X-Live-Signature: sha256=...`,
     and `X-Live-Timestamp` (epoch seconds) within `window_s` of now: a captured request
-    cannot be replayed later, nor its body changed."""
-    if not timestamp or not timestamp.isdigit():
+    cannot be replayed later, nor its body changed. The timestamp is checked to be a
+    handful of ASCII digits before it is read as a number: `str.isdigit` also takes
+    other scripts' digits and superscripts, and a 400-digit number is no float."""
+    if not timestamp:
         raise BadSignature("send X-Live-Timestamp: the epoch seconds the request was signed at")
+    if not WEBHOOK_TIMESTAMP.fullmatch(timestamp):
+        raise BadMessage("X-Live-Timestamp must be epoch seconds in ASCII digits", code="bad_timestamp")
     if abs(now_s - int(timestamp)) > window_s:
         raise StaleRequest(f"X-Live-Timestamp is more than {window_s} s from the server's clock")
     expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()

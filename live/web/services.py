@@ -14,6 +14,7 @@ from ..rooms import RoomCommands
 from ..settings import Settings
 from ..store import Store
 from ..tokens import Tokens
+from .posters import PosterPainter
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +27,15 @@ class Live:
     commands: RoomCommands
     templates: Jinja2Templates
     metrics: Metrics
+    posters: PosterPainter
 
     def url(self, request: Request, path: str) -> str:
         """An absolute URL to hand out (QR codes, portal links): `LIVE_PUBLIC_URL` if set,
-        else the address this request came to."""
+        else the address this request came to (a host name the server accepts)."""
         base = self.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
         return base + path
+
+    def url_cache_control(self, max_age: int) -> str:
+        """`Cache-Control` for a response holding a `url()`: shared caches may keep it
+        only when the public URL made it; from the request's `Host`, it is the asker's."""
+        return f"{'public' if self.settings.public_url else 'private'}, max-age={max_age}"

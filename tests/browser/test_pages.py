@@ -356,6 +356,10 @@ async def test_a_guide_shares_a_link_a_viewer_buys_and_both_boards_update(server
     qr = card.locator("img.qr").first
     await expect(qr).to_be_visible()
     await portal.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=await qr.element_handle())
+    poster_png = card.locator('a[href$="/poster.png"]').first  # for WeChat, which takes no SVG
+    await expect(poster_png).to_have_attribute("download", re.compile(r"\.png$"))
+    fetched = await portal.request.get(server.base + await poster_png.get_attribute("href"))
+    assert fetched.status == 200 and fetched.headers["content-type"] == "image/png"
     await card.locator("button[data-copy]").first.click()
     copied = await portal.evaluate("navigator.clipboard.readText()")
     assert copied == await link.input_value()

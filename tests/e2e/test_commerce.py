@@ -187,6 +187,13 @@ async def test_live_serve_lets_no_viewer_mark_an_order_paid(shop):
     assert 'id="sheet-pay"' not in overlay and 'id="sheet-shop"' in overlay
 
 
+def signed_at(raw: bytes, body: bytes) -> dict:
+    """A webhook signed, correctly, over a timestamp that is not epoch seconds in ASCII
+    digits, sent as these bytes on the wire."""
+    signature = hmac.new(WEBHOOK_SECRET.encode(), raw + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Live-Timestamp": raw, "X-Live-Signature": f"sha256={signature}", "Content-Type": "application/json"}
+
+
 @pytest.mark.parametrize(
     "headers, body, status, code",
     [
@@ -199,8 +206,13 @@ async def test_live_serve_lets_no_viewer_mark_an_order_paid(shop):
         (lambda b: signed(b), b'{"room":"r1","external_id":"x","status":"paid","order":"o999"}', 404, "not_found"),
         (lambda b: signed(b), b'{"room":"r1","external_id":"x","status":"paid"}', 400, "bad_message"),
         (lambda b: signed(b), b"not json", 400, "bad_json"),
+        (lambda b: signed_at(b"9" * 400, b), b'{"room":"r1","external_id":"x","status":"paid","order":"o1"}', 400, "bad_timestamp"),
+        (lambda b: signed_at("١٧٠٠٠٠٠٠٠٠".encode(), b), b'{"room":"r1","external_id":"x","status":"paid","order":"o1"}', 400, "bad_timestamp"),
+        (lambda b: signed_at("²³".encode("latin-1"), b), b'{"room":"r1","external_id":"x","status":"paid","order":"o1"}', 400, "bad_timestamp"),
+        (lambda b: signed_at(b"-5", b), b'{"room":"r1","external_id":"x","status":"paid","order":"o1"}', 400, "bad_timestamp"),
     ],
-    ids=["unsigned", "wrong-secret", "old-timestamp", "tampered", "bad-status", "float-amount", "unknown-order", "no-buyer", "not-json"],
+    ids=["unsigned", "wrong-secret", "old-timestamp", "tampered", "bad-status", "float-amount", "unknown-order", "no-buyer", "not-json",
+         "400-digit-timestamp", "arabic-indic-digits", "superscript-digits", "negative-timestamp"],
 )
 async def test_bad_webhooks_are_refused_and_change_nothing(shop, headers, body, status, code):
     staff = await shop.staff()

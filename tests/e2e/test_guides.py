@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import time
 
 import httpx
@@ -187,6 +188,22 @@ async def test_link_qr_codes_and_posters(server):
         assert poster.status_code == 200 and "Mei" in poster.text and "Test room" in poster.text
         assert (await http.get(f"/r/{code}.gif")).status_code == 404
         assert (await http.get("/r/not-a-code-x.svg")).status_code == 404
+
+
+async def test_the_poster_as_png_for_chats_that_take_no_svg(server):
+    """WeChat chats and albums take no SVG: the same poster as a PNG, its Chinese drawn
+    (tests/test_posters.py shows the glyphs), from the guide's own portal link."""
+    await server.app.state.live.store.put_room(ROOM, "春季新品直播 · Spring live")
+    code = await link_of(server, "g1")
+    async with server.http() as http:
+        png = await http.get(f"/r/{code}/poster.png")
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png.content[16:24]) == (750, 1200)
+        assert png.headers["cache-control"] == "private, max-age=600"  # its QR code came from the request's Host
+        assert (await http.get(f"/r/{code}/poster.png")).content == png.content
+        other = await http.get(f"/r/{await link_of(server, 'g2')}/poster.png")
+        assert other.status_code == 200 and other.content != png.content
+        assert (await http.get("/r/not-a-code-x/poster.png")).status_code == 404
 
 
 async def test_promoters_reach_only_their_own_data(server):
