@@ -446,6 +446,30 @@ async def test_the_teleprompter_says_the_line_for_the_pinned_product(server, pag
     await expect(host.locator("#say-line")).to_have_text("Margin products: talk about the gift.")
 
 
+async def test_the_script_library_exports_for_excel_and_imports_it_back(server, pages, tmp_path):
+    """The export button saves the server's bytes (the byte order mark Excel needs, a
+    quote before a line that would run as a formula); importing that file adds the
+    same lines again."""
+    from live.protocol import ScriptLine
+
+    store = server.app.state.live.store
+    lines = [ScriptLine("s1", "qa", "=1+1 扣1"), ScriptLine("s2", "welcome", "欢迎{宝宝/家人们}")]
+    await store.put_scripts(ROOM, lines)
+    control = await pages.open(f"/control/{ROOM}?lang=zh-CN#token={server.token('controller')}")
+    await pages.until_live(control)
+    await expect(control.locator("#scripts li")).to_have_count(2)
+    async with control.expect_download() as download:
+        await control.locator('button[data-export="csv"]').click()
+    exported = open(await (await download.value).path(), "rb").read()
+    assert exported == "\ufeffpurpose,tier,sku,product_role,text\r\nqa,any,,,'=1+1 扣1\r\nwelcome,any,,,欢迎{宝宝/家人们}\r\n".encode()
+
+    path = tmp_path / "scripts.csv"
+    path.write_bytes(exported)
+    await control.locator("#scripts-file").set_input_files(str(path))
+    await expect(control.locator("#scripts li")).to_have_count(4)  # added to the library: the same lines again
+    assert [line.text for line in await store.scripts(ROOM)] == ["=1+1 扣1", "欢迎{宝宝/家人们}"] * 2
+
+
 @pytest.mark.slow
 async def test_pacing_from_the_control_panel_to_the_host_and_the_overlay(server, pages):
     """The controller bulk-pastes a script, starts a run-of-show with a one-minute

