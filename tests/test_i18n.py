@@ -40,7 +40,7 @@ def test_accept_language(header, lang):
 
 @pytest.mark.parametrize("lang", i18n.LANGS)
 @pytest.mark.parametrize("code, params", [
-    ("file_encoding", set()), ("bad_timezone", {"tz"}),
+    ("file_encoding", set()), ("script_library_full", {"limit", "lines"}), ("bad_timezone", {"tz"}),
 ])
 def test_refusals_of_imports_and_exports_have_a_text_with_their_params(lang, code, params):
     """The pages say these refusals by code (`refusal()` in i18n.js), with the params

@@ -25,6 +25,13 @@ TIERS = ("any", "cold", "warm", "hot")
 PLACEHOLDERS = ("product", "price", "left", "online", "countdown")
 MISSING = "…"
 FIELDS = ("purpose", "tier", "sku", "product_role", "text")
+LIBRARY_LIMIT = 1000  # lines in one room's library
+
+
+def library_size(held: int, added: int, replace: bool) -> int:
+    """How many lines a library of `held` holds once `added` are added (or put in
+    their place)."""
+    return added if replace else held + added
 
 _VARIANTS = re.compile(r"\{([^{}]*/[^{}]*)\}")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")

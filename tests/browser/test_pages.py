@@ -470,6 +470,22 @@ async def test_the_script_library_exports_for_excel_and_imports_it_back(server, 
     assert [line.text for line in await store.scripts(ROOM)] == ["=1+1 扣1", "欢迎{宝宝/家人们}"] * 2
 
 
+async def test_a_script_import_past_the_cap_is_refused_in_the_page_language(server, pages, tmp_path):
+    from live.protocol import ScriptLine
+
+    store = server.app.state.live.store
+    await store.put_scripts(ROOM, [ScriptLine(f"s{i}", "qa", f"q{i}") for i in range(4)])
+    control = await pages.open(f"/control/{ROOM}?lang=zh-CN#token={server.token('controller')}")
+    await pages.until_live(control)
+    await expect(control.locator("#scripts li")).to_have_count(4)
+    path = tmp_path / "scripts.csv"
+    path.write_text("purpose,text\n" + "qa,x\n" * 999, encoding="utf-8")
+    await control.locator("#scripts-file").set_input_files(str(path))
+    await expect(control.locator("#notice")).to_contain_text("话术库最多 1000 条，这样会有 1003 条。")
+    assert len(await store.scripts(ROOM)) == 4
+    pages.problems = [p for p in pages.problems if "status of 409" not in p]  # the refused import, as it should be
+
+
 @pytest.mark.slow
 async def test_pacing_from_the_control_panel_to_the_host_and_the_overlay(server, pages):
     """The controller bulk-pastes a script, starts a run-of-show with a one-minute

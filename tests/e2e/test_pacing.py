@@ -144,3 +144,30 @@ async def test_a_library_saved_by_excel_in_gbk_imports(room):
         assert utf16.status_code == 400 and utf16.json()["code"] == "file_encoding"
     assert len(await room.app.state.live.store.scripts("r1")) == 2
 
+
+def _lines(n: int, text: str = "x") -> list[dict]:
+    return [{"purpose": "qa", "text": f"{text}{i}"} for i in range(n)]
+
+
+async def test_the_library_cap_holds_on_every_path(room):
+    """Socket, HTTP command, CSV import and JSON import all stop at 1,000 lines with
+    `script_library_full` and its numbers; none changes the library."""
+    headers = {"Authorization": f"Bearer {room.token('controller')}"}
+    controller = await room.staff("controller")
+    await controller.send({"type": "add_script_lines", "lines": _lines(600)})
+    await controller.recv_type("ack")
+    await controller.send({"type": "add_script_lines", "lines": _lines(401)})
+    refused = await controller.recv_type("error")
+    assert (refused["code"], refused["params"]) == ("script_library_full", {"limit": 1000, "lines": 1001})
+    csv = "purpose,text\n" + "".join(f"qa,c{i}\n" for i in range(1001))
+    async with room.http() as http:
+        answers = [
+            await http.post("/api/rooms/r1/commands", json={"type": "add_script_lines", "lines": _lines(401)}, headers=headers),
+            await http.post("/api/rooms/r1/scripts?format=csv", content=csv.encode(), headers=headers),
+            await http.post("/api/rooms/r1/scripts?format=csv&replace=1", content=csv.encode(), headers=headers),
+            await http.post("/api/rooms/r1/scripts?format=json", json=_lines(401), headers=headers),
+        ]
+    for answer, lines in zip(answers, (1001, 1601, 1001, 1001)):
+        assert answer.status_code == 409, answer.text
+        assert (answer.json()["code"], answer.json()["params"]) == ("script_library_full", {"limit": 1000, "lines": lines})
+    assert len(await room.app.state.live.store.scripts("r1")) == 600
