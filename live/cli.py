@@ -47,6 +47,8 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="worker processes; more than one needs a shared store (LIVE_WORKERS)")
     parser.add_argument("--public-url", help="the URL people reach this server at, for printed links (LIVE_PUBLIC_URL)")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], help="(LIVE_LOG_LEVEL)")
+    parser.add_argument("--timezone", help="time zone of the dates in exports when the page sends none "
+                        "(LIVE_TIMEZONE, default Asia/Shanghai)")
     parser.add_argument("--log-format", choices=["text", "json"],
                         help="text for a terminal, json (one object per line) for production (LIVE_LOG_FORMAT)")
     parser.add_argument("--demo-pay", action=argparse.BooleanOptionalAction,
@@ -57,7 +59,7 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace, **extra) -> Settings:
     flags = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level", "log_format", "demo_pay")
+        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level", "log_format", "demo_pay", "timezone")
     }
     return Settings.from_env(**flags, **extra)
 
@@ -194,12 +196,12 @@ def revoke_token(args: argparse.Namespace) -> int:
 
 
 def import_file(args: argparse.Namespace) -> int:
-    from .imports import format_of, import_catalog
+    from .imports import format_of, import_catalog, text_of
     from .store import open_store
 
     settings = Settings.from_env(data_dir=args.data_dir).resolved()
     fmt = format_of(args.file.name, args.format)
-    text = args.file.read_text(encoding="utf-8-sig")
+    text = text_of(args.file.read_bytes())
     if args.server:
         import httpx
 

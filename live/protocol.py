@@ -784,10 +784,11 @@ class ScriptLineIn(Struct, forbid_unknown_fields=True):
 
 class AddScriptLines(Struct, tag="add_script_lines", tag_field="type", forbid_unknown_fields=True):
     """Add lines to the script library (bulk paste: one line per row), or replace it
-    with them (`replace: true`)."""
+    with them (`replace: true`). A library holds 1,000 lines at most: the store refuses
+    an add past that, whichever way the lines came (`script_library_full`)."""
 
     roles: ClassVar[frozenset[str]] = PACERS
-    lines: Annotated[list[ScriptLineIn], Meta(min_length=1, max_length=1000)]
+    lines: Annotated[list[ScriptLineIn], Meta(min_length=1)]
     replace: bool = False
     ref: Ref | None = None
 

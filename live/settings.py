@@ -5,11 +5,13 @@ test can build as many differently configured apps as it likes."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .datadir import FILE_MODE, private_dir, private_file
 from .errors import ConfigError
@@ -53,8 +55,19 @@ class Settings:
     webhook_window_s: int = 300
     confirm_release_units: int = 500
 
+    # exports: the time zone of their dates when the page does not send its own (?tz=)
+    timezone: str = "Asia/Shanghai"
+
     templates_dir: Path = PACKAGE / "templates"
     static_dir: Path = PACKAGE / "static"
+
+    def __post_init__(self) -> None:
+        if zone_named(self.timezone) is None:
+            raise ConfigError(f"timezone {self.timezone!r} is not an IANA time zone name such as Asia/Shanghai")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **flags: Any) -> Settings:
@@ -101,6 +114,20 @@ class Settings:
                 f.write(secrets.token_urlsafe(32))
         private_file(path)
         return replace(self, secret=path.read_text().strip())
+
+
+_ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
+
+
+def zone_named(name: str) -> ZoneInfo | None:
+    """The IANA time zone of that name (`Asia/Shanghai`, `UTC`), or None. The name is
+    checked before any file is looked up, since it may come from a request."""
+    if len(name) > 64 or not _ZONE_NAME.match(name):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones, such as Asia
+        return None
 
 
 def _parse(name: str, field_type: type, raw: str) -> Any:

@@ -121,3 +121,27 @@ def test_version_comes_from_the_package_metadata():
 
     result = run("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"live {metadata.version('live')}"
+
+
+async def test_import_reads_a_catalog_excel_saved_in_gbk(tmp_path):
+    from live.store import open_store
+
+    path = tmp_path / "目录.csv"
+    path.write_bytes("sku,title,price\r\nT1,明前龙井,5990\r\n".encode("gb18030"))
+    env = {"LIVE_SECRET": SECRET, "PATH": ""}
+    result = run("import", str(path), "--data-dir", str(tmp_path / "d"), env=env)
+    assert result.returncode == 0 and "imported 1 product(s)" in result.stdout, result.stderr
+    path.write_bytes("sku,title,price\r\nT2,x,1\r\n".encode("utf-16"))
+    refused = run("import", str(path), "--data-dir", str(tmp_path / "d"), env=env)
+    assert refused.returncode == 2 and "neither UTF-8 nor GB18030" in refused.stderr
+    store = open_store("local", tmp_path / "d")
+    await store.open()
+    try:
+        assert [(p.sku, p.title) for p in await store.list_products()] == [("T1", "明前龙井")]
+    finally:
+        await store.close()
+
+
+def test_an_unknown_time_zone_is_a_clear_error(tmp_path):
+    result = run("serve", "--timezone", "Asia/Atlantis", "--data-dir", str(tmp_path))
+    assert result.returncode == 2 and "IANA time zone" in result.stderr

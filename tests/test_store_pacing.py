@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from live import protocol
-from live.errors import BadMessage, Forbidden, NotFound
+from live.errors import BadMessage, Conflict, Forbidden, NotFound
 from live.protocol import (
     Action,
     CreateCoupon,
@@ -75,6 +75,23 @@ async def test_script_lines_are_added_replaced_and_deleted_with_one_event_each(s
     await store.add_script_lines("r1", [ScriptLineIn("thanks", "谢谢")], True, HOST)
     assert [line.text for line in await store.scripts("r1")] == ["谢谢"]
     assert lines[0].id not in {line.id for line in await store.scripts("r1")}  # ids are never reused
+
+
+async def test_a_library_holds_a_thousand_lines_at_most(store):
+    """Past 1,000 lines an add (or a replace) is refused, whichever way the lines came
+    (every one ends here), with the limit and the lines it would have made, and
+    nothing changes: not the library, not the next line's id."""
+    await store.add_script_lines("r1", [ScriptLineIn("qa", f"q{i}") for i in range(990)], False, HOST)
+    for lines, replace, would in ((11, False, 1001), (1001, True, 1001)):
+        with pytest.raises(Conflict) as refused:
+            await store.add_script_lines("r1", [ScriptLineIn("qa", "x")] * lines, replace, HOST)
+        assert (refused.value.code, refused.value.params) == ("script_library_full", {"limit": 1000, "lines": would})
+    assert len(await store.scripts("r1")) == 990
+    await store.add_script_lines("r1", [ScriptLineIn("qa", "last")] * 10, False, HOST)
+    library = await store.scripts("r1")
+    assert len(library) == 1000 and library[-1].id == "s1000"  # the refused adds took no ids
+    await store.add_script_lines("r1", [ScriptLineIn("thanks", "谢谢")] * 1000, True, HOST)
+    assert len(await store.scripts("r1")) == 1000
 
 
 async def test_bad_tier_rules_are_refused_and_change_nothing(store):

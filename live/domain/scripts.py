@@ -12,19 +12,26 @@ these rules stay free of the wire format.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from . import sheets
+
 PURPOSES = ("welcome", "hold", "explain", "urgency", "coupon", "qa", "thanks")
 TIERS = ("any", "cold", "warm", "hot")
 PLACEHOLDERS = ("product", "price", "left", "online", "countdown")
 MISSING = "…"
 FIELDS = ("purpose", "tier", "sku", "product_role", "text")
+LIBRARY_LIMIT = 1000  # lines in one room's library
+
+
+def library_size(held: int, added: int, replace: bool) -> int:
+    """How many lines a library of `held` holds once `added` are added (or put in
+    their place)."""
+    return added if replace else held + added
 
 _VARIANTS = re.compile(r"\{([^{}]*/[^{}]*)\}")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -108,7 +115,7 @@ def parse_paste(text: str, purpose: str, tier: str = "any", sku: str | None = No
 
 def from_csv(text: str) -> list[dict]:
     """Lines from a CSV with a header naming FIELDS (`text` and `purpose` required)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = sheets.reader(text)
     out = []
     for number, row in enumerate(reader, start=2):
         line = _line({k.strip(): (v or "").strip() for k, v in row.items() if k}, number)
@@ -124,13 +131,9 @@ def from_json(text: str) -> list[dict]:
     return [_line(item, i) for i, item in enumerate(items, start=1)]
 
 
-def to_csv(lines: Iterable[Mapping[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for line in lines:
-        writer.writerow({field: line.get(field) or "" for field in FIELDS})
-    return out.getvalue()
+def to_csv(lines: Iterable[Mapping[str, Any]]) -> bytes:
+    """The library as a CSV file for Excel, which `from_csv` reads back line for line."""
+    return sheets.write(FIELDS, lines)
 
 
 def _line(item: Any, number: int) -> dict:

@@ -42,7 +42,7 @@ from ..protocol import (
 from . import firing
 from .base import Actor, Event
 from .journal import Statement
-from .prompting import auto_prompt
+from .prompting import auto_prompt, check_library
 from .local_commerce import release_of
 
 SAMPLES_KEPT_S = 3600
@@ -95,6 +95,7 @@ class LocalPacing:
 
     async def add_script_lines(self, room_id: str, lines: list[ScriptLineIn], replace: bool, actor: Actor) -> list[Event]:
         r = self._room(room_id)
+        check_library(len(r.scripts), len(lines), replace)
         record = r.pacing
         new = []
         for line in lines:

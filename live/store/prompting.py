@@ -1,5 +1,6 @@
 """The teleprompter's automatic line, as both stores choose it (they differ only in
-where the room's pacing, waves and scripts are read from)."""
+where the room's pacing, waves and scripts are read from), and the script library's
+size limit, as both stores enforce it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import msgspec
 
 from ..domain import scripts as script_rules
 from ..domain.releases import Wave
+from ..errors import Conflict
 from ..protocol import Pacing, Product, Prompt, ScriptLine, Segment
 
 
@@ -42,3 +44,13 @@ def auto_prompt(
     if current is not None and current.text == text and (current.purpose, current.tier) == (purpose, pacing.tier):
         return None, new_key
     return Prompt(text, "auto", line["id"] if line else None, purpose, pacing.tier, now), new_key
+
+
+def check_library(held: int, added: int, replace: bool) -> None:
+    """Refuse an add that would take a library past its limit. Every way lines come in
+    (the socket, the HTTP command, a CSV or JSON import) ends in the store's
+    `add_script_lines`, which calls this before it changes anything."""
+    lines = script_rules.library_size(held, added, replace)
+    if lines > script_rules.LIBRARY_LIMIT:
+        raise Conflict(f"a script library holds at most {script_rules.LIBRARY_LIMIT} lines; this would make {lines}",
+                       path="$.lines", code="script_library_full", limit=script_rules.LIBRARY_LIMIT, lines=lines)

@@ -8,13 +8,14 @@ store ops.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import io
 import logging
 import re
 import time
+from collections.abc import Iterable
+from datetime import tzinfo
 from typing import Annotated
 
 import msgspec
@@ -24,10 +25,11 @@ from starlette.responses import JSONResponse, Response
 from .. import protocol
 from ..access import ROOM_STAFF, revoke
 from ..domain import scripts as script_rules
-from ..domain import attribution
+from ..domain import attribution, sheets
 from ..errors import BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, StaleRequest, StoreUnavailable, Unauthorized
-from ..imports import format_of, import_catalog, import_people
+from ..imports import format_of, import_catalog, import_people, text_of
 from ..rooms import Sender
+from ..settings import zone_named
 from ..store.base import OrderReport
 from ..tokens import ANY_ROOM, TOKEN_ID, VIEWER_COOKIE, Claims
 from .services import Live
@@ -127,10 +129,27 @@ async def catalog(request: Request) -> Response:
 async def _upload(request: Request) -> tuple[str, str]:
     """An imported file: its format (`?format=` or guessed) and its text."""
     fmt = format_of("upload", request.query_params.get("format"))
-    try:
-        return fmt, (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadMessage("the file is not UTF-8 text", path="$") from None
+    return fmt, text_of(await request.body())
+
+
+def csv_file(body: bytes, filename: str) -> Response:
+    """An export as a download (`body` from `sheets.write`)."""
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def export_zone(request: Request, live: Live) -> tzinfo:
+    """The zone of an export's dates: `?tz=` when given (the pages send their browser's,
+    so a file shows the clock times its page showed), else LIVE_TIMEZONE (the brand's
+    own, so a script or a server running in UTC still gets the times people work in)."""
+    name = request.query_params.get("tz")
+    if name is None:
+        return live.settings.zone
+    zone = zone_named(name)
+    if zone is None:
+        raise BadMessage(f"tz {name[:64]!r} is not an IANA time zone name such as Asia/Shanghai", path="$.tz",
+                         code="bad_timezone", tz=name[:64])
+    return zone
 
 
 async def catalog_import(request: Request) -> Response:
@@ -188,8 +207,7 @@ async def scripts_export(request: Request) -> Response:
     await _claims(request, live, room)
     lines = [msgspec.to_builtins(line) for line in await live.store.scripts(room)]
     if request.query_params.get("format", "json") == "csv":
-        disposition = {"Content-Disposition": f'attachment; filename="{room}-scripts.csv"'}
-        return Response(script_rules.to_csv(lines), media_type="text/csv; charset=utf-8", headers=disposition)
+        return csv_file(script_rules.to_csv(lines), f"{room}-scripts.csv")
     return _json({"lines": lines})
 
 
@@ -380,14 +398,7 @@ async def ledger_view(request: Request) -> Response:
     await _admin(request, live)
     entries = await live.store.ledger(request.query_params.get("who"), request.query_params.get("room"))
     if request.query_params.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["id", "order", "room", "who", "who_kind", "level", "amount_fen", "reason", "state", "paid_at", "at", "payout", "note", "shop"])
-        for entry, state in entries:
-            writer.writerow([entry.id, entry.order, entry.room, entry.who, entry.who_kind, entry.level, entry.amount,
-                             entry.reason, state, entry.paid_at, entry.at, entry.payout or "", entry.note or "", entry.shop or ""])
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
+        return csv_file(ledger_csv(entries, export_zone(request, live)), "ledger.csv")
     # A guide's commission counts for the store each entry was earned for (a guide who
     # moved leaves their earlier orders with the store they had).
     totals: dict[str, dict[str, dict[str, int]]] = {"guides": {}, "distributors": {}, "stores": {}}
@@ -399,6 +410,17 @@ async def ledger_view(request: Request) -> Response:
             row[state] += entry.amount
             row["total"] += entry.amount
     return _json({"entries": [dict(msgspec.to_builtins(e), state=s) for e, s in entries], "totals": totals})
+
+
+LEDGER_COLUMNS = ("id", "order", "room", "who", "who_kind", "level", "amount_fen", "reason", "state", "paid_at", "at",
+                  "payout", "note", "shop")
+
+
+def ledger_csv(entries: Iterable[tuple[protocol.LedgerEntry, str]], zone: tzinfo) -> bytes:
+    """The ledger for finance: an entry a line, its amount in fen and in yuan, its
+    times in `zone`."""
+    rows = (dict(msgspec.structs.asdict(entry), amount_fen=entry.amount, state=state) for entry, state in entries)
+    return sheets.write(LEDGER_COLUMNS, rows, fen={"amount_fen"}, times={"paid_at", "at"}, zone=zone)
 
 
 async def payout(request: Request) -> Response:

@@ -455,6 +455,46 @@ async def test_the_teleprompter_says_the_line_for_the_pinned_product(server, pag
     await expect(host.locator("#say-line")).to_have_text("Margin products: talk about the gift.")
 
 
+async def test_the_script_library_exports_for_excel_and_imports_it_back(server, pages, tmp_path):
+    """The export button saves the server's bytes (the byte order mark Excel needs, a
+    quote before a line that would run as a formula); importing that file adds the
+    same lines again."""
+    from live.protocol import ScriptLine
+
+    store = server.app.state.live.store
+    lines = [ScriptLine("s1", "qa", "=1+1 扣1"), ScriptLine("s2", "welcome", "欢迎{宝宝/家人们}")]
+    await store.put_scripts(ROOM, lines)
+    control = await pages.open(f"/control/{ROOM}?lang=zh-CN#token={server.token('controller')}")
+    await pages.until_live(control)
+    await expect(control.locator("#scripts li")).to_have_count(2)
+    async with control.expect_download() as download:
+        await control.locator('button[data-export="csv"]').click()
+    exported = open(await (await download.value).path(), "rb").read()
+    assert exported == "\ufeffpurpose,tier,sku,product_role,text\r\nqa,any,,,'=1+1 扣1\r\nwelcome,any,,,欢迎{宝宝/家人们}\r\n".encode()
+
+    path = tmp_path / "scripts.csv"
+    path.write_bytes(exported)
+    await control.locator("#scripts-file").set_input_files(str(path))
+    await expect(control.locator("#scripts li")).to_have_count(4)  # added to the library: the same lines again
+    assert [line.text for line in await store.scripts(ROOM)] == ["=1+1 扣1", "欢迎{宝宝/家人们}"] * 2
+
+
+async def test_a_script_import_past_the_cap_is_refused_in_the_page_language(server, pages, tmp_path):
+    from live.protocol import ScriptLine
+
+    store = server.app.state.live.store
+    await store.put_scripts(ROOM, [ScriptLine(f"s{i}", "qa", f"q{i}") for i in range(4)])
+    control = await pages.open(f"/control/{ROOM}?lang=zh-CN#token={server.token('controller')}")
+    await pages.until_live(control)
+    await expect(control.locator("#scripts li")).to_have_count(4)
+    path = tmp_path / "scripts.csv"
+    path.write_text("purpose,text\n" + "qa,x\n" * 999, encoding="utf-8")
+    await control.locator("#scripts-file").set_input_files(str(path))
+    await expect(control.locator("#notice")).to_contain_text("话术库最多 1000 条，这样会有 1003 条。")
+    assert len(await store.scripts(ROOM)) == 4
+    pages.problems = [p for p in pages.problems if "status of 409" not in p]  # the refused import, as it should be
+
+
 @pytest.mark.slow
 async def test_pacing_from_the_control_panel_to_the_host_and_the_overlay(server, pages):
     """The controller bulk-pastes a script, starts a run-of-show with a one-minute

@@ -278,3 +278,18 @@ async def test_catalog_import_over_http_reports_bad_rows_and_imports_nothing(sho
         assert "N1" in {p["sku"] for p in (await http.get("/api/catalog", headers=headers)).json()}
         controller = {"Authorization": f"Bearer {shop.token('controller')}"}
         assert (await http.post("/api/catalog/import?format=csv", content=csv, headers=controller)).status_code == 403
+
+
+async def test_a_catalog_saved_by_excel_imports_in_gbk_or_utf8_with_a_bom(shop):
+    """What Excel on a Chinese Windows saves: "CSV" (GBK) or "CSV UTF-8" (with a BOM);
+    a title Excel showed as text (quoted in front) comes in without the quote."""
+    headers = {"Authorization": f"Bearer {shop.token('admin', room='*')}"}
+    csv = "sku,title,price,role,stock\r\nG1,西湖龙井 250g,5990,引流款,10\r\nG2,'=买一送一,990,爆款,5\r\n"
+    async with httpx.AsyncClient(base_url=shop.base) as http:
+        for sku, body in (("G", csv.encode("gb18030")), ("U", b"\xef\xbb\xbf" + csv.replace("G", "U").encode())):
+            answer = await http.post("/api/catalog/import?format=csv", content=body, headers=headers)
+            assert answer.json() == {"imported": 2, "errors": []}
+            titles = {p["sku"]: p["title"] for p in (await http.get("/api/catalog", headers=headers)).json()}
+            assert (titles[f"{sku}1"], titles[f"{sku}2"]) == ("西湖龙井 250g", "=买一送一")
+        refused = await http.post("/api/catalog/import?format=csv", content=b"\xff\xfe\x00sku", headers=headers)
+        assert refused.status_code == 400 and refused.json()["code"] == "file_encoding"

