@@ -36,13 +36,23 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	@# The wheels of live's dependencies and of its build backend, fetched once here:
+	@# tests/test_wheel.py builds live's wheel and installs it into a fresh venv from
+	@# these alone (--no-index), so that test needs no network of its own.
+	rm -rf $(VENV)/wheels
+	$(BIN)/pip wheel --quiet --wheel-dir $(VENV)/wheels . 'setuptools>=77'
+	rm -rf $(VENV)/wheels/live-*.whl build
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 # redis-server for the Redis store's tests and benchmarks, redis-benchmark (redis-tools)
-# for the Redis claims floor, chromium for the browser tests.
+# for the Redis claims floor, chromium for the browser tests, a font that draws Chinese
+# for the PNG posters (any CJK font will do; fonts-wqy-microhei is the smallest).
 system-deps: redis-deps
-	@test -x /usr/bin/chromium || $(MAKE) --no-print-directory APT_PKGS=" chromium" apt-install
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -n "$$(fc-list :lang=zh 2>/dev/null)" || missing="$$missing fonts-wqy-microhei"; \
+	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory APT_PKGS="$$missing" apt-install; fi
 
 redis-deps:
 	@missing=""; \

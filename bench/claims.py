@@ -124,6 +124,7 @@ from typing import ClassVar
 import msgspec
 from websockets.uri import WebSocketURI, parse_uri
 
+from bench import ROOT
 from bench._redis import REDIS_BENCHMARK, SEEDER, Redis, is_redis, opened, redis_for, seed, store_arg
 from bench.fanout import (
     CLIENT_CPU,
@@ -141,7 +142,6 @@ from bench.fanout import (
 )
 from live import protocol
 from live.demo import PRODUCTS
-from live.settings import ROOT
 from live.tokens import Tokens
 
 ROOM = "bench"

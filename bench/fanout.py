@@ -90,8 +90,8 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import WebSocketURI, parse_uri
 
+from bench import ROOT
 from bench._redis import is_redis, redis_for, seed, store_arg
-from live.settings import ROOT
 from live.tokens import Tokens
 
 ROOM = "bench"

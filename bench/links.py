@@ -68,8 +68,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import ROOT
 from bench.fanout import ServerProcess, _fraction, free_port, raise_fd_limit
-from live.settings import ROOT
 
 ROOM = "bench"
 COOKIE = "live_vid"

@@ -10,12 +10,14 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from .access import Gate
 from .errors import LiveError
 from .hub import Hub
 from .logs import RequestIdMiddleware
@@ -26,6 +28,7 @@ from .ops import open_ops
 from .tokens import Tokens
 from .web import api, links, pages, review
 from .web import metrics as web_metrics
+from .web.posters import PosterPainter
 from .web.services import Live
 from .web.sockets import room_socket
 
@@ -38,14 +41,17 @@ def create_app(settings: Settings) -> Starlette:
     settings = settings.resolved()
     metrics = Metrics()
     ops = metrics.instrument(open_ops(settings.store, settings.data_dir))
+    tokens = Tokens(settings.secret)
     live = Live(
         settings=settings,
         ops=ops,
         hub=Hub(ops, settings, metrics=metrics),
-        tokens=Tokens(settings.secret),
+        tokens=tokens,
+        gate=Gate(tokens, ops),
         commands=RoomCommands(ops, demo_pay=settings.demo_pay, metrics=metrics),
         templates=Jinja2Templates(env=_templates(settings)),
         metrics=metrics,
+        posters=PosterPainter(),
     )
 
     @contextlib.asynccontextmanager
@@ -57,11 +63,13 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await live.hub.stop()
             await ops.close()
+            live.posters.close()
 
     routes = [
         # Tracked links first: every click of a shared link is matched against the table.
         Route("/r/{code}.{kind}", links.qr),
         Route("/r/{code}/poster.svg", links.poster),
+        Route("/r/{code}/poster.png", links.poster_png),
         Route("/r/{code}", links.follow),
         Route("/", pages.index),
         Route("/control/{room}", pages.control),
@@ -91,6 +99,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/people", api.people),
         Route("/api/people/import", api.people_import, methods=["POST"]),
         Route("/api/people/{person}/portal", api.portal_link, methods=["POST"]),
+        Route("/api/tokens/revoke", api.revoke_token, methods=["POST"]),
         Route("/api/brands/{brand}", api.put_brand, methods=["PUT"]),
         Route("/api/simulate", api.simulate, methods=["POST"]),
         Route("/api/ledger", api.ledger_view),
@@ -103,7 +112,10 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers={LiveError: api.live_error, HTTPException: _http_error},
         max_body_size=MAX_BODY_BYTES,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=settings.accepted_hosts(), www_redirect=False),
+            Middleware(RequestIdMiddleware),
+        ],
     )
     app.state.live = live
     app.state.link_misses = links.Misses()

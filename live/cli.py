@@ -1,4 +1,4 @@
-"""`live serve | demo | token | schema | bench`."""
+"""`live serve | demo | token [revoke] | import | schema | bench`."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ import json
 import os
 import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
+from . import __version__
 from .errors import ConfigError, LiveError
 from .protocol import STAFF
-from .settings import ROOT, Settings
-from .tokens import ANY_ROOM, Tokens
+from .settings import Settings
+from .tokens import ANY_ROOM, TOKEN_ID, Tokens
 
 WS_PROTOCOL = "live.web.transport:LiveWebSocketProtocol"
+# A checkout of the repository: the benchmarks live in its bench/, which no wheel holds.
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 def _duration(text: str) -> int:
@@ -27,6 +31,14 @@ def _duration(text: str) -> int:
     return number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
 
 
+def _version() -> str:
+    """The version in the installed package's metadata, as pip shows it."""
+    try:
+        return metadata.version("live")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return f"{__version__} (not installed)"
+
+
 def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (LIVE_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (LIVE_PORT, default 8000)")
@@ -35,20 +47,26 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="worker processes; more than one needs a shared store (LIVE_WORKERS)")
     parser.add_argument("--public-url", help="the URL people reach this server at, for printed links (LIVE_PUBLIC_URL)")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], help="(LIVE_LOG_LEVEL)")
+    parser.add_argument("--timezone", help="time zone of the dates in exports when the page sends none "
+                        "(LIVE_TIMEZONE, default Asia/Shanghai)")
     parser.add_argument("--log-format", choices=["text", "json"],
                         help="text for a terminal, json (one object per line) for production (LIVE_LOG_FORMAT)")
+    parser.add_argument("--demo-pay", action=argparse.BooleanOptionalAction,
+                        help="the overlay's demo Pay step, where viewers mark their own orders paid (LIVE_DEMO_PAY; "
+                        "off for serve, on for demo): never where the shop takes real payments")
 
 
 def _settings(args: argparse.Namespace, **extra) -> Settings:
     flags = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level", "log_format")
+        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level", "log_format", "demo_pay", "timezone")
     }
     return Settings.from_env(**flags, **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="live", description="Real-time control of a live-shopping room.")
+    parser.add_argument("--version", action="version", version=f"live {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the server", description="Run the server (uvicorn).")
@@ -60,15 +78,30 @@ def build_parser() -> argparse.ArgumentParser:
         "valid tokens, in zh-CN and en, and serve.",
     )
     _server_flags(demo)
+    demo.set_defaults(demo_pay=True)  # the demo shows the whole flow, paying included
     demo.add_argument("--room", default="demo", help="room id to seed (default demo)")
     demo.add_argument("--no-serve", action="store_true", help="seed and print the links, then exit")
 
-    token = commands.add_parser("token", help="mint a staff token", description="Mint a signed, expiring staff token.")
-    token.add_argument("--role", required=True, choices=sorted(STAFF))
-    token.add_argument("--room", required=True, help=f"room id, or {ANY_ROOM!r} for an admin of every room")
+    token = commands.add_parser(
+        "token", help="mint a staff token, or revoke one",
+        description="Mint a signed, expiring staff token: the token on stdout, its id (jti) on stderr. "
+        "`live token revoke JTI` revokes one.",
+    )
+    token.add_argument("--role", choices=sorted(STAFF), help="(required to mint)")
+    token.add_argument("--room", help=f"room id, or {ANY_ROOM!r} for an admin of every room (required to mint)")
     token.add_argument("--sub", default="staff", help="who the token is for (a name or guide id)")
-    token.add_argument("--ttl", type=_duration, default="12h", help="lifetime: 3600, 45m, 12h, 7d (default 12h)")
+    token.add_argument("--ttl", type=_duration, default="12h", help="lifetime: 3600, 45m, 12h, 7d (default 12h, at most 30d)")
     token.add_argument("--data-dir", type=Path, help="data dir holding the server secret (LIVE_DATA_DIR)")
+    revoke = token.add_subparsers(dest="token_action", metavar="ACTION").add_parser(
+        "revoke", help="revoke a staff token by its id",
+        description="Revoke the staff token with this id (jti): every route and the room socket refuse it from now "
+        "on, and its open sockets close within seconds.",
+    )
+    revoke.add_argument("jti", help="the token's id, as `live token` printed it")
+    revoke.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="(LIVE_DATA_DIR)")
+    revoke.add_argument("--store", help="the store URL (LIVE_STORE), when not revoking through --server")
+    revoke.add_argument("--server", help="revoke through a running server at this URL (an admin token is minted with "
+                        "the secret in the data dir or LIVE_SECRET); needed for a local store while it serves")
 
     importer = commands.add_parser(
         "import", help="import a product catalog (CSV or JSON)",
@@ -102,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(_settings(args), room=args.room, serve_after=not args.no_serve)
         elif args.command == "token":
-            settings = Settings.from_env(data_dir=args.data_dir).resolved()
-            print(Tokens(settings.secret).mint(args.role, args.room, args.sub, args.ttl))
+            return revoke_token(args) if args.token_action == "revoke" else mint_token(args)
         elif args.command == "import":
             return import_file(args)
         elif args.command == "schema":
@@ -118,23 +150,72 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def mint_token(args: argparse.Namespace) -> int:
+    if args.role is None or args.room is None:
+        print("live token: --role and --room are required to mint a token", file=sys.stderr)
+        return 2
+    settings = Settings.from_env(data_dir=args.data_dir).resolved()
+    issued = Tokens(settings.secret).issue(args.role, args.room, args.sub, args.ttl)
+    print(issued.token)
+    print(f"jti: {issued.jti}  (to revoke this token: live token revoke {issued.jti})", file=sys.stderr)
+    return 0
+
+
+def revoke_token(args: argparse.Namespace) -> int:
+    """Through a running server (`--server`), or straight into the store: a Redis store at
+    any time, a local one only while no server holds it."""
+    from .access import revoke
+    from .clock import now_ms
+    from .ops import open_ops
+
+    if not re.fullmatch(TOKEN_ID, args.jti):
+        print(f"live: {args.jti!r} is not a token id", file=sys.stderr)
+        return 2
+    settings = Settings.from_env(data_dir=args.data_dir, store=args.store).resolved()
+    if args.server:
+        import httpx
+
+        token = Tokens(settings.secret).mint("admin", ANY_ROOM, "live-token-revoke", 300)
+        response = httpx.post(args.server.rstrip("/") + "/api/tokens/revoke", json={"jti": args.jti},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        if response.status_code != 200:
+            print(f"live: {response.json().get('message', response.text)}", file=sys.stderr)
+            return 2
+    else:
+        async def run() -> None:
+            store = open_ops(settings.store, settings.data_dir)
+            await store.open()
+            try:
+                await revoke(store, args.jti, now_ms())
+            finally:
+                await store.close()
+
+        asyncio.run(run())
+    print(f"revoked {args.jti}")
+    return 0
+
+
 def import_file(args: argparse.Namespace) -> int:
-    from .imports import format_of, import_catalog
+    from .imports import format_of, import_catalog, text_of
     from .ops import open_ops
 
     settings = Settings.from_env(data_dir=args.data_dir).resolved()
     fmt = format_of(args.file.name, args.format)
-    text = args.file.read_text(encoding="utf-8-sig")
+    text = text_of(args.file.read_bytes())
     if args.server:
         import httpx
 
         token = Tokens(settings.secret).mint("admin", ANY_ROOM, "live-import", 300)
-        response = httpx.post(
-            args.server.rstrip("/") + "/api/catalog/import",
-            params={"format": fmt, "skip_bad": "1" if args.skip_bad else "0"},
-            content=text.encode(), headers={"Authorization": f"Bearer {token}"}, timeout=60,
-        )
-        report = response.json()
+        try:
+            response = httpx.post(
+                args.server.rstrip("/") + "/api/catalog/import",
+                params={"format": fmt, "skip_bad": "1" if args.skip_bad else "0"},
+                content=text.encode(), headers={"Authorization": f"Bearer {token}"}, timeout=60,
+            )
+            report = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            print(f"live: no answer from {args.server}: {exc}", file=sys.stderr)
+            return 2
         if "code" in report:
             print(f"live: {report['message']}", file=sys.stderr)
             return 2
@@ -199,17 +280,21 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         "LIVE_SECRET": settings.secret,
         "LIVE_PUBLIC_URL": settings.public_url,
         "LIVE_ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
+        "LIVE_DEMO_PAY": "1" if settings.demo_pay else "0",
     }
 
 
 def run_bench(name: str, rest: list[str]) -> int:
     """Benchmarks live in the repository's bench/ folder, next to the package."""
-    bench_dir = ROOT / "bench"
+    bench_dir = CHECKOUT / "bench"
+    if not bench_dir.is_dir():
+        print("live: the benchmarks run from a checkout of the repository (bench/ is not installed)", file=sys.stderr)
+        return 2
     if not (bench_dir / f"{name}.py").exists():
         names = sorted(p.stem for p in bench_dir.glob("*.py") if not p.stem.startswith("_"))
         print(f"live: no benchmark {name!r}; there are: {', '.join(names) or 'none'}", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(CHECKOUT))
     module = __import__(f"bench.{name}", fromlist=["main"])
     return int(asyncio.run(module.main(rest)) or 0) if asyncio.iscoroutinefunction(module.main) else int(module.main(rest) or 0)
 

@@ -69,7 +69,7 @@ class Sender:
 
 
 class RoomCommands:
-    def __init__(self, ops: Ops, demo_pay: bool = True, metrics: Metrics | None = None) -> None:
+    def __init__(self, ops: Ops, demo_pay: bool = False, metrics: Metrics | None = None) -> None:
         self.ops = ops
         self.demo_pay = demo_pay
         self.metrics = metrics or Metrics()
@@ -140,7 +140,7 @@ class RoomCommands:
                 return OrderResult(ref, order)
             case Pay(order=order_id, ref=ref):
                 if not self.demo_pay:
-                    raise Forbidden("payments are confirmed by the shop's webhook here", path="$.type")
+                    raise Forbidden("payments are confirmed by the shop's webhook here", path="$.type", code="demo_pay_off")
                 order, _ = await self.ops.pay(sender.room, order_id, sender.subject)
                 return OrderResult(ref, order)
             case CancelOrder(order=order_id, ref=ref):

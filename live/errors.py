@@ -97,6 +97,13 @@ class RateLimited(LiveError):
     status = 429
 
 
+class NotAvailable(LiveError):
+    """What this server cannot do as it is set up (PNG posters without a CJK font)."""
+
+    code = "not_available"
+    status = 503
+
+
 class StoreUnavailable(LiveError):
     code = "store_unavailable"
     status = 503

@@ -13,8 +13,15 @@ frame, to each connection of the room:
   While a joining connection waits for its snapshot or resume, live events for it are
   parked in `pending` and flushed after, skipping what the snapshot already covers:
   nothing missed, nothing twice, always in order.
+- **Two copies of an event.** The room's staff get each event as the store encoded it;
+  viewers and guides get `protocol.for_viewers`'s copy, without staff subjects and
+  per-guide counts. That copy is made once per event per process (the same bytes when
+  there is nothing to cut), never per connection.
 - **Ticks.** Online count and likes reach viewers in one coalesced `tick` per
   `viewer_tick_ms` when they changed; staff get `numbers` every `staff_tick_ms`.
+- **Tokens taken back.** Every `SWEEP_EVERY_MS` the tokens of open staff and guide
+  sockets are checked again (`live.access`): a revoked or replaced one is closed with
+  4001, as is one that expired.
 - **Presence.** A viewer is in the room while any of their connections is; after the
   last one closes they get `presence_grace_ms` to come back (a page reload, a flaky
   phone) before the store records the exit, at the time they actually left.
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -33,23 +41,26 @@ from dataclasses import dataclass
 from msgspec import Raw, Struct
 
 from . import protocol
+from .access import ROOM_STAFF, refusals
 from .clock import now_ms
 from .domain.audience import ViewerFacts, admits
 from .domain.ratelimit import TokenBucket
 from .gcpolicy import GcPolicy
 from .metrics import Metrics
+from .outages import Outage
 from .protocol import PROTOCOL_VERSION, Resume, Snapshot
 from .settings import Settings
 from .ops import Ops
 from .store import Event, Subscription
+from .tokens import Claims
 from .web.transport import LiveWebSocketProtocol, text_frame
 
 log = logging.getLogger("live.hub")
 
-ROOM_STAFF = frozenset({"host", "controller", "admin"})
 SWEEP_EVERY_MS = 2000
 OBSERVE_EVERY_MS = 1000
 EMPTY_CHANNEL_TTL_MS = 10 * 60_000
+TICK_BACKOFF_CAP_S = 2.0  # the longest pause between tries while the store fails
 
 
 class Conn:
@@ -62,7 +73,7 @@ class Conn:
         "role",
         "subject",
         "viewer_id",
-        "token_exp_ms",
+        "claims",
         "pending",
         "last_seen",
         "bucket",
@@ -78,7 +89,7 @@ class Conn:
         subject: str,
         bucket: TokenBucket,
         viewer_id: str | None = None,
-        token_exp_ms: int | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self.direct = direct
         self.transport = direct.transport
@@ -86,7 +97,7 @@ class Conn:
         self.role = role
         self.subject = subject
         self.viewer_id = viewer_id
-        self.token_exp_ms = token_exp_ms
+        self.claims = claims  # a staff or guide token's, checked again every sweep
         self.pending: list[tuple[int, bytes]] | None = None
         self.last_seen = bucket.stamp
         self.bucket = bucket
@@ -103,6 +114,10 @@ class Conn:
         return self.facts is not None and admits(audience, self.facts, now)
 
     @property
+    def token_exp_ms(self) -> int | None:
+        return None if self.claims is None else self.claims.exp * 1000
+
+    @property
     def is_staff(self) -> bool:
         """Who runs the room (host, controller, admin): guides are not, here."""
         return self.role in ROOM_STAFF
@@ -112,8 +127,8 @@ class Conn:
 class _Recent:
     seq: int
     audience: str
-    frame: bytes
-    data: bytes
+    data: bytes  # the staff's copy
+    public: bytes  # the viewers' copy (the same object when nothing is staff-only)
 
 
 class Channel:
@@ -176,6 +191,8 @@ class Hub:
         self._next_sweep = 0
         self.gc_policy = GcPolicy()
         self._connections = 0
+        # Resumes from the store's log ask again for the copies that live events got.
+        self._for_viewers = functools.lru_cache(maxsize=1024)(protocol.for_viewers)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -280,7 +297,7 @@ class Hub:
             if recent.seq <= last_seq:
                 break
             if conn.sees(recent.audience, now):
-                events.append(Raw(recent.data))
+                events.append(Raw(recent.data if conn.is_staff else recent.public))
         events.reverse()
         resume = Resume(PROTOCOL_VERSION, ch.last_seq, now, conn.role, conn.subject, events)
         upto = ch.last_seq
@@ -302,7 +319,7 @@ class Hub:
                 events = await self.ops.events_after(conn.room, last_seq, state.seq - last_seq)
                 if not events or events[0].seq == last_seq + 1:
                     now = self.clock()
-                    visible = [Raw(e.data) for e in events if conn.sees(e.audience, now)]
+                    visible = [Raw(self._copy_for(conn, e)) for e in events if conn.sees(e.audience, now)]
                     upto = events[-1].seq if events else last_seq
                     resume = Resume(PROTOCOL_VERSION, upto, now, conn.role, conn.subject, visible)
                     if conn.viewer_id is not None:
@@ -315,7 +332,7 @@ class Hub:
         now = self.clock()
         room = protocol.RoomView(
             state.room.id, state.room.title, state.lineup, state.pinned, state.off_sale,
-            [r for r in state.releases if conn.sees(r.audience, now)],
+            [r if conn.is_staff else protocol.release_for_viewers(r) for r in state.releases if conn.sees(r.audience, now)],
             [c for c in state.coupons if conn.sees(c.audience, now)],
         )
         snapshot = Snapshot(
@@ -346,6 +363,15 @@ class Hub:
             snapshot.banner = pacing.banner
         self.send(conn, snapshot)
         return state.seq
+
+    def _copy_for(self, conn: Conn, event: Event) -> bytes:
+        return event.data if conn.is_staff else self._public(event)
+
+    def _public(self, event: Event) -> bytes:
+        """The viewers' copy of an event (`protocol.for_viewers`), made once per event."""
+        if event.kind not in protocol.STAFF_DETAIL:
+            return event.data
+        return self._for_viewers(event.kind, event.data)
 
     async def _guide_card(self, guide_id: str) -> protocol.GuideCard | None:
         return next((card for card in await self._guide_cards() if card.id == guide_id), None)
@@ -422,15 +448,16 @@ class Hub:
                 for conn in [*ch.staff, *ch.viewers]:
                     if conn.pending is None:
                         self.close(conn, protocol.CLOSE_RESYNC, "missed events: resume")
-            frame = text_frame(event.data)
-            ch.ring.append(_Recent(event.seq, event.audience, frame, event.data))
+            public = event.data if event.audience == "staff" else self._public(event)
+            ch.ring.append(_Recent(event.seq, event.audience, event.data, public))
             ch.last_seq = event.seq
             start = time.perf_counter()
+            frame = text_frame(event.data)
             self._fan_out(ch.staff, event.seq, frame)
-            if event.audience == "all":
-                self._fan_out(ch.viewers, event.seq, frame)
-            elif event.audience != "staff":
-                self._fan_out(self._audience(ch, event.audience), event.seq, frame)
+            if event.audience != "staff":
+                public_frame = frame if public is event.data else text_frame(public)
+                viewers = ch.viewers if event.audience == "all" else self._audience(ch, event.audience)
+                self._fan_out(viewers, event.seq, public_frame)
             self.metrics.fanout_seconds.observe(time.perf_counter() - start)
         if ch.waiting:
             ready = [(conn, upto) for conn, upto in ch.waiting if upto <= ch.last_seq]
@@ -449,16 +476,22 @@ class Hub:
     # --- ticks and sweeps ---------------------------------------------------------
 
     async def _tick_forever(self) -> None:
+        """Tick every `period`; while the store fails, back off (up to `TICK_BACKOFF_CAP_S`)
+        and tell the outage once when it starts and once when it ends (`live/outages.py`)."""
         period = min(self.settings.viewer_tick_ms, self.settings.staff_tick_ms, 250) / 1000
+        pace = Outage("hub ticks", log).backoff(period, TICK_BACKOFF_CAP_S)
         # A cancel that lands inside a store op may come back as that op's failure (redis-py
         # turns it into a connection error): the flag, not the cancel, ends the loop.
         while not self._stopping:
-            await asyncio.sleep(period)
+            await pace.pause(period)
             try:
                 await self.tick()
-            except Exception:
-                if not self._stopping:
-                    log.exception("hub tick failed")
+            except Exception as exc:
+                if self._stopping:
+                    break
+                pace.failed(exc)
+            else:
+                pace.succeeded()
 
     async def tick(self) -> None:
         self.gc_policy.settle()
@@ -467,13 +500,14 @@ class Hub:
         if sweep:
             self._next_sweep = now + SWEEP_EVERY_MS
         await self.ops.expire_holds()
+        tokened: list[Conn] = []
         for ch in list(self.channels.values()):
             await self._settle_leavers(ch, now)
             if now - ch.observed_at >= OBSERVE_EVERY_MS:
                 ch.observed_at = now
                 await self.ops.observe(ch.room)
             if sweep:
-                self._sweep(ch, now)
+                tokened += self._sweep(ch, now)
                 if ch.empty_since is not None and now - ch.empty_since > EMPTY_CHANNEL_TTL_MS and not ch.leaving:
                     if ch.subscription is not None:
                         ch.subscription.close()
@@ -501,6 +535,8 @@ class Hub:
                 tier = (await self.ops.pacing(ch.room)).tier
                 tick = protocol.NumbersTick(numbers, minute, releases, coupons, stock, tier)
                 self._fan_out(ch.staff, 0, text_frame(protocol.encode(tick)))
+        if tokened:
+            await self._close_taken_back(tokened)
 
     async def _settle_leavers(self, ch: Channel, now: int) -> None:
         grace = self.settings.presence_grace_ms
@@ -509,11 +545,25 @@ class Hub:
             del ch.leaving[viewer]
             await self.ops.leave(ch.room, viewer, left_at)
 
-    def _sweep(self, ch: Channel, now: int) -> None:
+    def _sweep(self, ch: Channel, now: int) -> list[Conn]:
+        """Close idle connections and those whose token expired; return the other
+        connections that came with a token, to check whether it was taken back."""
         idle_ms = self.settings.idle_timeout_s * 1000
+        tokened = []
         for conn in list(ch.viewers) + list(ch.staff):
             if now - conn.last_seen > idle_ms:
                 self.close(conn, protocol.CLOSE_IDLE, "idle: no message from the client")
             elif conn.token_exp_ms is not None and now >= conn.token_exp_ms:
                 self.send(conn, protocol.Error("token_expired", "your token has expired; open the page again"))
                 self.close(conn, protocol.CLOSE_UNAUTHORIZED, "token expired")
+            elif conn.claims is not None:
+                tokened.append(conn)
+        return tokened
+
+    async def _close_taken_back(self, conns: list[Conn]) -> None:
+        """Close the connections whose token was revoked or replaced since their hello:
+        one look at the store for all of them, every sweep."""
+        for conn, refused in zip(conns, await refusals(self.ops, [c.claims for c in conns]), strict=True):
+            if refused is not None and not conn.closed:
+                self.send(conn, protocol.error_of(refused))
+                self.close(conn, protocol.CLOSE_UNAUTHORIZED, refused.code)

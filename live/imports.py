@@ -2,13 +2,13 @@
 
 A file with any bad row imports nothing unless `skip_bad` is set; then the good rows go
 in and the bad ones are reported. The CLI (`live import`) and the admin page's upload
-(`POST /api/catalog/import`) both end here.
+(`POST /api/catalog/import`) both end here, and every imported file (catalog, people,
+scripts) is read as text by `text_of`.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 
+from .domain import sheets
 from .domain.catalog import RowError, parse
 from .errors import BadMessage, LiveError
 from .protocol import Distributor, Guide, Product, Shop
@@ -32,6 +33,23 @@ class ImportReport:
             "imported": self.imported,
             "errors": [{"line": e.line, "field": e.field, "message": e.message} for e in self.errors],
         }
+
+
+ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def text_of(data: bytes) -> str:
+    """An imported file's text. Excel saves "CSV UTF-8" (with a byte order mark) and,
+    on a Chinese Windows, plain "CSV" in GBK: UTF-8 is tried first (text in GBK is
+    almost never valid UTF-8), then GB18030, GBK's superset. Anything else (UTF-16,
+    a spreadsheet's binary) is refused rather than guessed."""
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding).removeprefix("\ufeff")  # GB18030 has a byte order mark of its own
+        except UnicodeDecodeError:
+            continue
+    raise BadMessage("the file is neither UTF-8 nor GB18030 (GBK) text: save it from Excel as CSV", path="$",
+                     code="file_encoding")
 
 
 def format_of(name: str, declared: str | None = None) -> str:
@@ -66,7 +84,7 @@ async def import_people(store: Ops, text: str, fmt: str) -> ImportReport:
     groups: dict[str, list[tuple[int, dict]]] = {"shops": [], "guides": [], "distributors": []}
     report = ImportReport()
     if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), strict=True)  # a stray quote is an error, not a guess
+        reader = sheets.reader(text, strict=True)
         try:
             for row in reader:
                 line = reader.line_num

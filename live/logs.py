@@ -13,8 +13,11 @@
 
 What never reaches a log: tokens (staff tokens travel in URL fragments and in the
 `hello` frame, neither of which is logged), cookies, `Authorization` headers and
-webhook signatures (uvicorn's access line has the method, path, query and status only;
-no query string of ours carries a secret).
+webhook signatures (uvicorn's access line has the method, path, query and status only).
+No query string of ours carries a secret, but a client may put a token in one by
+mistake (`/control/r1?token=...`): `RedactTokens`, on every handler of `log_config`,
+blanks the values of query parameters named like a secret, and anything shaped like a
+JWT, in every line before it is written.
 """
 
 from __future__ import annotations
@@ -65,13 +68,45 @@ def reset_context(token: contextvars.Token) -> None:
 
 FORMATS = ("text", "json")
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_SECRET_NAME = re.compile(r"token|secret|password|authorization|cookie|signature|api_?key", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"token|jwt|secret|password|authorization|cookie|signature|api_?key", re.IGNORECASE)
 REDACTED = "[redacted]"
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "taskName", "color_message",  # uvicorn's colored copy of the message
 }
+
+
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;#\s\"']+)=([^&;#\s\"']*)")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+
+
+def redact(text: str) -> str:
+    """`text` (a URL, or a line holding one) with the value of every query parameter
+    named like a secret (`token=`, `access_token=`, `api_key=`...) and every JWT blanked."""
+    if "=" in text:
+        text = _QUERY_PARAM.sub(_redact_param, text)
+    return _JWT.sub(REDACTED, text) if "eyJ" in text else text
+
+
+def _redact_param(match: re.Match) -> str:
+    return f"{match[1]}{match[2]}={REDACTED}" if _SECRET_NAME.search(match[2]) else match[0]
+
+
+class RedactTokens(logging.Filter):
+    """Blanks secrets that a request's URL may carry (see `redact`) in a record's message
+    and arguments, before any formatter sees them: uvicorn's access and websocket lines
+    print the path with its query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        color = record.__dict__.get("color_message")
+        if isinstance(color, str):
+            record.color_message = redact(color)
+        return True
 
 
 def new_request_id() -> str:
@@ -190,8 +225,11 @@ def log_config(settings: Settings) -> dict[str, Any]:
         return {
             "version": 1,
             "disable_existing_loggers": False,
+            "filters": {"redact": {"()": "live.logs.RedactTokens"}},
             "formatters": {"json": {"()": "live.logs.JsonFormatter"}},
-            "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+            "handlers": {
+                "json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout", "filters": ["redact"]},
+            },
             "loggers": {
                 "uvicorn": {"handlers": ["json"], "level": level, "propagate": False},
                 "uvicorn.error": {"level": level},
@@ -202,7 +240,10 @@ def log_config(settings: Settings) -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact": {"()": "live.logs.RedactTokens"}}
     config["formatters"]["live"] = {"()": "live.logs.TextFormatter"}
     config["handlers"]["live"] = {"class": "logging.StreamHandler", "formatter": "live", "stream": "ext://sys.stderr"}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
     config["loggers"]["live"] = {"handlers": ["live"], "level": level, "propagate": False}
     return config

@@ -5,14 +5,18 @@ test can build as many differently configured apps as it likes."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .datadir import FILE_MODE, private_dir, private_file
 from .errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent  # templates/ and static/ ship inside it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +28,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     public_url: str = ""
+    # Host names requests may carry, besides the public URL's (`accepted_hosts`).
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "info"
     log_format: str = "text"  # text (a terminal) or json (one object per line, for production)
@@ -44,13 +50,24 @@ class Settings:
     token_ttl_s: int = 12 * 3600
 
     # commerce
-    demo_pay: bool = True
+    demo_pay: bool = False  # viewers confirm their own payment: `live demo` only, never where money is real
     webhook_secret: str = ""
     webhook_window_s: int = 300
     confirm_release_units: int = 500
 
-    templates_dir: Path = ROOT / "templates"
-    static_dir: Path = ROOT / "static"
+    # exports: the time zone of their dates when the page does not send its own (?tz=)
+    timezone: str = "Asia/Shanghai"
+
+    templates_dir: Path = PACKAGE / "templates"
+    static_dir: Path = PACKAGE / "static"
+
+    def __post_init__(self) -> None:
+        if zone_named(self.timezone) is None:
+            raise ConfigError(f"timezone {self.timezone!r} is not an IANA time zone name such as Asia/Shanghai")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **flags: Any) -> Settings:
@@ -70,17 +87,47 @@ class Settings:
             values["data_dir"] = Path(values["data_dir"])
         return cls(**values)
 
+    def accepted_hosts(self) -> list[str]:
+        """The `Host` names the server answers for: `allowed_hosts` and the public URL's.
+        Links, QR codes and posters are built from the public URL or else from the
+        request's `Host`, so accepting any name (`*`) needs a public URL."""
+        hosts = list(self.allowed_hosts)
+        public = urlsplit(self.public_url).hostname if self.public_url else None
+        if public:
+            hosts.append(f"[{public}]" if ":" in public else public)
+        elif "*" in hosts:
+            raise ConfigError(
+                "LIVE_ALLOWED_HOSTS=* needs LIVE_PUBLIC_URL: links and QR codes would carry any Host a client sends"
+            )
+        return hosts
+
     def resolved(self) -> Settings:
-        """Create the data dir and fill the secret from it when none was given."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data dir (private: `live/datadir.py`) and fill the secret from it
+        when none was given."""
+        private_dir(self.data_dir)
         if self.secret:
             return self
         path = self.data_dir / "secret"
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(32))
+        private_file(path)
         return replace(self, secret=path.read_text().strip())
+
+
+_ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
+
+
+def zone_named(name: str) -> ZoneInfo | None:
+    """The IANA time zone of that name (`Asia/Shanghai`, `UTC`), or None. The name is
+    checked before any file is looked up, since it may come from a request."""
+    if len(name) > 64 or not _ZONE_NAME.match(name):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones, such as Asia
+        return None
 
 
 def _parse(name: str, field_type: type, raw: str) -> Any:

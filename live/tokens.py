@@ -4,6 +4,13 @@ Both are HS256 JWTs signed with the server secret. A `kind` claim keeps the two 
 so a viewer cookie can never be replayed as a staff token. Staff tokens name one room;
 an admin token may name every room (`*`), and so may a guide's (the portal spans the
 brand's lives; what a guide can read is their own, whatever the room).
+
+Every staff token has an id (`jti`), so it can be revoked on its own (`live token revoke
+JTI`), and says when it was issued to the millisecond (`iat`, a JWT NumericDate may have
+a fraction), so a portal link replaced a moment after it was sent is told apart from its
+successor. A token lives at most `MAX_TTL_S`: a revocation is kept that long, then the
+token it names has expired anyway. Whether a valid token was revoked is `live.access`'s
+question (it asks the store).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ _AUDIENCE = "live"
 ANY_ROOM = "*"
 VIEWER_COOKIE = "live_vid"
 VIEWER_COOKIE_TTL_S = 400 * 86400
+MAX_TTL_S = 30 * 86400
+TOKEN_ID = r"^[A-Za-z0-9_-]{8,64}$"  # what a `jti` may look like (ours: 16 of these characters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +43,18 @@ class Claims:
     room: str
     sub: str
     exp: int
-    iat: int = 0
+    jti: str = ""
+    iat_ms: int = 0
 
     def allows_room(self, room: str) -> bool:
         return self.room == room or (self.room == ANY_ROOM and self.role in ("admin", "guide"))
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    token: str
+    jti: str
+    exp: int  # epoch seconds
 
 
 class Tokens:
@@ -48,21 +65,32 @@ class Tokens:
         self._key = secret.encode()
 
     def mint(self, role: str, room: str, sub: str, ttl_s: int, now: float | None = None) -> str:
+        return self.issue(role, room, sub, ttl_s, now).token
+
+    def issue(self, role: str, room: str, sub: str, ttl_s: int, now: float | None = None) -> Issued:
+        """A new staff token with its id (to revoke it by) and expiry."""
         if role not in STAFF:
             raise ValueError(f"staff tokens are for {sorted(STAFF)}, not {role!r}")
         if room == ANY_ROOM and role not in ("admin", "guide"):
             raise ValueError("only admin and guide tokens may be valid for every room")
+        if ttl_s > MAX_TTL_S:
+            raise ValueError(f"a staff token lives {MAX_TTL_S // 86400} days at most, not {ttl_s} s")
         now = time.time() if now is None else now
-        payload = {"kind": "staff", "role": role, "room": room, "sub": sub, "iat": int(now), "exp": int(now + ttl_s), "aud": _AUDIENCE}
-        return jwt.encode(payload, self._secret, algorithm="HS256")
+        jti, exp = new_token_id(), int(now + ttl_s)
+        payload = {"kind": "staff", "role": role, "room": room, "sub": sub, "jti": jti, "iat": round(now, 3), "exp": exp,
+                   "aud": _AUDIENCE}
+        return Issued(jwt.encode(payload, self._secret, algorithm="HS256"), jti, exp)
 
     def verify(self, token: str, room: str | None = None, now: float | None = None) -> Claims:
         """Claims of a valid staff token, or `Unauthorized`/`TokenExpired`/`Forbidden`."""
         payload = self._decode(token, now)
         if payload.get("kind") != "staff" or payload.get("role") not in STAFF:
             raise Unauthorized("not a staff token")
+        jti, iat = payload.get("jti"), payload.get("iat")
+        if not isinstance(jti, str) or not isinstance(iat, (int, float)):
+            raise Unauthorized("this token has no id: it was minted by an older release; mint a new one", code="token_outdated")
         claims = Claims(role=payload["role"], room=str(payload["room"]), sub=str(payload["sub"]), exp=int(payload["exp"]),
-                        iat=int(payload.get("iat", 0)))
+                        jti=jti, iat_ms=round(iat * 1000))
         if room is not None and not claims.allows_room(room):
             raise Forbidden(f"this token is for room {claims.room!r}, not {room!r}")
         return claims
@@ -130,4 +158,9 @@ def _b64(data: bytes) -> bytes:
 
 def new_viewer_id() -> str:
     return "v_" + ids.token(12)
+
+
+def new_token_id() -> str:
+    """About 96 random bits: ids cannot be guessed, and an admin can read one out."""
+    return ids.token(12)
 

@@ -192,20 +192,29 @@ async def running_server(settings: Settings, seeded: bool = True):
         await task
 
 
+@dataclass
 class ServerProcess(LiveServer):
-    """`python -m live serve` in a child process: for restarts and kill -9."""
+    """`python -m live serve` (or `demo`) in a child process: for restarts and kill -9,
+    and for what the command line itself decides. With `log_path` its output goes to
+    that file (for tests that read the worker's log)."""
 
-    def start(self) -> None:
+    log_path: Path | None = None
+
+    def start(self, command: str = "serve") -> None:
         env = {**os.environ, "LIVE_SECRET": self.settings.secret, "LIVE_PRESENCE_GRACE_MS": "0", **self.env}
         cmd = [
-            sys.executable, "-m", "live", "serve",
+            sys.executable, "-m", "live", command,
             "--port", str(self.settings.port),
             "--data-dir", str(self.settings.data_dir),
             "--log-level", "warning",
         ]
         if self.settings.store != "local":  # e.g. a redis:// URL: workers sharing one store
             cmd += ["--store", self.settings.store]
-        self.process = subprocess.Popen(cmd, env=env)
+        if self.log_path is None:
+            self.process = subprocess.Popen(cmd, env=env)
+        else:
+            with open(self.log_path, "ab") as out:  # the child holds its own copy of the file
+                self.process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -216,6 +225,11 @@ class ServerProcess(LiveServer):
             except httpx.HTTPError:
                 time.sleep(0.05)
         raise RuntimeError("live serve did not become healthy")
+
+    def log(self) -> str:
+        """What the process wrote so far (with `log_path`)."""
+        assert self.log_path is not None, "start the server with a log_path to read its log"
+        return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:

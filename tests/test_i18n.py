@@ -9,13 +9,13 @@ import pytest
 
 from live.web import i18n
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(i18n.__file__).resolve().parent.parent
 USED = re.compile(r"""\bt\(\s*["']([a-z0-9_]+)["']\s*[,)]""")
 
 
 def keys_used() -> set[str]:
     used: set[str] = set()
-    for path in [*ROOT.glob("templates/*.html"), *ROOT.glob("static/js/*.js")]:
+    for path in [*PACKAGE.glob("templates/*.html"), *PACKAGE.glob("static/js/*.js")]:
         used |= set(USED.findall(path.read_text(encoding="utf-8")))
     return used
 
@@ -36,3 +36,14 @@ def test_every_key_the_pages_use_is_translated(lang):
 )
 def test_accept_language(header, lang):
     assert i18n.from_accept_language(header) == lang
+
+
+@pytest.mark.parametrize("lang", i18n.LANGS)
+@pytest.mark.parametrize("code, params", [
+    ("file_encoding", set()), ("script_library_full", {"limit", "lines"}), ("bad_timezone", {"tz"}),
+])
+def test_refusals_of_imports_and_exports_have_a_text_with_their_params(lang, code, params):
+    """The pages say these refusals by code (`refusal()` in i18n.js), with the params
+    the server sends."""
+    text = i18n.catalog(lang)[f"error_{code}"]
+    assert set(re.findall(r"\{(\w+)\}", text)) == params

@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 from live.errors import ConfigError
-from live.logs import JsonFormatter, TextFormatter, log_config, reset_context, sane_request_id, set_request_id, set_room
+from live.logs import (
+    JsonFormatter, TextFormatter, log_config, redact, reset_context, sane_request_id, set_request_id, set_room,
+)
 from live.settings import Settings
 from tests.support import ROOM, SECRET, free_port
 
@@ -75,6 +77,18 @@ def test_a_json_line_carries_the_traceback_and_survives_odd_values():
     assert line["level"] == "ERROR" and "ValueError: boom" in line["exc"]
     assert line["when"].startswith("<object object")
     assert "\n" not in JsonFormatter().format(rec)
+
+
+@pytest.mark.parametrize("line, logged", [
+    ('GET /r1?token=abc.def HTTP/1.1', 'GET /r1?token=[redacted] HTTP/1.1'),
+    ("/x?lang=en&access_token=s3&n=1", "/x?lang=en&access_token=[redacted]&n=1"),
+    ("/x?API_KEY=k;jwt=j#frag", "/x?API_KEY=[redacted];jwt=[redacted]#frag"),
+    ("/x?t=eyJhbGciOi.eyJzdWIi.c2ln", "/x?t=[redacted]"),
+    ("/ws/eyJhbGciOi.eyJzdWIi.c2ln", "/ws/[redacted]"),
+    ("/metrics?lang=en&room=r1", "/metrics?lang=en&room=r1"),
+])
+def test_secrets_in_a_url_are_blanked(line, logged):
+    assert redact(line) == logged
 
 
 def test_the_text_formatter_names_room_and_request():
@@ -223,3 +237,47 @@ async def test_live_serve_with_json_logs_writes_only_json_and_no_secrets(tmp_pat
     assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
     for secret in secrets:
         assert secret not in stdout and secret not in stderr
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_token_put_in_a_query_string_never_reaches_the_log(tmp_path, log_format):
+    """Tokens belong in URL fragments and headers; a client that puts one in a query
+    string by mistake (`?token=`, `?access_token=`, or any JWT) gets it blanked in the
+    access lines and the websocket lines of a real `live serve`, in both formats."""
+    from websockets.sync.client import connect
+
+    from live.tokens import Tokens
+
+    port = free_port()
+    env = {**os.environ, "LIVE_SECRET": SECRET, "LIVE_LOG_FORMAT": log_format}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "live", "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"), "--log-level", "info"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    jwt = Tokens(SECRET).mint("controller", ROOM, "lily", 600)
+    secrets = [jwt, jwt.split(".")[1], "plain-secret-abc123"]
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(base + "/healthz", timeout=0.5)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None and time.monotonic() < deadline, "live serve did not start"
+                time.sleep(0.05)
+        assert httpx.get(f"{base}/api/rooms/{ROOM}?token={jwt}").status_code == 401
+        assert httpx.get(f"{base}/control/{ROOM}?lang=en&token={jwt}").status_code == 404
+        httpx.get(f"{base}/guide?access_token=plain-secret-abc123&x=1")
+        httpx.get(f"{base}/?t={jwt}")
+        with connect(f"ws://127.0.0.1:{port}/ws/{ROOM}?token={jwt}") as ws:
+            ws.send('{"type": "hello", "v": 1}')
+            ws.recv(timeout=5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=20)
+    logged = stdout + stderr
+    for secret in secrets:
+        assert secret not in logged
+    assert f"/api/rooms/{ROOM}?token=[redacted]" in logged and "access_token=[redacted]&x=1" in logged
+    assert f"/ws/{ROOM}?token=[redacted]" in logged and "/?t=[redacted]" in logged

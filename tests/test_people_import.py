@@ -163,14 +163,23 @@ async def test_malformed_json_names_the_line_it_breaks_on(server):
     assert await people(server) == before
 
 
-async def test_a_body_that_is_not_utf8_is_refused_with_nothing_imported(server):
-    """A CSV saved by a spreadsheet in GBK (common for Chinese files)."""
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
+async def test_a_file_excel_saved_in_gbk_imports(server, encoding):
+    """Excel on a Chinese Windows saves "CSV" in GBK (GB18030 is its superset)."""
+    body = (HEADER + "门店,s3,南京路店,,上海,,,,\n导购,g3,杰,,,s3,,JIE-03,\n").encode(encoding)
+    assert (await post(server, body)).json() == {"imported": 2, "errors": []}
+    listed = await people(server)
+    assert {"id": "s3", "name": "南京路店", "region": "上海", "brand": "default"} in listed["shops"]
+    assert {"id": "g3", "name": "杰", "shop": "s3", "code": "JIE-03", "reach": None} in listed["guides"]
+
+
+async def test_a_file_neither_utf8_nor_gbk_is_refused_with_nothing_imported(server):
+    """UTF-16 (Excel's "Unicode text") is neither: refused, not guessed."""
     before = await people(server)
-    body = (HEADER + "门店,s3,南京路店,,上海,,,,\n").encode("gbk")
-    response = await post(server, body)
+    response = await post(server, (HEADER + "门店,s3,南京路店,,上海,,,,\n").encode("utf-16"))
     assert response.status_code == 400
     error = response.json()
-    assert (error["code"], error["path"]) == ("bad_message", "$") and "UTF-8" in error["message"], error
+    assert (error["code"], error["path"]) == ("file_encoding", "$") and "GB18030" in error["message"], error
     assert await people(server) == before
 
 

@@ -114,6 +114,7 @@ def within(sent, decoded) -> bool:
         ('{"type": "plan_release", "sku": "A", "quantity": 0}', BadMessage, "$.quantity"),
         ('{"type": "plan_release", "sku": "A", "quantity": 10, "price": 9.9}', BadMessage, "$.price"),
         ('{"type": "plan_release", "sku": "A", "quantity": 10, "price": -1}', BadMessage, "$.price"),
+        ('{"type": "plan_release", "sku": "A", "quantity": 10, "price": 0}', BadMessage, "$.price"),
         ('{"type": "plan_release", "sku": "A", "quantity": 10, "audience": "everyone"}', BadMessage, "$.audience"),
         ('{"type": "plan_release", "sku": "A", "quantity": 10, "hold_s": 5}', BadMessage, "$.hold_s"),
         ('{"type": "claim", "release": "w1"}', BadMessage, "$.key"),
@@ -124,6 +125,10 @@ def within(sent, decoded) -> bool:
         ('{"type": "show", "action": "rewind"}', BadMessage, "$.action"),
         ('{"type": "set_show", "segments": [{"title": "x", "minutes": 0}]}', BadMessage, "$.segments[0].minutes"),
         ('{"type": "set_show", "segments": [{"title": "x", "minutes": 1, "fire": {"kind": "gift"}}]}', BadMessage, "$.segments[0].fire.kind"),
+        (
+            '{"type": "set_show", "segments": [{"title": "x", "minutes": 1, "fire": {"kind": "release", "mode": "auto", "price": 0}}]}',
+            BadMessage, "$.segments[0].fire.price",
+        ),
         ('{"type": "add_script_lines", "lines": []}', BadMessage, "$.lines"),
         ('{"type": "add_script_lines", "lines": [{"purpose": "shout", "text": "x"}]}', BadMessage, "$.lines[0].purpose"),
         ('{"type": "push_banner", "text": "x", "seconds": 1}', BadMessage, "$.seconds"),
@@ -219,6 +224,24 @@ def test_room_events_decode_back():
     assert protocol.decode_event(protocol.encode(event)) == event
 
 
+def test_viewers_get_events_without_staff_subjects_or_presence_counts():
+    release = protocol.Release("w1", "P1", 5, 1, 990, 1, 300, present={"g1": 3})
+    for staff in (
+        protocol.Pinned(7, 1, None, None, "controller:lily"),
+        protocol.LineupChanged(8, 1, [], "admin:boss", ["P2"]),
+        protocol.ReleaseChanged(9, 1, release, "controller:lily"),
+    ):
+        data = protocol.encode(staff)
+        public = protocol.decode_event(protocol.for_viewers(json.loads(data)["type"], data))
+        assert public.by == staff.by.split(":")[0]
+        if isinstance(staff, protocol.ReleaseChanged):
+            assert public.release == msgspec.structs.replace(release, present=None)
+        else:
+            assert msgspec.structs.replace(public, by=staff.by) == staff
+    sold_out = protocol.encode(protocol.SoldOut(10, 1, "w1", "P1", 400))
+    assert protocol.for_viewers("sold_out", sold_out) is sold_out  # nothing to cut: the same bytes
+
+
 def test_json_schema_covers_every_message():
     schema = protocol.json_schema()
     names = set(schema["$defs"])
@@ -244,3 +267,4 @@ def test_each_client_message_names_the_roles_that_may_send_it():
               protocol.AddScriptLines, protocol.DeleteScriptLine)
     for cls in pacing:  # only the controller and the host (and admins) pace the room
         assert cls.roles == {"controller", "host", "admin"}, cls
+    assert protocol.SENDERS == {cls.__struct_config__.tag: cls.roles for cls in get_args(ClientMessage)}

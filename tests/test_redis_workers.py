@@ -69,3 +69,17 @@ async def test_every_worker_sweeping_expired_holds_at_once_expires_each_once(wor
     [counted] = await stores[1].releases("r1")
     assert (counted.left, counted.held, counted.sold, counted.returned) == (50, 0, 0, 0)
     assert all(h.status == "expired" for s in [await stores[2].mine("r1", f"v{i}") for i in range(40)] for h in s.holds)
+
+
+async def test_a_ready_worker_has_delivered_what_the_others_committed(workers):
+    """Readiness means this worker's subscribers have the room's log up to now, whoever
+    wrote it: a command answered here waits for its own events through the same feed."""
+    stores, _ = workers
+    seen: list[int] = []
+    subscription = stores[0].subscribe("r1", lambda events: seen.extend(e.seq for e in events))
+    try:
+        last = [await stores[1 + i % 2].pin("r1", "TEA" if i % 2 else None, ALICE) for i in range(20)][-1]
+        await stores[0].ready()
+        assert seen and seen[-1] == last[-1].seq
+    finally:
+        subscription.close()

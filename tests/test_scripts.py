@@ -84,7 +84,7 @@ def test_bulk_paste_one_line_per_row():
 
 def test_csv_round_trip_and_bad_rows():
     lines = [{"purpose": "qa", "tier": "any", "sku": None, "product_role": None, "text": "问题打在公屏上, 谢谢"}]
-    assert scripts.from_csv(scripts.to_csv(lines)) == lines
+    assert scripts.from_csv(scripts.to_csv(lines).decode("utf-8")) == lines
     with pytest.raises(ValueError, match="line 2"):
         scripts.from_csv("purpose,text\nshout,hi\n")
     assert scripts.from_json('{"lines": [{"purpose": "thanks", "text": "谢谢"}]}')[0]["tier"] == "any"

@@ -116,6 +116,16 @@ async def test_an_op_returns_after_its_events_reached_subscribers(store):
     assert seen == [events[0].seq]
 
 
+async def test_an_open_store_is_ready_and_its_subscribers_have_what_it_committed(store):
+    await store.ready()
+    await store.set_lineup("r1", ["S1"], ALICE)
+    seen: list[int] = []
+    store.subscribe("r1", lambda events: seen.extend(e.seq for e in events))
+    events = await store.pin("r1", "S1", ALICE)
+    await store.ready()
+    assert seen == [events[0].seq]
+
+
 async def test_events_after(store):
     await store.set_lineup("r1", ["S1", "S2"], ALICE)
     for sku in ("S1", "S2", "S1"):
@@ -354,13 +364,32 @@ async def test_a_reissued_portal_survives_a_restart(opener):
     store = await opener()
     await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "code-mei-123")])
     assert await store.portal_since("g1") is None
-    await store.reissue_portal("g1", 1_795_600_000)
-    await store.reissue_portal("g1", 1_795_600_100)  # the latest wins
+    await store.reissue_portal("g1", 1_795_600_000_000)
+    await store.reissue_portal("g1", 1_795_600_000_001)  # the latest wins, to the millisecond
     with pytest.raises(NotFound):
         await store.reissue_portal("nobody", 1)
     await store.close()
     store = await opener()
-    assert await store.portal_since("g1") == 1_795_600_100
+    assert await store.portal_since("g1") == 1_795_600_000_001
+    await store.close()
+
+
+async def test_revoked_tokens_stay_revoked_until_they_expire_and_survive_a_restart(opener):
+    store = await opener()
+    now = opener.clock.now
+    assert await store.revoked_tokens(["a", "b"]) == set()
+    await store.revoke_token("a", now + 60_000)
+    await store.revoke_token("b", now + 1_000)
+    await store.revoke_token("a", now + 30_000)  # again, sooner: still kept to the later time
+    assert await store.revoked_tokens(["a", "b", "c"]) == {"a", "b"}
+    assert await store.revoked_tokens([]) == set()
+    await store.close()
+    opener.clock.now += 40_000  # b's token has expired by now: its entry may go
+    store = await opener()
+    assert await store.revoked_tokens(["a", "b", "c"]) == {"a"}
+    await store.revoke_token("c", opener.clock.now + 1_000)
+    opener.clock.now += 30_000
+    assert await store.revoked_tokens(["a", "b", "c"]) == set()
     await store.close()
 
 

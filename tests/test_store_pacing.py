@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from live import protocol
-from live.errors import BadMessage, NotFound
+from live.errors import BadMessage, Conflict, Forbidden, NotFound
 from live.protocol import (
     Action,
     CreateCoupon,
@@ -23,6 +23,7 @@ from live.protocol import (
 from live.ops import Actor
 
 HOST = Actor("host", "amy")
+CONTROLLER = Actor("controller", "cleo")
 M = 60_000
 RULES = PacingRules(mode="fixed", warm=3, hot=6, hold_s=10, floor=1, window_s=60, cool_pct=50, heat_pct=100, cooldown_s=60, rotate_s=600)
 
@@ -74,6 +75,23 @@ async def test_script_lines_are_added_replaced_and_deleted_with_one_event_each(s
     await store.add_script_lines("r1", [ScriptLineIn("thanks", "谢谢")], True, HOST)
     assert [line.text for line in await store.scripts("r1")] == ["谢谢"]
     assert lines[0].id not in {line.id for line in await store.scripts("r1")}  # ids are never reused
+
+
+async def test_a_library_holds_a_thousand_lines_at_most(store):
+    """Past 1,000 lines an add (or a replace) is refused, whichever way the lines came
+    (every one ends here), with the limit and the lines it would have made, and
+    nothing changes: not the library, not the next line's id."""
+    await store.add_script_lines("r1", [ScriptLineIn("qa", f"q{i}") for i in range(990)], False, HOST)
+    for lines, replace, would in ((11, False, 1001), (1001, True, 1001)):
+        with pytest.raises(Conflict) as refused:
+            await store.add_script_lines("r1", [ScriptLineIn("qa", "x")] * lines, replace, HOST)
+        assert (refused.value.code, refused.value.params) == ("script_library_full", {"limit": 1000, "lines": would})
+    assert len(await store.scripts("r1")) == 990
+    await store.add_script_lines("r1", [ScriptLineIn("qa", "last")] * 10, False, HOST)
+    library = await store.scripts("r1")
+    assert len(library) == 1000 and library[-1].id == "s1000"  # the refused adds took no ids
+    await store.add_script_lines("r1", [ScriptLineIn("thanks", "谢谢")] * 1000, True, HOST)
+    assert len(await store.scripts("r1")) == 1000
 
 
 async def test_bad_tier_rules_are_refused_and_change_nothing(store):
@@ -143,23 +161,71 @@ async def test_the_run_of_show_announces_segments_and_is_driven_by_the_controls(
 
 
 async def test_a_segment_fires_its_release_automatically_or_asks(store, clock):
-    coupon, _ = await store.create_coupon("r1", CreateCoupon("5 off", "amount", 500, 10), HOST)
+    coupon, _ = await store.create_coupon("r1", CreateCoupon("5 off", "amount", 500, 10), CONTROLLER)
     segments = [
         Segment("Release", 1, "urgency", sku="TEA", fire=SegmentFire("release", "auto", quantity=20, price=690)),
         Segment("Coupon", 1, "coupon", fire=SegmentFire("coupon", "ask", coupon=coupon.id)),
     ]
-    await store.set_show("r1", segments, False, HOST)
+    await store.set_show("r1", segments, False, CONTROLLER)
     await store.control_show("r1", ShowControl("start"), HOST)
     events = await store.observe("r1")
     [release] = bodies(events, "release")
-    assert (release.release.sku, release.release.quantity, release.release.price, release.by) == ("TEA", 20, 690, "system:pacing")
+    assert (release.release.sku, release.release.quantity, release.release.price, release.by) == ("TEA", 20, 690, "controller:cleo")
     clock.now += M
     events = await store.observe("r1")
     [alert] = bodies(events, "alert")
     assert alert.alert.kind == "segment_fire" and alert.alert.action == {"type": "push_coupon", "coupon": coupon.id}
+    assert alert.alert.data["by"] == "controller:cleo"
     assert (await store.coupons("r1"))[0].pushed_at is None  # asked, not done
     with pytest.raises(NotFound):
-        await store.set_show("r1", [Segment("x", 1, fire=SegmentFire("coupon", "auto", coupon="c999"))], True, HOST)
+        await store.set_show("r1", [Segment("x", 1, fire=SegmentFire("coupon", "auto", coupon="c999"))], True, CONTROLLER)
+
+
+async def test_what_a_segment_fires_is_authorised_as_whoever_set_the_show(store, clock, monkeypatch):
+    """Invariant 11: a host may not release or push coupons, so it may not set a
+    segment that would; a controller's segment fires as the controller whoever drives
+    the show, and is checked again when it fires."""
+    coupon, _ = await store.create_coupon("r1", CreateCoupon("5 off", "amount", 500, 10), CONTROLLER)
+    for fire in (
+        SegmentFire("release", "auto", quantity=7, price=1),
+        SegmentFire("release", "ask", quantity=7),
+        SegmentFire("coupon", "auto", coupon=coupon.id),
+    ):
+        with pytest.raises(Forbidden) as refused:
+            await store.set_show("r1", [Segment("Warm up", 1), Segment("x", 1, sku="TEA", fire=fire)], True, HOST)
+        assert (refused.value.code, refused.value.path, refused.value.params) == ("forbidden", "$.segments[1].fire", {"fire": fire.kind, "segment": 1})
+    assert (await store.pacing("r1")).show.segments == []
+    await store.set_show("r1", [Segment("Warm up", 1, "welcome")], True, HOST)  # a show that fires nothing is the host's to set
+
+    segments = [
+        Segment("Release", 1, "urgency", sku="TEA", fire=SegmentFire("release", "auto", quantity=7, price=690)),
+        Segment("Coupon", 1, "coupon", fire=SegmentFire("coupon", "auto", coupon=coupon.id)),
+    ]
+    await store.set_show("r1", segments, False, CONTROLLER)
+    await store.control_show("r1", ShowControl("start"), HOST)  # the host drives it
+    events = await store.observe("r1")
+    [release] = bodies(events, "release")
+    assert (release.release.quantity, release.release.price, release.by) == (7, 690, "controller:cleo")
+    [logged] = bodies(events, "action")
+    assert (logged.entry.role, logged.entry.sub, logged.entry.action, logged.entry.result) == ("controller", "cleo", "plan_release", "ok")
+    assert msgspec.json.decode(logged.entry.summary) == {"segment": "Release", "sku": "TEA", "quantity": 7, "price": 690}
+
+    # The role table narrows before the next segment begins: its fire is refused as the
+    # controller, logged so, and offered as an alert instead.
+    monkeypatch.setitem(protocol.SENDERS, "push_coupon", frozenset({"admin"}))
+    await store.control_show("r1", ShowControl("skip"), HOST)
+    events = await store.observe("r1")
+    [alert] = bodies(events, "alert")
+    assert (alert.alert.kind, alert.alert.action) == ("segment_fire", {"type": "push_coupon", "coupon": coupon.id})
+    assert (alert.alert.data["by"], alert.alert.data["code"]) == ("controller:cleo", "forbidden")
+    [logged] = bodies(events, "action")
+    assert (logged.entry.role, logged.entry.sub, logged.entry.action, logged.entry.result, logged.entry.code) == (
+        "controller", "cleo", "push_coupon", "refused", "forbidden"
+    )
+    assert (await store.coupons("r1"))[0].pushed_at is None
+    assert [(e.role, e.action, e.result) for e in await store.actions("r1")] == [
+        ("controller", "push_coupon", "refused"), ("controller", "plan_release", "ok")
+    ]
 
 
 async def test_a_manual_segment_overrunning_raises_an_alert_once_per_cooldown(store, clock):

@@ -8,17 +8,33 @@ import jwt
 import pytest
 
 from live.errors import Forbidden, TokenExpired, Unauthorized
-from live.tokens import ANY_ROOM, VIEWER_COOKIE_TTL_S, Tokens
+from live.tokens import ANY_ROOM, MAX_TTL_S, VIEWER_COOKIE_TTL_S, Tokens
 
 SECRET = "s" * 40
 tokens = Tokens(SECRET)
 
 
-def test_a_minted_token_carries_role_room_subject_and_expiry():
+def test_a_minted_token_carries_role_room_subject_expiry_and_its_id():
     now = time.time()
-    claims = tokens.verify(tokens.mint("controller", "r1", "lily", 60, now=now), "r1")
+    issued = tokens.issue("controller", "r1", "lily", 60, now=now)
+    claims = tokens.verify(issued.token, "r1")
     assert (claims.role, claims.room, claims.sub) == ("controller", "r1", "lily")
-    assert claims.exp == int(now + 60)
+    assert claims.exp == issued.exp == int(now + 60)
+    assert claims.jti == issued.jti and len(issued.jti) == 16
+    assert claims.iat_ms == round(now * 1000)  # to the millisecond
+    assert tokens.verify(tokens.mint("controller", "r1", "lily", 60), "r1").jti != claims.jti
+
+
+def test_a_token_without_an_id_is_refused_and_none_lives_past_the_cap():
+    """Tokens minted before they had ids cannot be revoked one by one: refused."""
+    old = jwt.encode({"kind": "staff", "role": "admin", "room": "*", "sub": "x", "iat": int(time.time()),
+                      "exp": int(time.time()) + 60, "aud": "live"}, SECRET)
+    with pytest.raises(Unauthorized) as refused:
+        tokens.verify(old)
+    assert refused.value.code == "token_outdated"
+    assert tokens.verify(tokens.mint("admin", ANY_ROOM, "x", MAX_TTL_S)).role == "admin"
+    with pytest.raises(ValueError):
+        tokens.mint("admin", ANY_ROOM, "x", MAX_TTL_S + 1)
 
 
 def test_expired_tokens_are_refused():

@@ -9,12 +9,12 @@ into Products, so this module stays free of the wire format.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from . import sheets
 
 ROLES = {
     "traffic": "traffic", "引流款": "traffic", "引流": "traffic",
@@ -55,7 +55,7 @@ def parse(text: str, fmt: str) -> tuple[list[dict[str, Any]], list[RowError]]:
 
 
 def _csv_items(text: str):
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = sheets.reader(text)
     for row in reader:
         extra = row.pop(None, None)  # type: ignore[call-overload]
         item: dict[str, Any] = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}

@@ -12,19 +12,33 @@ these rules stay free of the wire format.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..errors import Conflict
+from . import sheets
+
 PURPOSES = ("welcome", "hold", "explain", "urgency", "coupon", "qa", "thanks")
 TIERS = ("any", "cold", "warm", "hot")
 PLACEHOLDERS = ("product", "price", "left", "online", "countdown")
 MISSING = "…"
 FIELDS = ("purpose", "tier", "sku", "product_role", "text")
+LIBRARY_LIMIT = 1000  # lines in one room's library
+
+
+def check_library(held: int, added: int, replace: bool) -> None:
+    """Refuse an add that would take a library of `held` lines past its limit (with
+    `replace`, the added lines take the others' place). Every way lines come in (the
+    socket, the HTTP command, a CSV or JSON import) ends in `add_script_lines`, which
+    asks this before it changes anything."""
+    lines = added if replace else held + added
+    if lines > LIBRARY_LIMIT:
+        raise Conflict(f"a script library holds at most {LIBRARY_LIMIT} lines; this would make {lines}",
+                       path="$.lines", code="script_library_full", limit=LIBRARY_LIMIT, lines=lines)
+
 
 _VARIANTS = re.compile(r"\{([^{}]*/[^{}]*)\}")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -108,7 +122,7 @@ def parse_paste(text: str, purpose: str, tier: str = "any", sku: str | None = No
 
 def from_csv(text: str) -> list[dict]:
     """Lines from a CSV with a header naming FIELDS (`text` and `purpose` required)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = sheets.reader(text)
     out = []
     for number, row in enumerate(reader, start=2):
         line = _line({k.strip(): (v or "").strip() for k, v in row.items() if k}, number)
@@ -124,13 +138,9 @@ def from_json(text: str) -> list[dict]:
     return [_line(item, i) for i, item in enumerate(items, start=1)]
 
 
-def to_csv(lines: Iterable[Mapping[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for line in lines:
-        writer.writerow({field: line.get(field) or "" for field in FIELDS})
-    return out.getvalue()
+def to_csv(lines: Iterable[Mapping[str, Any]]) -> bytes:
+    """The library as a CSV file for Excel, which `from_csv` reads back line for line."""
+    return sheets.write(FIELDS, lines)
 
 
 def _line(item: Any, number: int) -> dict:

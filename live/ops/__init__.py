@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..store import Store, open_store
-from .core import SYSTEM, Actor
+from .core import Actor
 from .coupons import Coupons
 from .numbers import Figures
 from .orders import OrderReport, Orders
@@ -38,7 +38,7 @@ from .reports import Reports
 from .rooms import RoomHistory, RoomState, Rooms
 from .tables import HOT, SCHEMA
 
-__all__ = ["Actor", "OrderReport", "Ops", "RoomHistory", "RoomState", "SYSTEM", "open_ops"]
+__all__ = ["Actor", "OrderReport", "Ops", "RoomHistory", "RoomState", "open_ops"]
 
 
 class Ops(Rooms, Releases, Orders, Coupons, Pacer, Figures, Reports):

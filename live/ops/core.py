@@ -39,7 +39,6 @@ class Actor:
         return f"{self.role}:{self.sub}"
 
 
-SYSTEM = Actor("system", "pacing")
 
 
 class Base:

@@ -30,7 +30,8 @@ from ..protocol import Action, Alert, Banner, Pacing, PacingRules, Prompt, PushL
 from ..protocol.records import ControlLog, Library, PacingRecord
 from ..store.base import Event
 from ..store.tx import Tx
-from .core import SYSTEM, Actor, Base
+from . import firing
+from .core import Actor, Base
 from .tables import CONTROL_LOG, COUPONS, LIBRARY, PACING, PRODUCTS, RELEASES
 
 SAMPLES_KEPT_S = 3600
@@ -90,6 +91,7 @@ class Pacer(Base):
 
         async def decide(tx: Tx) -> None:
             library = await self._library(tx)
+            script_rules.check_library(len(library.lines), len(lines), replace)
             n = library.next_line
             new = [ScriptLine(f"s{n + i}", **msgspec.structs.asdict(line)) for i, line in enumerate(lines)]
             kept = [] if replace else library.lines
@@ -134,6 +136,8 @@ class Pacer(Base):
         """Replace the run-of-show's segments, keeping its clock."""
         await self.known(room_id)
 
+        firing.check_show(segments, actor)
+
         async def decide(tx: Tx) -> None:
             lineup = (await self.stage_of(tx)).lineup
             for i, segment in enumerate(segments):
@@ -150,6 +154,7 @@ class Pacer(Base):
             elif clock.index >= len(segments):
                 clock = msgspec.structs.replace(clock, index=len(segments) - 1)
             show = Show(segments=list(segments), repeat=repeat, clock=clock)
+            record = msgspec.structs.replace(record, show_by=(actor.role, actor.sub))
             self._show_changed(tx, record, msgspec.structs.replace(record.pacing, show=show), actor)
 
         return await self.events_of(room_id, decide)
@@ -277,7 +282,7 @@ class Pacer(Base):
             record = msgspec.structs.replace(record, segment=(where.index, where.cycle))
             tx.event("segment", "staff", protocol.SegmentBegan(0, now, where.index, where.cycle, segment.title))
             if segment.fire is not None:
-                fire = self._fire_plan(tx, alerted, rules, segment, stage.pinned, now)
+                fire = self._fire_plan(tx, alerted, record, segment, stage.pinned, now)
         if where is not None and where.overrun_ms > 0 and not where.paused:
             self._alert(tx, alerted, rules, now, "overrun", {"segment": segment.title, "overrun_s": where.overrun_ms // 1000},
                         {"type": "show", "action": "skip"})
@@ -306,44 +311,32 @@ class Pacer(Base):
             self._write_record(tx, record)
         return fire
 
-    def _fire_plan(self, tx: Tx, alerted: dict, rules: PacingRules, segment: Segment, pinned: str | None, now: int) -> tuple | None:
+    def _fire_plan(self, tx: Tx, alerted: dict, record: PacingRecord, segment: Segment, pinned: str | None, now: int) -> tuple | None:
         """What a segment sets off as it begins: offered now as an alert (`ask`), or
-        returned to be done once this step is committed (`auto`)."""
-        fire = segment.fire
-        assert fire is not None
-        sku = segment.sku or pinned
-        if fire.kind == "release":
-            if sku is None:
-                return None
-            action = {"type": "plan_release", "sku": sku, "quantity": fire.quantity or 100}
-            if fire.price is not None:
-                action["price"] = fire.price
-        else:
-            action = {"type": "push_coupon", "coupon": fire.coupon}
-        if fire.mode == "ask":
-            self._alert(tx, alerted, rules, now, "segment_fire", {"segment": segment.title, **action}, action, cooldown=False)
+        returned to be run once this step is committed (`auto`), as who set the show."""
+        action = firing.action_of(segment, pinned)
+        if action is None:
             return None
-        return (segment, sku, action, now)
+        if segment.fire.mode == "ask":
+            data = firing.alert_data(segment, action, record.show_by)
+            self._alert(tx, alerted, record.pacing.rules, now, "segment_fire", data, action, cooldown=False)
+            return None
+        return (segment, action, record.show_by, now)
 
-    async def _fire(self, room_id: str, segment: Segment, sku: str | None, action: dict, now: int) -> list[Event]:
-        """Do what a segment fires (`auto`); one that cannot happen becomes an alert."""
-        fire = segment.fire
-        assert fire is not None
-        try:
-            if fire.kind == "release":
-                plan = protocol.PlanRelease(sku=sku, quantity=fire.quantity or 100, price=fire.price)
-                return await self.plan_release(room_id, plan, SYSTEM)
-            return await self.push_coupon(room_id, fire.coupon, SYSTEM)
-        except Exception as exc:  # noqa: BLE001 - a fire that cannot happen becomes an alert
-            data = {"segment": segment.title, "error": str(exc), **action}
+    async def _fire(self, room_id: str, segment: Segment, action: dict, by: tuple[str, str] | None, now: int) -> list[Event]:
+        """Run what an `auto` segment fires, as who set the show (`firing.py`); one that
+        cannot happen becomes the `ask` alert, with why."""
+        events, failed = await firing.run(self, room_id, segment, action, by)
+        if failed is None:
+            return events
 
-            async def decide(tx: Tx) -> None:
-                record = await self._record(tx)
-                alerted = dict(record.alerted)
-                self._alert(tx, alerted, record.pacing.rules, now, "segment_fire", data, action, cooldown=False)
-                self._write_record(tx, msgspec.structs.replace(record, alerted=alerted))
+        async def decide(tx: Tx) -> None:
+            record = await self._record(tx)
+            alerted = dict(record.alerted)
+            self._alert(tx, alerted, record.pacing.rules, now, "segment_fire", failed, action, cooldown=False)
+            self._write_record(tx, msgspec.structs.replace(record, alerted=alerted))
 
-            return await self.events_of(room_id, decide)
+        return events + await self.events_of(room_id, decide)
 
     @staticmethod
     def _alert(tx: Tx, alerted: dict, rules: PacingRules, now: int, kind: str, data: dict, action: dict | None, cooldown: bool = True) -> None:

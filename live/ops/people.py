@@ -7,17 +7,18 @@ so a touch's owner names exactly one person.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 
 import msgspec
 
 from ..domain import people as people_rules
 from ..errors import BadMessage, Forbidden, NotFound
 from ..protocol import Brand, Distributor, Guide, Link, Shop
-from ..protocol.records import Click, Portal, SelfViewer
+from ..protocol.records import Click, Portal, Revoked, SelfViewer
 from ..store.base import ClickAsk
 from ..store.tx import Tx
 from .core import Base
-from .tables import BRANDS, CLICKS, DISTRIBUTORS, GUIDES, LINKS, PORTALS, SELF_VIEWERS, SHOPS, STAGE
+from .tables import BRANDS, CLICKS, DISTRIBUTORS, GUIDES, LINKS, PORTALS, REVOKED, SELF_VIEWERS, SHOPS, STAGE
 
 DEFAULT_BRAND = "default"
 LINK_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no look-alikes
@@ -132,21 +133,41 @@ class People(Base):
 
         await self.run(None, decide)
 
-    async def reissue_portal(self, person_id: str, since_s: int) -> None:
-        """Portal links of `person_id` issued before `since_s` (epoch seconds) no longer
-        open the portal: a new link replaces the old ones."""
+    async def reissue_portal(self, person_id: str, since_ms: int) -> None:
+        """Tokens of `person_id` issued before `since_ms` (epoch ms) no longer open
+        anything: a new portal link replaces the old ones."""
 
         async def decide(tx: Tx) -> None:
             await self.promoter(tx, person_id, "$.person")
-            record = Portal(person_id, since_s)
+            record = Portal(person_id, since_ms)
             (tx.put if await tx.get(PORTALS, person_id) else tx.insert)(PORTALS, record)
 
         await self.run(None, decide)
 
     async def portal_since(self, person_id: str) -> int | None:
-        """When `person_id`'s current portal links began, if ever reissued."""
+        """When `person_id`'s current portal links began (epoch ms), if ever reissued.
+        (Stores written before tokens had ids hold seconds here: older than any token
+        that can still be verified.)"""
         portal = await (await self.store.begin(None)).get(PORTALS, person_id)
         return None if portal is None else portal.since
+
+    async def revoke_token(self, jti: str, until: int) -> None:
+        """Refuse the staff token with this id from now on, until `until` (epoch ms;
+        the token has expired by then, and the entry is dropped)."""
+
+        async def decide(tx: Tx) -> None:
+            for gone in [r for r in await tx.all(REVOKED) if r.until <= tx.now and r.jti != jti]:
+                tx.delete(REVOKED, gone.jti)
+            held = await tx.get(REVOKED, jti)
+            record = Revoked(jti, max(until, held.until if held else until))
+            (tx.put if held else tx.insert)(REVOKED, record)
+
+        await self.run(None, decide)
+
+    async def revoked_tokens(self, jtis: Collection[str]) -> set[str]:
+        """Which of these token ids are revoked now."""
+        tx = await self.store.begin(None)
+        return {r.jti for r in await tx.get_many(REVOKED, sorted(jtis)) if r.until > tx.now}
 
     # --- tracked links and clicks -------------------------------------------------------
 

@@ -34,6 +34,7 @@ from ..protocol.records import (
     Payout,
     PayoutMark,
     Portal,
+    Revoked,
     Room,
     SelfViewer,
     Stage,
@@ -80,6 +81,7 @@ FIRST_PAID = Table("first_paid", FirstPaid, room=False, key=lambda f: f.viewer, 
 SELF_VIEWERS = Table("self_viewers", SelfViewer, room=False, key=lambda s: s.key, resident=False,
                      indexes=(Index("viewer", lambda s: s.viewer),))
 PORTALS = Table("portals", Portal, room=False, key=lambda p: p.person)
+REVOKED = Table("revoked", Revoked, room=False, key=lambda r: r.jti)
 EXTERNALS = Table("externals", External, room=False, resident=False)
 HINTS = Table("hints", Hint, room=False, key=lambda h: h.key, resident=False,
               indexes=(Index("about", lambda h: f"{h.kind}\0{h.subject}"),))
@@ -136,7 +138,7 @@ OFF_SALE = Bag("off_sale")  # sku -> 1 while off sale
 
 SCHEMA = Schema(
     tables=(
-        ROOMS, PRODUCTS, BRANDS, SHOPS, GUIDES, DISTRIBUTORS, LINKS, CLICKS, FIRST_PAID, SELF_VIEWERS, PORTALS,
+        ROOMS, PRODUCTS, BRANDS, SHOPS, GUIDES, DISTRIBUTORS, LINKS, CLICKS, FIRST_PAID, SELF_VIEWERS, PORTALS, REVOKED,
         EXTERNALS, HINTS, PAYOUTS, PAYOUT_MARKS,
         STAGE, LIBRARY, CONTROL_LOG, PACING, RELEASES, HOLDS, ORDERS, COUPONS, COUPON_CLAIMS, BINDINGS, LEDGER,
     ),

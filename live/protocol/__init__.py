@@ -13,7 +13,7 @@ carry `seq`, the room's sequence number: strictly increasing, and contiguous for
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Raw, Struct
@@ -35,6 +35,7 @@ Sku = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-
 RoomId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 Ref = Annotated[str, Meta(min_length=1, max_length=64)]
 Fen = Annotated[int, Meta(ge=0, le=100_000_000_00)]
+FlashPrice = Annotated[int, Meta(ge=1, le=100_000_000_00)]  # a release's price: never 0 (giveaways get their own path)
 EpochMs = Annotated[int, Meta(ge=0)]
 Seq = Annotated[int, Meta(ge=0)]
 
@@ -511,12 +512,13 @@ class PacingRules(Struct, forbid_unknown_fields=True):
 class SegmentFire(Struct, forbid_unknown_fields=True):
     """What a segment sets off when it begins: a release of its product (`quantity`
     units, at `price` fen if given) or a push of coupon `coupon`; `auto` fires at once,
-    `ask` puts a one-click alert before the controller."""
+    `ask` puts a one-click alert before the controller. Either is the `plan_release` or
+    `push_coupon` it sends, authorised as whoever set the show (`live.domain.authority`)."""
 
     kind: Literal["release", "coupon"]
     mode: Literal["ask", "auto"] = "ask"
     quantity: Annotated[int, Meta(ge=1, le=1_000_000)] | None = None
-    price: Fen | None = None
+    price: FlashPrice | None = None
     coupon: Id | None = None
 
 
@@ -663,14 +665,14 @@ class PlanRelease(Struct, tag="plan_release", tag_field="type", forbid_unknown_f
     """Release `quantity` units of a lineup product, `waves` times, `interval_s` apart,
     the first at `starts_at` (now if null; viewers see a countdown to a later start).
     The units leave the product's stock when planned. `price` is the flash price (the
-    product's price if null); `limit` per viewer (the product's, else 1); `hold_s` the
-    time a buyer has to pay."""
+    product's price if null; at least 1 fen); `limit` per viewer (the product's, else
+    1); `hold_s` the time a buyer has to pay."""
 
     roles: ClassVar[frozenset[str]] = OPERATORS
     sku: Sku
     quantity: Annotated[int, Meta(ge=1, le=1_000_000)]
     starts_at: EpochMs | None = None
-    price: Fen | None = None
+    price: FlashPrice | None = None
     limit: Count | None = None
     hold_s: Annotated[int, Meta(ge=30, le=3600)] = 300
     audience: Audience = "all"
@@ -718,7 +720,9 @@ class GuideCode(Struct, tag="guide_code", tag_field="type", forbid_unknown_field
 
 
 class Pay(Struct, tag="pay", tag_field="type", forbid_unknown_fields=True):
-    """The demo payment step (`LIVE_DEMO_PAY`); real shops report payment by webhook."""
+    """The demo payment step: the buyer marks their own order paid, so only where the
+    server allows it (`LIVE_DEMO_PAY`, on for `live demo`); real shops report payment
+    by webhook."""
 
     roles: ClassVar[frozenset[str]] = frozenset({"viewer"})
     order: Id
@@ -780,10 +784,11 @@ class ScriptLineIn(Struct, forbid_unknown_fields=True):
 
 class AddScriptLines(Struct, tag="add_script_lines", tag_field="type", forbid_unknown_fields=True):
     """Add lines to the script library (bulk paste: one line per row), or replace it
-    with them (`replace: true`)."""
+    with them (`replace: true`). A library holds 1,000 lines at most: the store refuses
+    an add past that, whichever way the lines came (`script_library_full`)."""
 
     roles: ClassVar[frozenset[str]] = PACERS
-    lines: Annotated[list[ScriptLineIn], Meta(min_length=1, max_length=1000)]
+    lines: Annotated[list[ScriptLineIn], Meta(min_length=1)]
     replace: bool = False
     ref: Ref | None = None
 
@@ -849,6 +854,9 @@ ClientMessage = (
     | CancelOrder | CreateCoupon | PushCoupon | ClaimCoupon | AddScriptLines | DeleteScriptLine | SetPacing | SetShow
     | ShowControl | PushLine | PushBanner
 )
+
+# Who may send each client message, by its type: the role table every handler checks.
+SENDERS: dict[str, frozenset[str]] = {m.__struct_config__.tag: m.roles for m in get_args(ClientMessage)}
 
 
 # --- server -> client -----------------------------------------------------------------
@@ -1090,7 +1098,8 @@ class Pong(Struct, tag="pong", tag_field="type"):
 
 
 class Ack(Struct, tag="ack", tag_field="type"):
-    """A command was applied; `seq` is the last event it produced (0 if none)."""
+    """A command was applied; `seq` is the last event of its own change (0 if none),
+    not the control-log `action` entry that follows it."""
 
     ref: Ref | None
     seq: Seq
@@ -1182,6 +1191,30 @@ def _decode(decoder: msgspec.json.Decoder, data: bytes | str):
 
 def decode_event(data: bytes) -> RoomEvent:
     return _event_decoder.decode(data)
+
+
+# Events that name who did it (`by`) or carry a release's per-guide counts (`present`).
+STAFF_DETAIL = frozenset({"pinned", "lineup", "release"})
+
+
+def for_viewers(kind: str, data: bytes) -> bytes:
+    """The copy of an encoded event that viewers and guides get: `by` says the role
+    only (`controller`, not `controller:lily`) and a release has no `present`. The store
+    logs the staff's copy (the review reads who did what); an event with nothing
+    staff-only in it comes back as it is, the same bytes."""
+    if kind not in STAFF_DETAIL:
+        return data
+    event = decode_event(data)
+    if isinstance(event, (Pinned, LineupChanged, ReleaseChanged)):
+        event.by = event.by.partition(":")[0]
+    if isinstance(event, ReleaseChanged):
+        event.release = release_for_viewers(event.release)
+    return encode(event)
+
+
+def release_for_viewers(release: Release) -> Release:
+    """A release without the staff's count of each guide's customers present when it opened."""
+    return release if release.present is None else msgspec.structs.replace(release, present=None)
 
 
 def error_of(exc: Exception, ref: str | None = None) -> Error:

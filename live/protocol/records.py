@@ -61,6 +61,7 @@ class PacingRecord(Struct):
     pending: str | None = None  # the tier the count has pointed to since `pending_since`
     pending_since: int = 0
     prompt_key: tuple[str, str, str | None] | None = None  # (purpose, tier, sku) of the automatic line
+    show_by: tuple[str, str] | None = None  # (role, subject) of who set the show: what it fires runs as them
     id: str = "pacing"
 
 
@@ -100,6 +101,13 @@ class SelfViewer(Struct):
     @property
     def key(self) -> str:
         return f"{self.viewer}\0{self.owner}"
+
+
+class Revoked(Struct):
+    """A staff token taken back by its id, kept until it would have expired anyway."""
+
+    jti: str
+    until: int
 
 
 class Portal(Struct):

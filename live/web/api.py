@@ -8,11 +8,14 @@ store ops.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import io
+import logging
+import re
 import time
+from collections.abc import Iterable
+from datetime import tzinfo
 from typing import Annotated
 
 import msgspec
@@ -20,16 +23,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import protocol
+from ..access import ROOM_STAFF, revoke
 from ..domain import scripts as script_rules
-from ..domain import attribution
+from ..domain import attribution, sheets
 from ..errors import BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, StaleRequest, StoreUnavailable, Unauthorized
-from ..imports import format_of, import_catalog, import_people
+from ..imports import format_of, import_catalog, import_people, text_of
 from ..commands import Sender
+from ..settings import zone_named
 from ..ops import OrderReport
-from ..tokens import ANY_ROOM, VIEWER_COOKIE, Claims
+from ..tokens import ANY_ROOM, TOKEN_ID, VIEWER_COOKIE, Claims
 from .services import Live
 
+log = logging.getLogger("live.api")
+
 MAX_BODY = 64 * 1024
+WEBHOOK_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # epoch seconds: 10 digits until the year 2286
 
 
 def error_response(exc: LiveError, status: int | None = None) -> Response:
@@ -49,8 +57,9 @@ def _bearer(request: Request, what: str) -> str:
     return token.strip()
 
 
-def _claims(request: Request, live: Live, room: str) -> Claims:
-    return live.tokens.verify(_bearer(request, "a staff token"), room)
+async def _claims(request: Request, live: Live, room: str) -> Claims:
+    """A staff token of this room's staff: guides read their own data through the portal only."""
+    return await live.gate.admit(_bearer(request, "a staff token"), room, ROOM_STAFF)
 
 
 def _json(message: msgspec.Struct | dict) -> Response:
@@ -65,7 +74,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     live: Live = request.app.state.live
     try:
-        await live.ops.list_rooms()
+        await live.ops.ready()
     except StoreUnavailable as exc:
         return Response(protocol.encode(protocol.error_of(exc)), status_code=503, media_type="application/json")
     return _json({"ok": True, "connections": live.hub.connections()})
@@ -78,7 +87,7 @@ async def schema(request: Request) -> Response:
 async def room_state(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    _claims(request, live, room)
+    await _claims(request, live, room)
     state = await live.ops.state(room)
     numbers, _ = await live.ops.numbers(room)
     view = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned)
@@ -88,7 +97,7 @@ async def room_state(request: Request) -> Response:
 async def room_command(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    claims = _claims(request, live, room)
+    claims = await _claims(request, live, room)
     body = await request.body()
     if len(body) > MAX_BODY:
         raise BadMessage(f"the body is larger than {MAX_BODY} bytes")
@@ -98,8 +107,8 @@ async def room_command(request: Request) -> Response:
     return _json(reply if reply is not None else {"ok": True})
 
 
-def _admin(request: Request, live: Live) -> Claims:
-    claims = live.tokens.verify(_bearer(request, "an admin token"))
+async def _admin(request: Request, live: Live) -> Claims:
+    claims = await live.gate.admit(_bearer(request, "an admin token"))
     if claims.role != "admin" or claims.room != ANY_ROOM:
         raise Forbidden("the catalog is managed with an admin token for every room (live token --role admin --room '*')")
     return claims
@@ -107,29 +116,46 @@ def _admin(request: Request, live: Live) -> Claims:
 
 async def rooms(request: Request) -> Response:
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     return _json([{"id": r.id, "title": r.title, "created_at": r.created_at} for r in await live.ops.list_rooms()])
 
 
 async def catalog(request: Request) -> Response:
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     return _json(msgspec.to_builtins(await live.ops.list_products()))
 
 
 async def _upload(request: Request) -> tuple[str, str]:
     """An imported file: its format (`?format=` or guessed) and its text."""
     fmt = format_of("upload", request.query_params.get("format"))
-    try:
-        return fmt, (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadMessage("the file is not UTF-8 text", path="$") from None
+    return fmt, text_of(await request.body())
+
+
+def csv_file(body: bytes, filename: str) -> Response:
+    """An export as a download (`body` from `sheets.write`)."""
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def export_zone(request: Request, live: Live) -> tzinfo:
+    """The zone of an export's dates: `?tz=` when given (the pages send their browser's,
+    so a file shows the clock times its page showed), else LIVE_TIMEZONE (the brand's
+    own, so a script or a server running in UTC still gets the times people work in)."""
+    name = request.query_params.get("tz")
+    if name is None:
+        return live.settings.zone
+    zone = zone_named(name)
+    if zone is None:
+        raise BadMessage(f"tz {name[:64]!r} is not an IANA time zone name such as Asia/Shanghai", path="$.tz",
+                         code="bad_timezone", tz=name[:64])
+    return zone
 
 
 async def catalog_import(request: Request) -> Response:
     """`POST /api/catalog/import?format=csv|json&skip_bad=1`, the file as the body."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     fmt, text = await _upload(request)
     report = await import_catalog(live.ops, text, fmt, skip_bad=request.query_params.get("skip_bad") in ("1", "true"))
     status = 400 if report.errors and not report.imported else 200
@@ -139,9 +165,13 @@ async def catalog_import(request: Request) -> Response:
 def verify_webhook(secret: str, timestamp: str | None, signature: str | None, body: bytes, now_s: float, window_s: int) -> None:
     """HMAC-SHA256 over `timestamp + "." + body`, hex, as `X-Live-Signature: sha256=...`,
     and `X-Live-Timestamp` (epoch seconds) within `window_s` of now: a captured request
-    cannot be replayed later, nor its body changed."""
-    if not timestamp or not timestamp.isdigit():
+    cannot be replayed later, nor its body changed. The timestamp is checked to be a
+    handful of ASCII digits before it is read as a number: `str.isdigit` also takes
+    other scripts' digits and superscripts, and a 400-digit number is no float."""
+    if not timestamp:
         raise BadSignature("send X-Live-Timestamp: the epoch seconds the request was signed at")
+    if not WEBHOOK_TIMESTAMP.fullmatch(timestamp):
+        raise BadMessage("X-Live-Timestamp must be epoch seconds in ASCII digits", code="bad_timestamp")
     if abs(now_s - int(timestamp)) > window_s:
         raise StaleRequest(f"X-Live-Timestamp is more than {window_s} s from the server's clock")
     expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -174,11 +204,10 @@ async def scripts_export(request: Request) -> Response:
     """`GET /api/rooms/{room}/scripts?format=csv|json`: the script library (staff)."""
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    _claims(request, live, room)
+    await _claims(request, live, room)
     lines = [msgspec.to_builtins(line) for line in await live.ops.scripts(room)]
     if request.query_params.get("format", "json") == "csv":
-        disposition = {"Content-Disposition": f'attachment; filename="{room}-scripts.csv"'}
-        return Response(script_rules.to_csv(lines), media_type="text/csv; charset=utf-8", headers=disposition)
+        return csv_file(script_rules.to_csv(lines), f"{room}-scripts.csv")
     return _json({"lines": lines})
 
 
@@ -187,7 +216,7 @@ async def scripts_import(request: Request) -> Response:
     with) the lines of a file, through the same command as the bulk paste."""
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    claims = _claims(request, live, room)
+    claims = await _claims(request, live, room)
     fmt, text = await _upload(request)
     try:
         parsed = script_rules.from_csv(text) if fmt == "csv" else script_rules.from_json(text)
@@ -204,27 +233,16 @@ async def scripts_import(request: Request) -> Response:
 # --- the guide portal: a guide's (or distributor's) own data, nobody else's ------------
 
 
-def _promoter(request: Request, live: Live) -> Claims:
-    claims = live.tokens.verify(_bearer(request, "your portal token"))
-    if claims.role != "guide":
-        raise Forbidden("the guide portal is for guides and distributors")
-    return claims
-
-
-async def _current_promoter(request: Request, live: Live) -> Claims:
-    """A guide's claims, if their link is the latest one the admin sent them."""
-    claims = _promoter(request, live)
-    since = await live.ops.portal_since(claims.sub)
-    if since is not None and claims.iat < since:
-        raise Unauthorized("this portal link was replaced by a newer one: ask your admin for it")
-    return claims
+async def _promoter(request: Request, live: Live) -> Claims:
+    """A guide's (or distributor's) claims, if their link is the latest one the admin sent them."""
+    return await live.gate.admit(_bearer(request, "your portal token"), roles=("guide",))
 
 
 async def guide_me(request: Request) -> Response:
     """`GET /api/guide/me`: my links (one per live of my brand, made on first sight),
     my numbers per live, commission by state, funnel and follow-up list."""
     live: Live = request.app.state.live
-    claims = await _current_promoter(request, live)
+    claims = await _promoter(request, live)
     report = await live.ops.guide_report(claims.sub)
     missing = [item.room for item in report.lives if claims.allows_room(item.room) and not any(l.sku is None for l in item.links)]
     for room in missing:
@@ -238,7 +256,7 @@ async def guide_me(request: Request) -> Response:
 async def guide_link(request: Request) -> Response:
     """`POST /api/guide/me/links` `{"room": ..., "sku": ...}`: my link to a product of a live."""
     live: Live = request.app.state.live
-    claims = await _current_promoter(request, live)
+    claims = await _promoter(request, live)
     body = _decode(await request.body(), _LinkAsk)
     if not claims.allows_room(body.room):
         raise Forbidden(f"your link is not for room {body.room!r}")
@@ -247,7 +265,7 @@ async def guide_link(request: Request) -> Response:
 
 async def guide_reach(request: Request) -> Response:
     live: Live = request.app.state.live
-    claims = await _current_promoter(request, live)
+    claims = await _promoter(request, live)
     body = _decode(await request.body(), _Reach)
     await live.ops.set_reach(claims.sub, body.reach)
     return _json({"ok": True})
@@ -257,7 +275,7 @@ async def guide_device(request: Request) -> Response:
     """`POST /api/guide/me/device`: this browser is mine: my own purchases from it are
     self-referrals."""
     live: Live = request.app.state.live
-    claims = await _current_promoter(request, live)
+    claims = await _promoter(request, live)
     viewer = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE))
     if viewer is not None:
         await live.ops.note_self(claims.sub, viewer)
@@ -292,7 +310,7 @@ def _decode(body: bytes, kind: type):
 
 async def people(request: Request) -> Response:
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     return _json({
         "brands": msgspec.to_builtins(await live.ops.brands()),
         "shops": msgspec.to_builtins(await live.ops.shops()),
@@ -310,20 +328,32 @@ async def portal_link(request: Request) -> Response:
     left). The token rides in the URL's fragment, which browsers never send to a
     server, so it does not end up in access logs or in a shared page's referrer."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     person = request.path_params["person"]
     if person not in {p.id for p in [*await live.ops.guides(), *await live.ops.distributors()]}:
         raise NotFound(f"no guide or distributor {person!r}", path="$.person")
     now_ms = int(time.time() * 1000)  # tokens are checked against the wall clock
-    await live.ops.reissue_portal(person, now_ms // 1000)  # the links sent before stop working
-    token = live.tokens.mint("guide", ANY_ROOM, person, PORTAL_LINK_TTL_S, now=now_ms / 1000)
-    return _json({"person": person, "url": live.url(request, f"/guide#token={token}"), "expires": now_ms + PORTAL_LINK_TTL_S * 1000})
+    await live.ops.reissue_portal(person, now_ms)  # the links sent before stop working
+    issued = live.tokens.issue("guide", ANY_ROOM, person, PORTAL_LINK_TTL_S, now=now_ms / 1000)
+    return _json({"person": person, "url": live.url(request, f"/guide#token={issued.token}"), "jti": issued.jti,
+                  "expires": issued.exp * 1000})
+
+
+async def revoke_token(request: Request) -> Response:
+    """`POST /api/tokens/revoke` `{"jti": ...}`: the staff token with this id (`live token`
+    prints it) opens nothing from now on, and its open sockets close within seconds."""
+    live: Live = request.app.state.live
+    claims = await _admin(request, live)
+    body = _decode(await request.body(), _Revoke)
+    until = await revoke(live.ops, body.jti, int(time.time() * 1000))
+    log.info("staff token revoked", extra={"jti": body.jti, "subject": claims.sub})
+    return _json({"jti": body.jti, "until": until})
 
 
 async def people_import(request: Request) -> Response:
     """`POST /api/people/import?format=csv|json`: stores, guides and distributors."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     fmt, text = await _upload(request)
     report = await import_people(live.ops, text, fmt)
     return Response(msgspec.json.encode(report.as_dict()), status_code=400 if report.errors else 200, media_type="application/json")
@@ -332,7 +362,7 @@ async def people_import(request: Request) -> Response:
 async def put_brand(request: Request) -> Response:
     """`PUT /api/brands/{brand}`: binding rules, commission rates, after-sales window."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     brand = _decode(await request.body(), protocol.Brand)
     if brand.id != request.path_params["brand"]:
         raise BadMessage("the body's id is not the brand in the URL", path="$.id")
@@ -344,7 +374,7 @@ async def simulate(request: Request) -> Response:
     """`POST /api/simulate`: who would win this order? The brand's rules (or `rules`)
     applied to the touches given, with the receipt."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     ask = _decode(await request.body(), protocol.Simulation)
     brands = {b.id: b for b in await live.ops.brands()}
     rules = ask.rules or brands.get(ask.brand, protocol.Brand(ask.brand, ask.brand)).rules
@@ -365,17 +395,10 @@ async def ledger_view(request: Request) -> Response:
     """`GET /api/ledger[?format=csv][&who=][&room=]`: entries with their state, and totals
     per guide, distributor and store."""
     live: Live = request.app.state.live
-    _admin(request, live)
+    await _admin(request, live)
     entries = await live.ops.ledger(request.query_params.get("who"), request.query_params.get("room"))
     if request.query_params.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["id", "order", "room", "who", "who_kind", "level", "amount_fen", "reason", "state", "paid_at", "at", "payout", "note", "shop"])
-        for entry, state in entries:
-            writer.writerow([entry.id, entry.order, entry.room, entry.who, entry.who_kind, entry.level, entry.amount,
-                             entry.reason, state, entry.paid_at, entry.at, entry.payout or "", entry.note or "", entry.shop or ""])
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
+        return csv_file(ledger_csv(entries, export_zone(request, live)), "ledger.csv")
     # A guide's commission counts for the store each entry was earned for (a guide who
     # moved leaves their earlier orders with the store they had).
     totals: dict[str, dict[str, dict[str, int]]] = {"guides": {}, "distributors": {}, "stores": {}}
@@ -389,9 +412,20 @@ async def ledger_view(request: Request) -> Response:
     return _json({"entries": [dict(msgspec.to_builtins(e), state=s) for e, s in entries], "totals": totals})
 
 
+LEDGER_COLUMNS = ("id", "order", "room", "who", "who_kind", "level", "amount_fen", "reason", "state", "paid_at", "at",
+                  "payout", "note", "shop")
+
+
+def ledger_csv(entries: Iterable[tuple[protocol.LedgerEntry, str]], zone: tzinfo) -> bytes:
+    """The ledger for finance: an entry a line, its amount in fen and in yuan, its
+    times in `zone`."""
+    rows = (dict(msgspec.structs.asdict(entry), amount_fen=entry.amount, state=state) for entry, state in entries)
+    return sheets.write(LEDGER_COLUMNS, rows, fen={"amount_fen"}, times={"paid_at", "at"}, zone=zone)
+
+
 async def payout(request: Request) -> Response:
     live: Live = request.app.state.live
-    claims = _admin(request, live)
+    claims = await _admin(request, live)
     body = _decode(await request.body(), _Payout)
     payout_id, amount = await live.ops.pay_out(body.who)
     if payout_id is None:
@@ -403,7 +437,7 @@ async def reassign(request: Request) -> Response:
     """`POST /api/rooms/{room}/orders/{order}/reassign` `{"to": ..., "reason": ...}`; kept
     in the room's control log."""
     live: Live = request.app.state.live
-    claims = _admin(request, live)
+    claims = await _admin(request, live)
     room, order_id = request.path_params["room"], request.path_params["order"]
     body = _decode(await request.body(), _Reassign)
     summary = msgspec.json.encode({"order": order_id, "to": body.to, "reason": body.reason}).decode()
@@ -414,6 +448,10 @@ async def reassign(request: Request) -> Response:
         raise
     await live.ops.log_action(room, protocol.Action(live.ops.clock(), claims.role, claims.sub, "reassign", summary, "ok"))
     return _json(order)
+
+
+class _Revoke(msgspec.Struct, forbid_unknown_fields=True):
+    jti: Annotated[str, msgspec.Meta(pattern=TOKEN_ID)]
 
 
 class _Payout(msgspec.Struct, forbid_unknown_fields=True):

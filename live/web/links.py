@@ -5,7 +5,8 @@ every counted click is on disk; crawlers and link previews are redirected uncoun
 Codes are random (about 58 bits): they cannot be guessed, and a client that keeps
 asking for codes that do not exist is slowed down (a token bucket per address) and then
 refused. Each link also has its QR code (`/r/{code}.svg`, `.png`) and a poster
-(`/r/{code}/poster.svg`) to share in chats and groups.
+(`/r/{code}/poster.svg`, and `poster.png` for chats that take no SVG) to share in chats
+and groups.
 """
 
 from __future__ import annotations
@@ -98,12 +99,12 @@ async def qr(request: Request) -> Response:
     else:
         code.save(buffer, kind="svg", scale=8, border=2, dark="#111", light="#fff")
         media = "image/svg+xml"
-    return Response(buffer.getvalue(), media_type=media, headers={"Cache-Control": "public, max-age=86400"})
+    return Response(buffer.getvalue(), media_type=media, headers={"Cache-Control": live.url_cache_control(86400)})
 
 
-async def poster(request: Request) -> Response:
+async def _poster(request: Request) -> tuple[Live, str] | Response:
     """A poster to share: the live, who invites, the product if the link is for one, and
-    the QR code, as an SVG image."""
+    the QR code, as SVG text (`templates/poster.svg`)."""
     found = await _known(request)
     if isinstance(found, Response):
         return found
@@ -114,10 +115,23 @@ async def poster(request: Request) -> Response:
     url = live.url(request, f"/r/{link.code}")
     code = segno.make(url, error="m")
     matrix = [[1 if cell else 0 for cell in row] for row in code.matrix]
-    response = live.templates.TemplateResponse(
-        request, "poster.svg",
-        {"room": room, "who": people.get(link.owner), "product": product, "matrix": matrix, "url": url},
-        media_type="image/svg+xml",
-    )
-    response.headers["Cache-Control"] = "public, max-age=600"
-    return response
+    context = {"room": room, "who": people.get(link.owner), "product": product, "matrix": matrix, "url": url}
+    return live, live.templates.get_template("poster.svg").render(context)
+
+
+async def poster(request: Request) -> Response:
+    made = await _poster(request)
+    if isinstance(made, Response):
+        return made
+    live, svg = made
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": live.url_cache_control(600)})
+
+
+async def poster_png(request: Request) -> Response:
+    """The poster as PNG, for chats and albums that take no SVG (`posters.py`)."""
+    made = await _poster(request)
+    if isinstance(made, Response):
+        return made
+    live, svg = made
+    png = await live.posters.png(svg)
+    return Response(png, media_type="image/png", headers={"Cache-Control": live.url_cache_control(600)})

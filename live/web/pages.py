@@ -1,4 +1,4 @@
-"""The pages: control panel, host view, viewer overlay, and an index.
+"""The pages: control panel, host view, viewer overlay, and a landing page.
 
 Pages carry no secrets. Staff open them with the token in the URL fragment
 (`/control/demo#token=...`), which browsers never send to the server, so it stays out
@@ -42,9 +42,9 @@ def render(request: Request, name: str, status: int = 200, **context: object) ->
 
 
 async def index(request: Request) -> Response:
-    live: Live = request.app.state.live
-    rooms = await live.ops.list_rooms()
-    return render(request, "index.html", rooms=rooms)
+    """A landing page that names no live: viewers come through a live's link, staff
+    through their own (the admin page lists the rooms, to an admin)."""
+    return render(request, "index.html")
 
 
 async def _room_page(request: Request, template: str, **extra: object) -> Response:
@@ -91,7 +91,7 @@ async def watch(request: Request) -> Response:
             pass
     if video is not None and not video.startswith(("https://", "http://", "/")):
         video = None
-    response = await _room_page(request, "watch.html", page="watch", video=video)
+    response = await _room_page(request, "watch.html", page="watch", video=video, demo_pay=live.settings.demo_pay)
     if live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE)) is None:
         _, cookie = live.tokens.viewer_cookie()
         response.set_cookie(

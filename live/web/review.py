@@ -3,14 +3,14 @@
 
 The store hands over the room's whole record; this module turns it into the review's
 inputs (who was in the room, the orders, the waves, the moments staff acted) and the
-rules in `live.domain.review` do the rest. Every table of the review is also a CSV.
+rules in `live.domain.review` do the rest. Every table of the review is also a CSV,
+with its amounts in yuan beside fen and its times as local date-times.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict, fields
+from datetime import tzinfo
 
 import msgspec
 from starlette.requests import Request
@@ -18,9 +18,10 @@ from starlette.responses import Response
 
 from .. import protocol
 from ..domain import review as rules
+from ..domain import sheets
 from ..errors import BadMessage, Forbidden
 from ..ops import RoomHistory
-from .api import _claims
+from .api import _claims, csv_file, export_zone
 from .pages import _room_page
 from .services import Live
 
@@ -31,6 +32,12 @@ ROWS = {
     "waves": rules.WaveRow, "guides": rules.PromoterRow, "stores": rules.StoreRow, "segments": rules.SegmentRow,
     "moved": rules.MovedRow, "minutes": rules.MinuteRow, "markers": rules.Moment,
 }
+FEN = {  # each table's money columns (a product's `refunded` counts units, the headline's fen)
+    "headline": {"gmv", "refunded", "aov", "gpm", "uv_value"}, "products": {"gmv"}, "waves": {"price"},
+    "guides": {"gmv", "commission", "formula_aov", "formula_product"}, "stores": {"gmv", "commission"},
+    "segments": {"gmv"}, "minutes": {"gmv"},
+}
+TIMES = frozenset({"start", "end", "peak_at", "at", "starts_at", "t"})  # epoch ms, in every table
 
 
 async def page(request: Request) -> Response:
@@ -40,7 +47,7 @@ async def page(request: Request) -> Response:
 async def numbers(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    claims = _claims(request, live, room)
+    claims = await _claims(request, live, room)
     if claims.role not in REVIEWERS:
         raise Forbidden("the review is for the controller and admins")
     window = _window(request.query_params.get("window", "5"))
@@ -49,8 +56,7 @@ async def numbers(request: Request) -> Response:
         table = request.query_params.get("table", "")
         if table not in ROWS:
             raise BadMessage(f"table is one of {', '.join(ROWS)}", path="$.table")
-        return Response(_csv(table, getattr(result, table)), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{room}-{table}.csv"'})
+        return csv_file(_csv(table, getattr(result, table), export_zone(request, live)), f"{room}-{table}.csv")
     return Response(msgspec.json.encode(result), media_type="application/json")
 
 
@@ -127,18 +133,14 @@ def _moments(record: RoomHistory, titles: dict[str, str], now: int) -> tuple[lis
     return moments, segments
 
 
-def _csv(table: str, value: object) -> str:
+def _csv(table: str, value: object, zone: tzinfo) -> bytes:
     """A table as CSV: a list of rows, or one record (the headline) as one row; a
     guide's formula becomes a column per factor, the formula its factors as rows."""
     if isinstance(value, rules.Formula):
         value = [*value.factors, rules.Factor("gmv", value.result, "fen")]
     rows = [_flatten(row) for row in (value if isinstance(value, list) else [value])]
     header = list(rows[0]) if rows else [f.name for f in fields(ROWS[table])]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return sheets.write(header, rows, fen=FEN.get(table, ()), times=TIMES.intersection(header), zone=zone)
 
 
 def _flatten(row: object) -> dict:

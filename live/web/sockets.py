@@ -2,9 +2,9 @@
 
 Order of checks: Origin at the handshake (refused with HTTP 403 before any upgrade),
 then the first frame must be a `hello` within `hello_timeout_s` naming a protocol
-version we speak; a staff token must be valid for this room; the room must exist. Each
-later frame is rate limited, decoded (bad input gets an `error` and changes nothing)
-and handed to `RoomCommands`.
+version we speak; a staff token must be valid for this room and not taken back
+(`live.access`); the room must exist. Each later frame is rate limited, decoded (bad
+input gets an `error` and changes nothing) and handed to `RoomCommands`.
 """
 
 from __future__ import annotations
@@ -118,11 +118,14 @@ async def _identify(websocket: WebSocket, live: Live, room: str, hello: Hello, d
         return None
     if hello.token is not None:
         try:
-            claims = live.tokens.verify(hello.token, room)
+            claims = await live.gate.admit(hello.token, room)
+        except StoreUnavailable as exc:
+            await _refuse(websocket, exc, protocol.CLOSE_TRY_AGAIN_LATER)
+            return None
         except LiveError as exc:
             await _refuse(websocket, exc, protocol.CLOSE_UNAUTHORIZED)
             return None
-        return Conn(direct, room, claims.role, claims.sub, bucket, token_exp_ms=claims.exp * 1000)
+        return Conn(direct, room, claims.role, claims.sub, bucket, claims=claims)
     viewer = live.tokens.viewer_id(websocket.cookies.get(VIEWER_COOKIE)) or new_viewer_id()
     return Conn(direct, room, "viewer", viewer, bucket, viewer_id=viewer)
 

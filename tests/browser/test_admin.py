@@ -3,14 +3,18 @@ rules and rates, the rule simulator, and the ledger with reassignment, payout an
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
 from live.protocol import Brand
-from tests.support import ROOM
+from tests.support import ROOM, test_settings
 
 pytestmark = pytest.mark.browser
 
@@ -25,8 +29,14 @@ distributor,d2,Kid,default,,,d1,KID-02,
 """
 
 
-async def upload(page: Page, form: str, name: str, text: str) -> None:
-    await page.locator(f"#{form} input[type=file]").set_input_files({"name": name, "mimeType": "text/csv", "buffer": text.encode()})
+@pytest.fixture
+def settings(tmp_path):
+    return test_settings(tmp_path / "data", demo_pay=True)  # buyers pay with the overlay's demo Pay step
+
+
+async def upload(page: Page, form: str, name: str, text: str | bytes) -> None:
+    data = text if isinstance(text, bytes) else text.encode()
+    await page.locator(f"#{form} input[type=file]").set_input_files({"name": name, "mimeType": "text/csv", "buffer": data})
     await page.locator(f"#{form} button[type=submit]").click()
 
 
@@ -77,6 +87,25 @@ async def test_people_are_imported_and_each_gets_a_portal_link(server, pages):
     portal = await pages.open(value.removeprefix(server.base))
     await expect(portal.locator("#me")).to_have_text("Mei · Bund")
     assert "token" not in portal.url  # taken out of the address bar once read
+
+
+async def test_the_page_uploads_what_excel_saves_and_says_refusals_in_its_language(server, pages):
+    """A people file Excel saved in GBK imports with its Chinese names intact (the page
+    sends the file's bytes, the server reads GBK); a file in neither encoding is refused
+    in the page's language."""
+    store = server.app.state.live.ops
+    admin = await pages.open(f"/admin?lang=zh-CN#token={server.token('admin', room='*')}")
+    gbk = "kind,id,name,brand,region,shop,parent,code,reach\r\n门店,s1,西湖店,default,杭州,,,,\r\n导购,g1,小美,,,s1,,MEI-01,\r\n"
+    await upload(admin, "people-import", "导购.csv", gbk.encode("gbk"))
+    await expect(admin.locator("#people-import-result")).to_have_text("已导入 2 行")
+    assert [(g.id, g.name) for g in await store.guides()] == [("g1", "小美")]
+    assert [(s.name, s.region) for s in await store.shops()] == [("西湖店", "杭州")]
+
+    catalog = await store.list_products()
+    await upload(admin, "import", "catalog.csv", "sku,title,price\r\nT1,龙井,5990\r\n".encode("utf-16"))
+    await expect(admin.locator("#import-errors tbody")).to_contain_text("文件既不是 UTF-8 也不是 GBK 编码的文本")
+    assert await store.list_products() == catalog
+    pages.problems = [p for p in pages.problems if "status of 400" not in p]  # the refused upload, as it should be
 
 
 async def test_rules_rates_and_the_simulator(server, pages):
@@ -134,7 +163,7 @@ async def test_the_ledger_reassigns_pays_out_and_exports(server, pages):
     await store.put_brand(Brand("default", "Default", rates=[_rate(1, 1000)]))
     order = await paid_order_through_a_link(server, "g1")
     assert order["guide"] == "g1"
-    admin = await pages.open(f"/admin#token={server.token('admin', room='*')}")
+    admin = await pages.open(f"/admin#token={server.token('admin', room='*')}", timezone_id="America/New_York")
 
     mei = admin.locator('#totals tr[data-key="g1"]')
     await expect(mei).to_contain_text("Mei")
@@ -170,9 +199,26 @@ async def test_the_ledger_reassigns_pays_out_and_exports(server, pages):
 
     async with admin.expect_download() as download:
         await admin.locator("#ledger-csv").click()
-    csv_text = open(await (await download.value).path(), encoding="utf-8").read()
-    assert csv_text.splitlines()[0].startswith("id,order,room,who,who_kind,level,amount_fen,reason,state")
-    assert csv_text.count(order["id"]) == 3 and ",paid," in csv_text
+    data = open(await (await download.value).path(), "rb").read()
+    assert data.startswith(b"\xef\xbb\xbf")  # Excel on a Chinese Windows reads UTF-8 only with it
+    header, *rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert header[:10] == ["id", "order", "room", "who", "who_kind", "level", "amount_fen", "amount_yuan", "reason", "state"]
+    assert len(rows) == 3 and all(row[1] == order["id"] for row in rows) and "paid" in [row[9] for row in rows]
+    entries = await store.ledger(None, None)
+    assert sorted((row[6], row[7]) for row in rows) == [("-590", "-5.90"), ("590", "5.90"), ("590", "5.90")]
+    # the page's own zone went along: the times are the ones the page shows
+    at = {row[0]: row[header.index("at")] for row in rows}
+    assert at == {e.id: local(e.at, "America/New_York") for e, _ in entries}
+    async with server.http() as http:
+        headers = {"Authorization": f"Bearer {server.token('admin', room='*')}"}
+        plain = (await http.get("/api/ledger?format=csv", headers=headers)).content.decode("utf-8-sig")
+        assert local(entries[0][0].at, "Asia/Shanghai") in plain  # without ?tz=, LIVE_TIMEZONE
+        bad = await http.get("/api/ledger?format=csv&tz=Mars/Olympus", headers=headers)
+        assert (bad.status_code, bad.json()["code"], bad.json()["params"]) == (400, "bad_timezone", {"tz": "Mars/Olympus"})
+
+
+def local(epoch_ms: int, zone: str) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 async def _people():
@@ -189,3 +235,20 @@ def _rate(level: int, bp: int):
     from live.protocol import CommissionRate
 
     return CommissionRate("brand", level, bp)
+
+
+async def test_an_admin_revokes_a_token_by_its_id_and_its_open_page_is_cut_off(server, pages):
+    """The control panel of a controller whose link went astray: the admin pastes its id
+    on the admin page; the panel is disconnected and the token opens nothing any more."""
+    issued = server.tokens.issue("controller", ROOM, "lily", 3600)
+    control = await pages.open(f"/control/{ROOM}#token={issued.token}")
+    await expect(control.locator("#conn")).to_have_attribute("data-state", "live")
+    admin = await pages.open(f"/admin#token={server.token('admin', room='*')}")
+    await admin.locator("#revoke [name=jti]").fill(issued.jti)
+    await admin.locator("#revoke button[type=submit]").click()
+    await expect(admin.locator("#revoke-result")).to_have_text(f"Revoked {issued.jti}: it opens nothing any more.")
+    await expect(control.locator("#conn")).to_have_attribute("data-state", "denied", timeout=10_000)
+    await expect(control.locator("#notice")).to_contain_text("revoked")
+    async with server.http() as http:
+        refused = await http.get(f"/api/rooms/{ROOM}", headers={"Authorization": f"Bearer {issued.token}"})
+    assert refused.json()["code"] == "token_revoked"

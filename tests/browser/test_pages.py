@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from live.protocol import Product
-from tests.support import PRODUCTS, ROOM, SEEDER
+from tests.support import PRODUCTS, ROOM, SEEDER, test_settings
 
 pytestmark = pytest.mark.browser
 
@@ -23,6 +23,11 @@ window.WebSocket = class extends window.WebSocket {
   constructor(...args) { super(...args); window.socketsOpened += 1; }
 };
 """
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return test_settings(tmp_path / "data", demo_pay=True)  # buyers pay with the overlay's demo Pay step
 
 
 def pin_button(control: Page, sku: str):
@@ -351,6 +356,10 @@ async def test_a_guide_shares_a_link_a_viewer_buys_and_both_boards_update(server
     qr = card.locator("img.qr").first
     await expect(qr).to_be_visible()
     await portal.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=await qr.element_handle())
+    poster_png = card.locator('a[href$="/poster.png"]').first  # for WeChat, which takes no SVG
+    await expect(poster_png).to_have_attribute("download", re.compile(r"\.png$"))
+    fetched = await portal.request.get(server.base + await poster_png.get_attribute("href"))
+    assert fetched.status == 200 and fetched.headers["content-type"] == "image/png"
     await card.locator("button[data-copy]").first.click()
     copied = await portal.evaluate("navigator.clipboard.readText()")
     assert copied == await link.input_value()
@@ -444,6 +453,46 @@ async def test_the_teleprompter_says_the_line_for_the_pinned_product(server, pag
     await expect(host.locator("#say-line")).to_have_text("Masks: ¥59, fifteen minutes, that is all.")
     await pin_button(control, "P4").click()  # P4 is a margin product
     await expect(host.locator("#say-line")).to_have_text("Margin products: talk about the gift.")
+
+
+async def test_the_script_library_exports_for_excel_and_imports_it_back(server, pages, tmp_path):
+    """The export button saves the server's bytes (the byte order mark Excel needs, a
+    quote before a line that would run as a formula); importing that file adds the
+    same lines again."""
+    from live.protocol import ScriptLine
+
+    store = server.app.state.live.ops
+    lines = [ScriptLine("s1", "qa", "=1+1 扣1"), ScriptLine("s2", "welcome", "欢迎{宝宝/家人们}")]
+    await store.put_scripts(ROOM, lines)
+    control = await pages.open(f"/control/{ROOM}?lang=zh-CN#token={server.token('controller')}")
+    await pages.until_live(control)
+    await expect(control.locator("#scripts li")).to_have_count(2)
+    async with control.expect_download() as download:
+        await control.locator('button[data-export="csv"]').click()
+    exported = open(await (await download.value).path(), "rb").read()
+    assert exported == "\ufeffpurpose,tier,sku,product_role,text\r\nqa,any,,,'=1+1 扣1\r\nwelcome,any,,,欢迎{宝宝/家人们}\r\n".encode()
+
+    path = tmp_path / "scripts.csv"
+    path.write_bytes(exported)
+    await control.locator("#scripts-file").set_input_files(str(path))
+    await expect(control.locator("#scripts li")).to_have_count(4)  # added to the library: the same lines again
+    assert [line.text for line in await store.scripts(ROOM)] == ["=1+1 扣1", "欢迎{宝宝/家人们}"] * 2
+
+
+async def test_a_script_import_past_the_cap_is_refused_in_the_page_language(server, pages, tmp_path):
+    from live.protocol import ScriptLine
+
+    store = server.app.state.live.ops
+    await store.put_scripts(ROOM, [ScriptLine(f"s{i}", "qa", f"q{i}") for i in range(4)])
+    control = await pages.open(f"/control/{ROOM}?lang=zh-CN#token={server.token('controller')}")
+    await pages.until_live(control)
+    await expect(control.locator("#scripts li")).to_have_count(4)
+    path = tmp_path / "scripts.csv"
+    path.write_text("purpose,text\n" + "qa,x\n" * 999, encoding="utf-8")
+    await control.locator("#scripts-file").set_input_files(str(path))
+    await expect(control.locator("#notice")).to_contain_text("话术库最多 1000 条，这样会有 1003 条。")
+    assert len(await store.scripts(ROOM)) == 4
+    pages.problems = [p for p in pages.problems if "status of 409" not in p]  # the refused import, as it should be
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ PHONE = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile 
 
 @pytest.fixture
 def settings(tmp_path):
-    return test_settings(tmp_path / "data", webhook_secret=WEBHOOK_SECRET)
+    return test_settings(tmp_path / "data", webhook_secret=WEBHOOK_SECRET, demo_pay=True)  # some buyers pay with the demo Pay step
 
 
 async def scripted_live(server) -> dict:
@@ -102,15 +103,21 @@ async def test_the_review_of_a_short_live(server, pages):
     await expect(review.locator("#chart-orders svg rect.bar")).not_to_have_count(0)
     assert await review.locator("#chart-online svg g.marker").count() >= 4  # coupon, pin, line, release
 
+    tables = {}
     for button in await review.locator("button.csv").all():
         table = await button.get_attribute("data-table")
         async with review.expect_download() as download:
             await button.click()
-        text = open(await (await download.value).path(), encoding="utf-8").read()
-        rows = list(csv.reader(io.StringIO(text)))
+        data = open(await (await download.value).path(), "rb").read()
+        assert data.startswith(b"\xef\xbb\xbf"), f"{table}: no byte order mark"
+        rows = tables[table] = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
         assert rows and rows[0], f"{table}: no header"
         if table in ("funnel", "products", "moved", "minutes", "markers", "guides"):
             assert len(rows) > 1, f"{table}: no rows"
+    products = dict(zip(*tables["products"][:2]))
+    assert (products["gmv"], products["gmv_yuan"]) == (str(paid), f"{paid / 100:.2f}")
+    minute = dict(zip(*tables["minutes"][:2]))["t"]  # a date-time in the page's zone, which Excel reads as one
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:00", minute), minute
     await review.emulate_media(media="print")
     await expect(review.locator("#print")).to_be_hidden()
 

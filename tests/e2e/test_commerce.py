@@ -167,6 +167,33 @@ async def test_order_webhook_pays_refunds_and_is_idempotent(shop):
         assert recorded.json()["source"] == "webhook" and recorded.json()["amount"] == 5900
 
 
+async def test_live_serve_lets_no_viewer_mark_an_order_paid(shop):
+    """`live serve` has no demo payment unless told (LIVE_DEMO_PAY): the overlay offers
+    no Pay button and a viewer's `pay` is refused; the order waits for the shop."""
+    controller = await shop.staff()
+    release = (await plan(controller, sku="P1", quantity=5, limit=2))["release"]
+    buyer = await shop.viewer()
+    await buyer.send({"type": "claim", "release": release["id"], "key": "k"})
+    hold = (await buyer.recv_type("claim_result"))["hold"]
+    await buyer.send({"type": "checkout", "hold": hold["id"]})
+    order = (await buyer.recv_type("order_result"))["order"]
+    await buyer.send({"type": "pay", "order": order["id"]})
+    error = await buyer.recv_type("error", "order_result")
+    assert (error["type"], error["code"], error["path"]) == ("error", "demo_pay_off", "$.type")
+    [listed] = [o for o in (await shop.staff()).welcome["orders"] if o["id"] == order["id"]]
+    assert listed["status"] == "pending"
+    async with httpx.AsyncClient(base_url=shop.base) as http:
+        overlay = (await http.get(f"/watch/{ROOM}")).text
+    assert 'id="sheet-pay"' not in overlay and 'id="sheet-shop"' in overlay
+
+
+def signed_at(raw: bytes, body: bytes) -> dict:
+    """A webhook signed, correctly, over a timestamp that is not epoch seconds in ASCII
+    digits, sent as these bytes on the wire."""
+    signature = hmac.new(WEBHOOK_SECRET.encode(), raw + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Live-Timestamp": raw, "X-Live-Signature": f"sha256={signature}", "Content-Type": "application/json"}
+
+
 @pytest.mark.parametrize(
     "headers, body, status, code",
     [
@@ -179,8 +206,13 @@ async def test_order_webhook_pays_refunds_and_is_idempotent(shop):
         (lambda b: signed(b), b'{"room":"r1","external_id":"x","status":"paid","order":"o999"}', 404, "not_found"),
         (lambda b: signed(b), b'{"room":"r1","external_id":"x","status":"paid"}', 400, "bad_message"),
         (lambda b: signed(b), b"not json", 400, "bad_json"),
+        (lambda b: signed_at(b"9" * 400, b), b'{"room":"r1","external_id":"x","status":"paid","order":"o1"}', 400, "bad_timestamp"),
+        (lambda b: signed_at("١٧٠٠٠٠٠٠٠٠".encode(), b), b'{"room":"r1","external_id":"x","status":"paid","order":"o1"}', 400, "bad_timestamp"),
+        (lambda b: signed_at("²³".encode("latin-1"), b), b'{"room":"r1","external_id":"x","status":"paid","order":"o1"}', 400, "bad_timestamp"),
+        (lambda b: signed_at(b"-5", b), b'{"room":"r1","external_id":"x","status":"paid","order":"o1"}', 400, "bad_timestamp"),
     ],
-    ids=["unsigned", "wrong-secret", "old-timestamp", "tampered", "bad-status", "float-amount", "unknown-order", "no-buyer", "not-json"],
+    ids=["unsigned", "wrong-secret", "old-timestamp", "tampered", "bad-status", "float-amount", "unknown-order", "no-buyer", "not-json",
+         "400-digit-timestamp", "arabic-indic-digits", "superscript-digits", "negative-timestamp"],
 )
 async def test_bad_webhooks_are_refused_and_change_nothing(shop, headers, body, status, code):
     staff = await shop.staff()
@@ -214,7 +246,7 @@ async def test_bad_commands_are_refused_and_change_nothing(shop):
         ({"type": "claim", "release": "w999", "key": "k"}, "not_found", "$.release"),
         ({"type": "claim", "release": "w1", "key": "k", "qty": -2}, "bad_message", "$.qty"),
         ({"type": "checkout", "hold": "h999"}, "not_found", "$.hold"),
-        ({"type": "pay", "order": "o999"}, "not_found", "$.order"),
+        ({"type": "pay", "order": "o999"}, "demo_pay_off", "$.type"),
         ({"type": "plan_release", "sku": "P1", "quantity": 1}, "forbidden", "$.type"),
     ]:
         await viewer.send(message)
@@ -246,3 +278,18 @@ async def test_catalog_import_over_http_reports_bad_rows_and_imports_nothing(sho
         assert "N1" in {p["sku"] for p in (await http.get("/api/catalog", headers=headers)).json()}
         controller = {"Authorization": f"Bearer {shop.token('controller')}"}
         assert (await http.post("/api/catalog/import?format=csv", content=csv, headers=controller)).status_code == 403
+
+
+async def test_a_catalog_saved_by_excel_imports_in_gbk_or_utf8_with_a_bom(shop):
+    """What Excel on a Chinese Windows saves: "CSV" (GBK) or "CSV UTF-8" (with a BOM);
+    a title Excel showed as text (quoted in front) comes in without the quote."""
+    headers = {"Authorization": f"Bearer {shop.token('admin', room='*')}"}
+    csv = "sku,title,price,role,stock\r\nG1,西湖龙井 250g,5990,引流款,10\r\nG2,'=买一送一,990,爆款,5\r\n"
+    async with httpx.AsyncClient(base_url=shop.base) as http:
+        for sku, body in (("G", csv.encode("gb18030")), ("U", b"\xef\xbb\xbf" + csv.replace("G", "U").encode())):
+            answer = await http.post("/api/catalog/import?format=csv", content=body, headers=headers)
+            assert answer.json() == {"imported": 2, "errors": []}
+            titles = {p["sku"]: p["title"] for p in (await http.get("/api/catalog", headers=headers)).json()}
+            assert (titles[f"{sku}1"], titles[f"{sku}2"]) == ("西湖龙井 250g", "=买一送一")
+        refused = await http.post("/api/catalog/import?format=csv", content=b"\xff\xfe\x00sku", headers=headers)
+        assert refused.status_code == 400 and refused.json()["code"] == "file_encoding"

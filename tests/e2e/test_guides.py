@@ -4,9 +4,9 @@ shows each promoter their own figures and nobody else's."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
+import struct
 import time
 
 import httpx
@@ -21,7 +21,7 @@ BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Sa
 
 @pytest.fixture
 async def server(tmp_path):
-    settings = test_settings(tmp_path / "data", webhook_secret=WEBHOOK_SECRET)
+    settings = test_settings(tmp_path / "data", webhook_secret=WEBHOOK_SECRET, demo_pay=True)  # buyers pay with the demo Pay step
     async with running_server(settings) as live:
         store = live.app.state.live.ops
         await store.put_people(
@@ -190,6 +190,22 @@ async def test_link_qr_codes_and_posters(server):
         assert (await http.get("/r/not-a-code-x.svg")).status_code == 404
 
 
+async def test_the_poster_as_png_for_chats_that_take_no_svg(server):
+    """WeChat chats and albums take no SVG: the same poster as a PNG, its Chinese drawn
+    (tests/test_posters.py shows the glyphs), from the guide's own portal link."""
+    await server.app.state.live.ops.put_room(ROOM, "春季新品直播 · Spring live")
+    code = await link_of(server, "g1")
+    async with server.http() as http:
+        png = await http.get(f"/r/{code}/poster.png")
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png.content[16:24]) == (750, 1200)
+        assert png.headers["cache-control"] == "private, max-age=600"  # its QR code came from the request's Host
+        assert (await http.get(f"/r/{code}/poster.png")).content == png.content
+        other = await http.get(f"/r/{await link_of(server, 'g2')}/poster.png")
+        assert other.status_code == 200 and other.content != png.content
+        assert (await http.get("/r/not-a-code-x/poster.png")).status_code == 404
+
+
 async def test_promoters_reach_only_their_own_data(server):
     guide = server.token("guide", sub="g1")
     viewer_only = server.tokens.mint("host", ROOM, "h1", 60)
@@ -238,8 +254,7 @@ async def test_a_new_portal_link_replaces_the_old_ones(server):
     first = await portal_link()
     assert (await me(earlier)).status_code == 401
     assert (await me(first)).status_code == 200
-    await asyncio.sleep(1.1)  # tokens carry whole seconds
-    second = await portal_link()
+    second = await portal_link()  # at once: tokens say when they were issued to the millisecond
     refused = await me(first)
     assert refused.status_code == 401 and "replaced" in refused.json()["message"]
     assert (await me(second)).status_code == 200

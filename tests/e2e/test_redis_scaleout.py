@@ -33,7 +33,7 @@ from live.ops import Ops
 from live.ops.tables import HOT, SCHEMA
 from live.store.redis import RedisStore
 from tests.redis_server import RedisServer
-from tests.support import ROOM, Client, ServerProcess, free_port, seed, test_settings
+from tests.support import ROOM, SEEDER, Client, ServerProcess, free_port, seed, test_settings
 
 pytestmark = pytest.mark.slow
 
@@ -146,13 +146,16 @@ class Cluster:
         self.cookies: dict[str, str] = {}
         self._join_gate = asyncio.Semaphore(100)
 
-    async def start(self, *urls: str) -> list[ServerProcess]:
-        """`live serve --store <url>` for each URL, each on a port of its own."""
+    async def start(self, *urls: str, logs: bool = False) -> list[ServerProcess]:
+        """`live serve --store <url>` for each URL, each on a port of its own; with `logs`,
+        each writes its log as JSON lines to a file the test can read (`worker.log()`)."""
         procs = []
         for url in urls:
             name = f"w{len(self.workers)}"
             settings = test_settings(self.tmp_path / name, store=url)
-            procs.append(ServerProcess(settings, env=dict(WORKER_ENV)))
+            env = {**WORKER_ENV, "LIVE_LOG_FORMAT": "json"} if logs else dict(WORKER_ENV)
+            log_path = self.tmp_path / f"{name}.log" if logs else None
+            procs.append(ServerProcess(settings, env=env, log_path=log_path))
             self.workers.append(procs[-1])
         await asyncio.gather(*(asyncio.to_thread(p.start) for p in procs))
         return procs
@@ -742,3 +745,87 @@ async def test_client_kill_of_every_redis_link_mid_stream_misses_nothing(cluster
     await all_reach(everyone, marker)
     assert_no_gap_no_duplicate(await cluster.log(), everyone, marker)
     assert not any(p.closed for p in everyone), [(p.subject, p.close_code) for p in everyone if p.closed]
+
+
+# --- 4. a Redis outage, as an operator and a load balancer see it ----------------------------
+
+LOOPS = ("hub ticks", "presence beats", "event feeds")  # a worker's background loops on Redis
+OUTAGE_S = 3
+
+
+def outage_lines(worker: ServerProcess) -> list[dict]:
+    """The worker's log lines about an outage (JSON lines with an `outage` field)."""
+    lines = []
+    for raw in worker.log().splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(raw)
+            if isinstance(record, dict) and "outage" in record:
+                lines.append(record)
+    return lines
+
+
+def told(worker: ServerProcess, what: str) -> set[str]:
+    """The loops that logged `what` ("started" or "ended")."""
+    return {line["loop"] for line in outage_lines(worker) if line["outage"] == what}
+
+
+async def test_a_redis_outage_is_told_once_per_loop_when_it_starts_and_when_it_ends(cluster):
+    """Redis down for ~3 s under a worker with viewers and staff: each of its background
+    loops (hub ticks with hold expiry, presence beats with the sweep, the room's feed) logs one line when the outage starts and one when it ends (how
+    long it lasted), and not a traceback, however many of its turns failed meanwhile."""
+    [worker] = await cluster.start(cluster.redis.url, logs=True)
+    staff = await cluster.join(worker, role="controller")  # staff numbers every tick, the room's feed
+    viewers = await cluster.viewers(worker, 5)  # presence
+    await all_reach(viewers + [staff], await pin(staff, "P2"))
+
+    cluster.redis.kill()
+    killed_at = time.monotonic()
+    await until(lambda: told(worker, "started") == set(LOOPS), 20,
+                lambda: f"every loop to tell the outage started (told: {sorted(told(worker, 'started'))}; "
+                        f"tracebacks so far: {worker.log().count('Traceback')})")
+    await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - killed_at)))
+    await asyncio.to_thread(cluster.redis.start)
+    await all_reach(viewers + [staff], await pin(staff, "P3", retries=100))
+    await until(lambda: told(worker, "ended") == set(LOOPS), 20,
+                lambda: f"every loop to tell the outage ended (told: {sorted(told(worker, 'ended'))})")
+
+    lines = outage_lines(worker)
+    for loop in LOOPS:
+        assert [line["outage"] for line in lines if line["loop"] == loop] == ["started", "ended"], (loop, lines)
+    assert all(line["lasted_s"] > 0 for line in lines if line["outage"] == "ended"), lines
+    assert "Traceback" not in worker.log(), worker.log()
+
+
+async def test_after_a_redis_outage_readiness_answers_200_only_once_commands_work(cluster):
+    """A load balancer polls /readyz while Redis comes back. Just before each poll another
+    writer commits an event to the room (it reaches the worker only through its feed);
+    right after each 200, on a staff socket of that worker, a `ping` is answered only
+    after that event (the worker was caught up when it said ready), and a command is
+    acknowledged after its own event (commands work, and their events flow)."""
+    [worker] = await cluster.start(cluster.redis.url)
+    staff = await cluster.join(worker, role="controller")
+    await all_reach([staff], await pin(staff, "P1"))
+    async with httpx.AsyncClient(base_url=worker.base, timeout=10) as http:
+        cluster.redis.kill()
+        await asyncio.sleep(OUTAGE_S)
+        assert (await http.get("/readyz")).status_code == 503
+        await asyncio.to_thread(cluster.redis.start)
+        elsewhere = cluster.probe()  # not opened: no feed, no beats; a writer on another host
+        checked = 0
+        try:
+            deadline = time.monotonic() + 30
+            while checked < 10:
+                assert time.monotonic() < deadline, f"readiness came back {checked} times in 30 s"
+                [before] = await elsewhere.pin(ROOM, "P3", SEEDER)
+                if (await http.get("/readyz")).status_code != 200:
+                    await asyncio.sleep(0.02)
+                    continue
+                assert (await staff.ask({"type": "ping", "t": 0}))["type"] == "pong"
+                assert staff.covered >= before.seq, (
+                    f"ready, yet seq {before.seq} committed before the probe had not reached the worker's "
+                    f"viewers (they are at {staff.covered})")
+                ack = await staff.ask({"type": "pin", "sku": "P2"})
+                assert ack["type"] == "ack" and staff.covered >= ack["seq"], (ack, staff.covered)
+                checked += 1
+        finally:
+            await elsewhere.r.aclose()

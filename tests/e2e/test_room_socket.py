@@ -25,6 +25,22 @@ async def test_pin_reaches_every_viewer_and_the_host_in_one_fan_out(server):
         assert event["seq"] == ack["seq"]
 
 
+async def test_an_acks_seq_is_the_last_event_of_the_commands_own_change_not_its_control_log_entry(server):
+    """As docs/protocol.md says: a `set_lineup` that drops the pinned product makes
+    `lineup` then `pinned`; its `action` entry in the control log follows; the `ack`
+    names the `pinned`. On a healthy link the sender gets all three before the `ack`."""
+    controller = await server.staff("controller")
+    await controller.send({"type": "pin", "sku": "P2"})
+    await controller.recv_type("ack")
+    await controller.send({"type": "set_lineup", "skus": ["P1"], "ref": "b"})
+    seen = []
+    while (message := await controller.recv_where(lambda m: "seq" in m))["type"] != "ack":
+        seen.append((message["type"], message["seq"]))
+    assert [kind for kind, _ in seen] == ["lineup", "pinned", "action"]
+    assert message == {"type": "ack", "ref": "b", "seq": seen[1][1]}
+    assert [seq for _, seq in seen] == list(range(seen[0][1], seen[0][1] + 3))
+
+
 async def test_snapshot_carries_server_time_role_and_lineup(server):
     viewer = await server.viewer()
     snap = viewer.welcome

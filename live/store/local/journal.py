@@ -104,6 +104,7 @@ class Journal:
         self._thread = None
 
     def check(self) -> None:
+        """Raise `StoreUnavailable` if a write failed (the journal is broken for good)."""
         if self._failure is not None:
             raise StoreUnavailable(f"the local store stopped after a write failed: {self._failure}")
 

@@ -6,6 +6,12 @@ on from the last id it delivered when Redis answers again, so every listener get
 event once, in seq order (stream ids are `0-<seq>`). Only a gap longer than the log's
 window is lost from the stream; the listener then sees the jump in seq and its clients
 take a fresh snapshot.
+
+While Redis is away the loop backs off (`live/outages.py`: from `RETRY_FIRST_S` up to
+`RETRY_CAP_S`), and every feed of the store shares one `Outage`, logged once. It tries
+again at once when a commit of its room (`reached`) or the readiness probe has just
+found Redis answering, so a feed is back within a round trip of the first command,
+and within `RETRY_CAP_S` of Redis's return at worst.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 
 import redis.asyncio as redis
 
+from ...outages import Outage
 from ..base import Event, Listener, Subscription
 from .connection import DOWN
 
@@ -23,7 +30,8 @@ log = logging.getLogger("live.store")
 BLOCK_MS = 2_000
 CLUSTER_BLOCK_MS = 250
 BATCH = 1_000
-BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+RETRY_FIRST_S = 0.05
+RETRY_CAP_S = 1.0
 _STOPPING: set[asyncio.Task] = set()
 
 
@@ -35,7 +43,7 @@ def decode_entry(room_id: str, entry_id: bytes, fields: dict[bytes, bytes]) -> E
 
 
 class Feed:
-    def __init__(self, url: str, room_id: str, stream: str, seq: int, cluster: bool = False) -> None:
+    def __init__(self, url: str, room_id: str, stream: str, seq: int, outage: Outage, cluster: bool = False) -> None:
         self.room_id = room_id
         self.delivered = seq
         self.listeners: list[Listener] = []
@@ -52,14 +60,16 @@ class Feed:
             options["socket_timeout"] = BLOCK_MS / 1000 + 3
             if options.get("socket_connect_timeout") is None:
                 options["socket_connect_timeout"] = 2
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"live-feed-{room_id}")
-        self.connected = asyncio.Event()
+        self._pace = outage.backoff(RETRY_FIRST_S, RETRY_CAP_S)
         self._closing = False
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"live-feed-{room_id}")
 
     async def reached(self, seq: int, timeout_s: float = 2.0) -> None:
-        """Wait (bounded) until this feed has handed `seq` to its listeners."""
+        """Wait (bounded) until this feed has handed `seq` to its listeners. The caller
+        just found Redis answering: a feed pausing after a failure tries again now."""
         if self.delivered >= seq or self._task.done():
             return
+        self._pace.now()
         future = asyncio.get_running_loop().create_future()
         self._waiters.append((seq, future))
         with contextlib.suppress(asyncio.TimeoutError):
@@ -67,6 +77,7 @@ class Feed:
 
     async def close(self) -> None:
         self._closing = True
+        self._pace.forget()
         self._task.cancel()
         # redis-py lets a command finish before a cancel lands: drop its socket instead
         # of waiting out the XREAD's block (a cluster client's node connections cannot
@@ -78,26 +89,21 @@ class Feed:
 
     async def _run(self) -> None:
         client = self._client
-        failures = 0
+        pace = self._pace
         try:
             while not self._closing:
+                # After a failure the first read does not block: the feed is back (and
+                # caught up) as soon as Redis answers it, not when a block ends.
+                block = None if pace.failures else self._block_ms
                 try:
-                    reply = await client.xread({self._stream: f"0-{self.delivered}"}, count=BATCH, block=self._block_ms)
+                    reply = await client.xread({self._stream: f"0-{self.delivered}"}, count=BATCH, block=block)
                 except DOWN as exc:
                     if self._closing:
                         return
-                    self.connected.clear()
-                    delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
-                    if failures == 0:
-                        log.warning("room %s: lost the event feed (%s); reading on from seq %d when Redis answers",
-                                    self.room_id, type(exc).__name__, self.delivered, extra={"room": self.room_id})
-                    failures += 1
-                    await asyncio.sleep(delay)
+                    pace.failed(exc)
+                    await pace.pause()
                     continue
-                if failures:
-                    log.info("room %s: event feed back after %d tries", self.room_id, failures, extra={"room": self.room_id})
-                    failures = 0
-                self.connected.set()
+                pace.succeeded()
                 for _, entries in reply or ():
                     events = [decode_entry(self.room_id, eid, fields) for eid, fields in entries]
                     if events:

@@ -25,6 +25,7 @@ from ...domain.numbers import MINUTE_MS, LiveNumbers, MinuteBucket, minute_of
 from ...domain.review import Visit
 from ..base import Presence, PromoterPresence
 from ..schema import GLOBAL
+from ...outages import Outage
 from .connection import DOWN, unavailable
 
 log = logging.getLogger("live.store")
@@ -129,15 +130,20 @@ class RedisPresence:
     # --- heartbeats and the sweep of dead workers -----------------------------------------
 
     async def _beat_forever(self) -> None:
+        """Beat and sweep every `BEAT_S`; while Redis is away, retry sooner (never later
+        than `BEAT_S`: the key lives `TTL_S`) and tell the outage once (`live/outages.py`)."""
+        pace = Outage("presence beats", log, DOWN).backoff(BEAT_S / 4, BEAT_S)
         while not self._closing:  # as the hub's ticks: a cancel inside a Redis call can be lost
-            await asyncio.sleep(BEAT_S)
+            await pace.pause(BEAT_S)
             try:
                 await self._beat()
                 await self._sweep()
-            except DOWN as exc:
-                log.warning("presence heartbeat failed: %s", type(exc).__name__)
-            except Exception:
-                log.exception("presence heartbeat failed")
+            except Exception as exc:
+                if self._closing:
+                    break
+                pace.failed(exc)
+            else:
+                pace.succeeded()
 
     async def _beat(self) -> None:
         async with self.r.pipeline(transaction=False) as p:

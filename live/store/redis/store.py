@@ -31,10 +31,11 @@ import msgspec
 from ... import ids
 from ...clock import now_ms
 from ...errors import LiveError, StoreUnavailable
+from ...outages import Outage
 from ..base import Event, Hot, Listener, Store, Subscription
 from ..schema import GLOBAL, Bag, Counter, Index, Schema, Sum, Table, counter_value, order_key
 from ..tx import BagAdd, Conflicted, Delete, Incr, Move, Outside, Put, SetCounter, Tx
-from .connection import connect, guarded, load_scripts, unavailable
+from .connection import DOWN, connect, guarded, load_scripts, unavailable
 from .feed import Feed, FeedSubscription, decode_entry
 from .hot import HotPrimitives
 from .keys import Keys
@@ -46,6 +47,7 @@ log = logging.getLogger("live.store")
 LOG_WINDOW = 10_000  # events kept in a room's Stream for resumes (about; trimmed with ~)
 ID_BLOCK = 64
 ABSENT, ZERO = "\0", "\1"
+READY_WAIT_S = 1.0  # how long readiness waits for a feed that is catching up
 
 
 class _Core(Store):
@@ -71,6 +73,7 @@ class _Core(Store):
         self._claim_batches = {}  # room -> the claims of this turn of the loop (hot.py)
         self._clicks = None
         self._sending: set[asyncio.Task] = set()
+        self._feed_outage = Outage("event feeds", log, DOWN)  # told once for all the rooms' feeds
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -99,10 +102,23 @@ class _Core(Store):
         """The parts' own stop."""
 
     async def ready(self) -> None:
+        """Raise `StoreUnavailable` unless commands work now: Redis answers, and the feed of
+        every room this worker follows has delivered the room's log up to now (a commit
+        waits for its room's feed, and viewers get nothing while it is away). A feed
+        still pausing after an outage is told to try again at once, and waited for a
+        moment."""
         with unavailable():
             await self.r.ping()
-        if any(not feed.connected.is_set() for feed in self._feeds.values()):
-            raise StoreUnavailable("the store's event feeds are reconnecting")
+            feeds = list(self._feeds.values())
+            async with self.r.pipeline(transaction=False) as p:
+                for feed in feeds:
+                    p.get(self.k.room(feed.room_id).seq)
+                seqs = [int(seq or 0) for seq in await p.execute()] if feeds else []
+        for feed, seq in zip(feeds, seqs, strict=True):
+            await feed.reached(seq, READY_WAIT_S)
+            if feed.delivered < seq:
+                raise StoreUnavailable(f"the event feed of room {feed.room_id!r} is behind (at seq {feed.delivered} "
+                                       f"of {seq}); try again")
 
     # --- records ------------------------------------------------------------------------
 
@@ -288,7 +304,9 @@ class _Core(Store):
         if feed is None:
             # From a seq known durable: a stale one only replays events the listener
             # skips; the first `last_seq` of the room moves it up.
-            feed = self._feeds[room] = Feed(self.url, room, self.k.room(room).log, self._seqs.get(room, 0), self.cluster)
+            feed = self._feeds[room] = Feed(
+                self.url, room, self.k.room(room).log, self._seqs.get(room, 0), self._feed_outage, self.cluster
+            )
         feed.listeners.append(listener)
         return FeedSubscription(self._feeds, self._seqs, feed, listener)
 

@@ -1,10 +1,12 @@
 // The overlay's shop: the current release (countdown, "only N left", buy), the claim ->
-// checkout -> pay sheet with the hold's countdown, and coupon pop-ups.
+// checkout -> pay sheet with the hold's countdown, and coupon pop-ups. The sheet's Pay
+// button is the demo payment, there only when the server turned it on (`live demo`);
+// elsewhere the shop confirms payment and the order updates from its webhook.
 //
 // A tap claims with a fresh key; if the connection drops before the answer, the same
 // claim is sent again with the same key once back, so it can never claim twice.
 
-import { t } from "./i18n.js";
+import { page, t } from "./i18n.js";
 import { countdown, money, newKey } from "./format.js";
 import { releaseStatus } from "./room-state.js";
 import { couponRule } from "./coupons-view.js";
@@ -20,7 +22,7 @@ export class Shop {
     this.order = null; // the order in the sheet
     this.popped = null; // the coupon in the pop-up
     $("buy").addEventListener("click", () => this.buy());
-    $("sheet-pay").addEventListener("click", () => this.order && this.socket.send({ type: "pay", order: this.order.id }));
+    $("sheet-pay")?.addEventListener("click", () => this.order && this.socket.send({ type: "pay", order: this.order.id }));
     $("sheet-cancel").addEventListener("click", () => this.order && this.socket.send({ type: "cancel_order", order: this.order.id }));
     $("coupon-pop-close").addEventListener("click", () => this.dismissCoupon());
     $("guide-code").addEventListener("submit", (e) => {
@@ -107,9 +109,11 @@ export class Shop {
     $("sheet-discount-row").hidden = !order.discount;
     $("sheet-discount").textContent = `−${money(order.discount)}`;
     $("sheet-amount").textContent = money(order.amount);
-    $("sheet-pay").textContent = t("pay_demo", { amount: money(order.amount) });
     const done = order.status !== "pending";
-    $("sheet-pay").hidden = done;
+    if (page.demo_pay) {
+      $("sheet-pay").textContent = t("pay_demo", { amount: money(order.amount) });
+      $("sheet-pay").hidden = done;
+    } else $("sheet-shop").hidden = done;
     $("sheet-cancel").hidden = done;
     $("sheet-code").hidden = done;
     if (order.guide || order.distributor) $("sheet-code").open = false;

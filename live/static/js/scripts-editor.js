@@ -2,7 +2,7 @@
 // purpose with push-to-host and delete, and import/export as CSV or JSON.
 
 import { t } from "./i18n.js";
-import { fetchJson } from "./page-kit.js";
+import { download, fetchJson } from "./page-kit.js";
 
 const PURPOSES = ["welcome", "hold", "explain", "urgency", "coupon", "qa", "thanks"];
 const ROLES = ["traffic", "hit", "regular", "margin"];
@@ -62,18 +62,20 @@ export function renderLibrary(el, lines) {
 }
 
 export async function exportLines(room, token, format) {
-  const response = await fetch(`/api/rooms/${encodeURIComponent(room)}/scripts?format=${format}`, { headers: { Authorization: `Bearer ${token}` } });
-  const blob = new Blob([format === "csv" ? await response.text() : JSON.stringify(await response.json(), null, 2)]);
+  const path = `/api/rooms/${encodeURIComponent(room)}/scripts`;
+  if (format === "csv") return download(`${path}?format=csv`, token, `${room}-scripts.csv`);
+  const blob = new Blob([JSON.stringify(await fetchJson(`${path}?format=json`, token), null, 2)]);
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
-  a.download = `${room}-scripts.${format}`;
+  a.download = `${room}-scripts.json`;
   a.click();
   URL.revokeObjectURL(a.href);
 }
 
+/** Send the chosen file's bytes: the server reads UTF-8 (with or without BOM) or GBK. */
 export async function importLines(room, token, file) {
   const format = file.name.toLowerCase().endsWith(".json") ? "json" : "csv";
-  await fetchJson(`/api/rooms/${encodeURIComponent(room)}/scripts?format=${format}`, token, { method: "POST", body: await file.text() });
+  await fetchJson(`/api/rooms/${encodeURIComponent(room)}/scripts?format=${format}`, token, { method: "POST", body: file });
 }
 
 function lineItem(line) {

@@ -155,13 +155,18 @@ function linkRow(link, products = {}) {
   poster.target = "_blank";
   poster.rel = "noopener";
   poster.textContent = t("poster");
+  // WeChat chats and photo albums take no SVG: the same poster as an image to save and send.
+  const posterPng = document.createElement("a");
+  posterPng.href = `/r/${link.code}/poster.png`;
+  posterPng.download = `poster-${link.code}.png`;
+  posterPng.textContent = t("poster_png");
   const png = document.createElement("a");
   png.href = `/r/${link.code}.png`;
   png.download = `${link.code}.png`;
   png.textContent = t("qr_png");
   const links = document.createElement("span");
   links.className = "meta";
-  links.append(poster, " · ", png);
+  links.append(poster, " · ", posterPng, " · ", png);
   text.append(label, input, copy, links);
   row.append(img, text);
   return row;

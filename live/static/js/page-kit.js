@@ -1,7 +1,7 @@
 // What every page does: connect, show the connection state and the server clock.
 
 import { LiveSocket } from "./live-socket.js";
-import { page, t } from "./i18n.js";
+import { page, refusal, t } from "./i18n.js";
 import { clock, money } from "./format.js";
 
 /** The staff token: taken from the URL fragment once, then kept for this tab only. */
@@ -27,7 +27,7 @@ export function connect({ token = null } = {}) {
   });
   socket.addEventListener("message", (e) => {
     if (e.detail.type !== "error") return;
-    lastError = t("error", { message: e.detail.message });
+    lastError = t("error", { message: refusal(e.detail) });
     notice(lastError);
   });
   const clockEl = document.getElementById("clock");
@@ -48,17 +48,25 @@ export async function fetchJson(path, token, { json, headers = {}, ...options } 
   }
   const response = await fetch(path, { ...options, headers: sent });
   const body = await response.json();
-  if (!response.ok) {
-    const message = body.message ?? body.errors?.map((e) => e.message).join("; ") ?? response.statusText;
-    throw Object.assign(new Error(message), { body, status: response.status });
-  }
+  if (!response.ok) throw refused(response, body);
   return body;
 }
 
-/** Save what an API answers as a file: the token never goes in a URL, so fetch, then save. */
+function refused(response, body) {
+  const message = body.code ? refusal(body) : body.errors?.map((e) => e.message).join("; ") ?? response.statusText;
+  return Object.assign(new Error(message), { body, status: response.status });
+}
+
+/**
+ * Save what an API answers as a file: the token never goes in a URL, so fetch, then
+ * save the bytes as they came (a CSV's byte order mark included, which Excel needs).
+ * The browser's time zone goes along, so an export's times are the ones the page shows.
+ */
 export async function download(path, token, filename) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
-  if (!response.ok) throw new Error(response.statusText);
+  const url = new URL(path, location.href);
+  url.searchParams.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone);
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) throw refused(response, await response.json().catch(() => ({})));
   const a = document.createElement("a");
   a.href = URL.createObjectURL(await response.blob());
   a.download = filename;

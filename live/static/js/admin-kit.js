@@ -74,7 +74,7 @@ export async function upload(path, file, query = {}) {
   const format = file.name.toLowerCase().endsWith(".json") ? "json" : "csv";
   const params = new URLSearchParams({ format, ...query });
   try {
-    return await api(`${path}?${params}`, { method: "POST", body: await file.text() });
+    return await api(`${path}?${params}`, { method: "POST", body: file });  // the bytes: the server reads UTF-8 or GBK
   } catch (error) {
     return error.body?.errors ? error.body : { imported: 0, errors: [{ line: 1, field: null, message: error.message }] };
   }

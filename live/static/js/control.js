@@ -262,16 +262,22 @@ function renderNumbers() {
   }
 }
 
-/** A log entry in words: the common actions by name, the others as sent. */
+/** A log entry in words: the common actions by name, the others as sent; what a
+ * run-of-show segment fired in its setter's name says which segment. */
 function describe(entry) {
-  const by = entry.sub ? `${entry.role}:${entry.sub}` : entry.role;
-  if (!entry.action) return `${by} · ${entry.summary}`;
   let fields = {};
   try {
     fields = JSON.parse(entry.summary);
   } catch {
     // a long summary is cut short: show it as it is
   }
+  const what = describeAction(entry, fields);
+  return typeof fields.segment === "string" ? t("ev_fired", { what, segment: fields.segment }) : what;
+}
+
+function describeAction(entry, fields) {
+  const by = entry.sub ? `${entry.role}:${entry.sub}` : entry.role;
+  if (!entry.action) return `${by} · ${entry.summary}`;
   const title = (sku) => state.lineup.find((p) => p.sku === sku)?.title ?? sku;
   switch (entry.action) {
     case "pin":

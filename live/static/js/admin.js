@@ -1,11 +1,12 @@
 // Admin page: rooms (with staff links) and the catalog, people and their portal links,
+// revoking a staff token by its id,
 // a brand's binding rules and commission rates with the rule simulator, and the
 // commission ledger. Each part is its own module; this one loads what they share.
 
 import { notice } from "./page-kit.js";
 import { t } from "./i18n.js";
 import { money } from "./format.js";
-import { api, fillRows, showImport, token, upload } from "./admin-kit.js";
+import { api, attempt, fillRows, showImport, token, upload } from "./admin-kit.js";
 import { renderPeople } from "./people-admin.js";
 import { renderRules } from "./rules-admin.js";
 import { loadLedger } from "./ledger-admin.js";
@@ -58,6 +59,16 @@ $("people-import").addEventListener("submit", async (e) => {
   if (!file) return;
   showImport("people-import", await upload("/api/people/import", file), "imported_people");
   load();
+});
+
+$("revoke").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const revoked = await attempt(() => api("/api/tokens/revoke", { method: "POST", json: { jti: form.elements.jti.value.trim() } }));
+  if (!revoked) return;
+  $("revoke-result").textContent = t("revoked_done", { jti: revoked.jti });
+  $("revoke-result").hidden = false;
+  form.reset();
 });
 
 if (!token) notice(t("needs_admin"), { sticky: true });
