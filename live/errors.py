@@ -4,8 +4,9 @@ Handlers raise; the edge (a websocket or the HTTP API) turns any `LiveError` int
 shape, `{"code", "message", "path", "params"}`. Codes are stable: clients and tests
 match on them. `message` is English, for logs and scripts; a page renders the code
 with its `params` from its own locale file (`live/web/locales/`), so no English
-sentence reaches a zh-CN page. A refusal that says more than its class gives a more
-precise code of its own (`Conflict(..., code="stock_short", stock=3, asked=5)`).
+sentence reaches a zh-CN page. A refusal that says more than its class names a
+`reason` among its params (`Conflict(..., reason="hold_expired")`): clients keep
+matching the code, and a page says the reason when its locale has words for it.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def test_token_mints_a_verifiable_token(tmp_path):
 
 
 def test_token_revoke_writes_to_the_store(tmp_path):
-    from live.store.local import LocalStore
+    from live.ops import open_ops
 
     issued = run("token", "--role", "host", "--room", "r1", "--data-dir", str(tmp_path))
     jti = issued.stderr.split("jti: ")[1].split()[0]
@@ -52,7 +52,7 @@ def test_token_revoke_writes_to_the_store(tmp_path):
     assert run("token", "revoke", "not a jti", "--data-dir", str(tmp_path)).returncode == 2
 
     async def check() -> set[str]:
-        store = LocalStore(tmp_path)
+        store = open_ops("local", tmp_path)
         await store.open()
         try:
             return await store.revoked_tokens([jti, "other-token-id"])

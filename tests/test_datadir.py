@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from live.settings import Settings
-from live.store.local import LocalStore
+from live.ops import open_ops
 from tests.support import PRODUCTS, seed
 
 
@@ -32,7 +32,7 @@ async def open_and_write(data_dir: Path) -> None:
     """Resolve the settings (data dir, secret) and write through the local store, leaving
     its WAL and shared-memory files in place as a running server does."""
     settings = Settings(data_dir=data_dir).resolved()
-    store = LocalStore(settings.data_dir)
+    store = open_ops("local", settings.data_dir)
     await store.open()
     await seed(store)
     assert {p.sku for p in await store.list_products()} == {p.sku for p in PRODUCTS}

@@ -41,12 +41,12 @@ def check(shops: Sequence[Any], guides: Sequence[Any], distributors: Sequence[An
         for i, person in enumerate(people):
             if person.id in seen or kinds.get(person.id, kind) != kind:
                 raise BadMessage(f"id {person.id!r} is used twice (guides and distributors share ids)",
-                                 path=f"$.{group}[{i}].id", code="id_taken", id=person.id)
+                                 path=f"$.{group}[{i}].id", reason="id_taken", id=person.id)
             seen.add(person.id)
             kinds[person.id] = kind
             if codes.setdefault(person.code, person.id) != person.id:
                 raise BadMessage(f"code {person.code!r} is already someone's", path=f"$.{group}[{i}].code",
-                                 code="code_taken", value=person.code)
+                                 reason="code_taken", value=person.code)
     for i, guide in enumerate(guides):
         if guide.shop not in shop_ids:
             raise NotFound(f"guide {guide.id!r} belongs to unknown store {guide.shop!r}", path=f"$.guides[{i}].shop",
@@ -61,7 +61,7 @@ def check(shops: Sequence[Any], guides: Sequence[Any], distributors: Sequence[An
             continue
         if dist.parent == dist.id:
             raise BadMessage(f"distributor {dist.id!r} cannot be their own parent", path=f"{path}.parent",
-                             code="own_parent", id=dist.id)
+                             reason="own_parent", id=dist.id)
         if dist.parent not in parents:
             raise NotFound(f"distributor {dist.id!r} has unknown parent {dist.parent!r}", path=f"{path}.parent",
                            what="distributor", id=dist.parent)
@@ -70,8 +70,8 @@ def check(shops: Sequence[Any], guides: Sequence[Any], distributors: Sequence[An
         if dist.parent is not None and parents.get(dist.parent) is not None:
             raise BadMessage(
                 f"{dist.id!r} -> {dist.parent!r} -> {parents[dist.parent]!r}: two levels of distributors at most",
-                path=path, code="too_deep", id=dist.id,
+                path=path, reason="too_deep", id=dist.id,
             )
         if any(parents.get(child) == dist.id for child in parents) and dist.parent is not None:
             raise BadMessage(f"{dist.id!r} has sub-distributors, so cannot have a parent (two levels at most)",
-                             path=path, code="too_deep", id=dist.id)
+                             path=path, reason="too_deep", id=dist.id)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..errors import Conflict, NotFound, ProductNotFound, RoomNotFound
+from ..errors import NotFound, ProductNotFound, RoomNotFound, StoreUnavailable
 from ..protocol import Product
 from ..protocol.records import Room, Stage
 from ..store.base import Event, Store
@@ -64,7 +64,7 @@ class Base:
                 await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
                 continue
             return result, events
-        raise Conflict("too many changes at once; try again", code="busy")
+        raise StoreUnavailable("too many changes at once; try again", reason="busy")
 
     async def events_of(self, room: str | None, decide: Callable[[Tx], Awaitable[object]]) -> list[Event]:
         _, events = await self.run(room, decide)

@@ -138,7 +138,7 @@ class Ledger(Attribution):
             late = order.paid_at is not None and ledger.state(order.paid_at, None, tx.now, window) != "frozen"
             if late or any(ledger.state(e.paid_at, marks.get(e.id), tx.now, window) != "frozen" for e in entries):
                 raise Conflict("the commission of this order is already confirmed; it can no longer move", path="$.order",
-                               code="commission_confirmed", order=order_id)
+                               reason="commission_confirmed", order=order_id)
             note = f"reassigned from {order.guide or order.distributor or 'nobody'} to {to}: {reason}"
             await self.reverse(tx, order, "reassign", note)
             if order.status == "paid":

@@ -58,7 +58,7 @@ class Orders(Base):
             if hold.order is not None:
                 return await tx.get(ORDERS, hold.order)
             if hold.status != "held" or tx.now >= hold.expires_at:
-                raise Conflict("this hold has expired; tap buy again", path="$.hold", code="hold_expired")
+                raise Conflict("this hold has expired; tap buy again", path="$.hold", reason="hold_expired")
             subtotal = hold.price * hold.qty
             coupons = {c.id: c for c in await tx.all(COUPONS)}
             pocket = [
@@ -115,7 +115,7 @@ class Orders(Base):
             if order.status != "pending":
                 raise Conflict(f"this order is {order.status}", path="$.order", status=order.status)
             if order.expires_at is not None and tx.now >= order.expires_at:
-                raise Conflict("the time to pay this order is over", path="$.order", code="payment_too_late")
+                raise Conflict("the time to pay this order is over", path="$.order", reason="payment_too_late")
             return await self.mark_paid(tx, order)
 
         return await self.run(room_id, decide)
@@ -171,7 +171,7 @@ class Orders(Base):
                 order = await self.order_of(tx, report.order, None)
                 if order.external_id is not None:
                     raise Conflict(f"order {order.id} was reported as {order.external_id!r}", path="$.external_id",
-                                   code="reported_twice", order=order.id)
+                                   reason="reported_twice", order=order.id)
             if order is None:
                 order = await self._outside_order(tx, room_id, report)
             elif not (order.status == report.status or (order.status == "refunded" and report.status != "paid")):
@@ -199,7 +199,7 @@ class Orders(Base):
                 return order
             case _:
                 raise Conflict(f"a {order.status} order cannot become {status}", path="$.status",
-                               code="bad_transition", status=order.status, to=status)
+                               reason="bad_transition", status=order.status, to=status)
 
     async def _outside_order(self, tx: Tx, room_id: str, report: OrderReport) -> Order:
         """An order placed in the shop, not through the overlay: recorded as paid for
@@ -208,7 +208,7 @@ class Orders(Base):
             raise BadMessage("an order placed outside the overlay needs a viewer or a click id", path="$.viewer")
         if report.status != "paid":
             raise Conflict(f"no order {report.external_id!r} to mark {report.status}", path="$.external_id",
-                           code="unknown_order", id=report.external_id)
+                           reason="unknown_order", id=report.external_id)
         product = await tx.get(PRODUCTS, report.sku) if report.sku else None
         amount = report.amount if report.amount is not None else (product.price * report.qty if product else None)
         if amount is None:
@@ -331,9 +331,9 @@ class Orders(Base):
         """A payment for an order that expired or was cancelled: take its units back
         from the release if they are still left, else refuse (no oversell). The
         conditions are checked again inside the store when this commits."""
-        gone = Conflict("this order expired and its units are gone; refund the buyer", path="$.status", code="units_gone")
+        gone = Conflict("this order expired and its units are gone; refund the buyer", path="$.status", reason="units_gone")
         past = Conflict("the buyer has claimed again since; this payment would pass the limit: refund it",
-                        path="$.status", code="limit_passed")
+                        path="$.status", reason="limit_passed")
         hold = await tx.get(HOLDS, order.hold) if order.hold is not None else None
         release = await tx.get(RELEASES, hold.release) if hold is not None else None
         if hold is None or release is None or release.closed_at is not None or release.left < hold.qty:

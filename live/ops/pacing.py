@@ -167,7 +167,7 @@ class Pacer(Base):
             record = await self._record(tx)
             show = record.pacing.show
             if not show.segments:
-                raise BadMessage("the run-of-show has no segments yet", path="$.action", code="no_segments")
+                raise BadMessage("the run-of-show has no segments yet", path="$.action", reason="no_segments")
             plan, clock, now = plan_of(show), clock_of(show), tx.now
             segment = record.segment
             try:
@@ -209,7 +209,7 @@ class Pacer(Base):
                     raise NotFound(f"no script line {line_id!r}", path="$.line", what="line", id=line_id)
                 text, purpose = script_rules.pick_variants(line.text, random.Random()), line.purpose
             if not text:
-                raise BadMessage("push a library line or type a text", path="$.text", code="nothing_to_push")
+                raise BadMessage("push a library line or type a text", path="$.text", reason="nothing_to_push")
             record = await self._record(tx)
             prompt = Prompt(text, "pushed", line_id, purpose, record.pacing.tier, tx.now, tx.now + push.seconds * 1000)
             self._write_record(tx, msgspec.structs.replace(record, pacing=msgspec.structs.replace(record.pacing, pushed=prompt)))

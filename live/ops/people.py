@@ -180,7 +180,7 @@ class People(Base):
             room = await self.room_of(tx, room_id)
             kind, person = await self.promoter(tx, owner, "$.owner")
             if await self.brand_of_person(tx, person) != room.brand:
-                raise Forbidden(f"{owner!r} is not of the brand of room {room_id!r}", path="$.owner", code="other_brand")
+                raise Forbidden(f"{owner!r} is not of the brand of room {room_id!r}", path="$.owner", reason="other_brand")
             if sku is not None:
                 stage = await tx.get(STAGE, "stage", room_id)
                 if stage is None or sku not in stage.lineup:

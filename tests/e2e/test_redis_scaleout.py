@@ -828,4 +828,4 @@ async def test_after_a_redis_outage_readiness_answers_200_only_once_commands_wor
                 assert ack["type"] == "ack" and staff.covered >= ack["seq"], (ack, staff.covered)
                 checked += 1
         finally:
-            await elsewhere.r.aclose()
+            await elsewhere.store.r.aclose()

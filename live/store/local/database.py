@@ -14,11 +14,11 @@ a newer file is refused rather than misread.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from ...datadir import private_database
 from ...errors import ConfigError
 from .journal import connect
 
@@ -77,14 +77,8 @@ VERSION = len(MIGRATIONS)
 
 def open_database(path: Path) -> sqlite3.Connection:
     """Open (creating or migrating) the store's file, readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    fresh = not path.exists()
-    db = connect(path)
-    for suffix in ("", "-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.chmod(side, 0o600)
+    fresh = not path.exists() or path.stat().st_size == 0
+    db = connect(private_database(path))
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if fresh or (version == 0 and not _has_table(db, "rooms")):
         _layout(db)

@@ -31,6 +31,7 @@ from ...domain import coupons as coupon_rules
 from ...domain.alerts import Sample
 from ...domain.releases import decide_claim
 from ...domain.review import Visit
+from ...datadir import private_dir, private_file
 from ...errors import ConfigError, StoreUnavailable
 from ..base import (
     ClaimAnswer,
@@ -111,8 +112,8 @@ class LocalStore(Store):
     # --- lifecycle --------------------------------------------------------------------
 
     async def open(self) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        self._lockfile = open(self._dir / "live.lock", "w")  # noqa: SIM115 - held until close()
+        private_dir(self._dir)
+        self._lockfile = open(private_file(self._dir / "live.lock"), "w")  # noqa: SIM115 - held until close()
         try:
             fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -158,14 +158,16 @@ def unavailable() -> Iterator[None]:
         raise
 
 
-def guarded(cls: type) -> type:
-    """Wrap every public coroutine of the adapter so a Redis outage reaches the caller
-    as `StoreUnavailable`, whatever it hit."""
+def guarded(cls: type, *, private: bool = False) -> type:
+    """Wrap every public coroutine of the adapter (every coroutine, with `private`: a
+    transaction's reads) so a Redis outage reaches the caller as `StoreUnavailable`,
+    whatever it hit."""
     for name in {n for base in cls.__mro__ for n in vars(base)}:
         fn = getattr(cls, name)
-        if name.startswith("_") or not inspect.iscoroutinefunction(fn) or getattr(fn, "_guarded", False):
+        if (name.startswith("_") and not private) or name.startswith("__") or not inspect.iscoroutinefunction(fn):
             continue
-        setattr(cls, name, _guard(fn))
+        if not getattr(fn, "_guarded", False):
+            setattr(cls, name, _guard(fn))
     return cls
 
 
@@ -180,7 +182,7 @@ def _guard(fn):
             # The pool's idle connections probably died with this one (Redis restarted,
             # a proxy dropped them): drop them now rather than fail one op on each.
             with contextlib.suppress(Exception):
-                await args[0].r.connection_pool.disconnect(inuse_connections=False)
+                await args[0].r.connection_pool.disconnect(inuse_connections=False)  # a store, or a transaction of one
             raise StoreUnavailable(f"the store (Redis) cannot be reached: {type(exc).__name__}; try again") from None
 
     op._guarded = True

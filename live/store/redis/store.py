@@ -320,6 +320,7 @@ class _RedisTx(Tx):
     def __init__(self, store: _Core, room: str | None, now: int) -> None:
         super().__init__(room, now)
         self._s = store
+        self.r = store.r
 
     async def _get(self, table: Table, scope: str, key: str) -> tuple[Any, Any]:
         (pair,) = await self._get_many(table, scope, [key])
@@ -384,6 +385,9 @@ class _RedisTx(Tx):
 
 def _creation(key: str) -> tuple[int, str]:
     return order_key(key)
+
+
+guarded(_RedisTx, private=True)
 
 
 @guarded
