@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ...datadir import private_database
 from ...errors import ConfigError
+from ..schema import Schema
 from .journal import connect
 
 LAYOUT = """
@@ -54,19 +55,19 @@ CREATE TABLE IF NOT EXISTS minutes (
 CREATE TABLE IF NOT EXISTS presence (room TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
-Migration = Callable[[sqlite3.Connection], None]
+Migration = Callable[[sqlite3.Connection, Schema], None]
 
 
-def _layout(db: sqlite3.Connection) -> None:
+def _layout(db: sqlite3.Connection, schema: Schema) -> None:
     for statement in LAYOUT.split(";"):
         if statement.strip():
             db.execute(statement)
 
 
-def _from_first_release(db: sqlite3.Connection) -> None:
+def _from_first_release(db: sqlite3.Connection, schema: Schema) -> None:
     from .upgrade import from_first_release
 
-    from_first_release(db)
+    from_first_release(db, schema)
 
 
 # Version n is what MIGRATIONS[:n] make. Version 1 was the first release's layout (one
@@ -75,13 +76,13 @@ MIGRATIONS: list[Migration] = [_layout, _from_first_release]
 VERSION = len(MIGRATIONS)
 
 
-def open_database(path: Path) -> sqlite3.Connection:
+def open_database(path: Path, schema: Schema) -> sqlite3.Connection:
     """Open (creating or migrating) the store's file, readable by its owner only."""
     fresh = not path.exists() or path.stat().st_size == 0
     db = connect(private_database(path))
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    if fresh or (version == 0 and not _has_table(db, "rooms")):
-        _layout(db)
+    if fresh or (version == 0 and not has_table(db, "rooms")):
+        _layout(db, schema)
         db.execute(f"PRAGMA user_version = {VERSION}")
         return db
     if version == 0:  # the first release kept no version: its tables say which it was
@@ -92,7 +93,7 @@ def open_database(path: Path) -> sqlite3.Connection:
     for number in range(version, VERSION):
         db.execute("BEGIN IMMEDIATE")
         try:
-            MIGRATIONS[number](db)
+            MIGRATIONS[number](db, schema)
             db.execute(f"PRAGMA user_version = {number + 1}")
             db.execute("COMMIT")
         except BaseException:
@@ -101,5 +102,5 @@ def open_database(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
+def has_table(db: sqlite3.Connection, name: str) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None

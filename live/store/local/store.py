@@ -122,7 +122,7 @@ class LocalStore(Store):
                 f"another live process uses {self._dir}; the local store serves one process "
                 "(run more workers with a shared store, --store redis://...)"
             ) from None
-        db = self._db = open_database(self._dir / "live.db")
+        db = self._db = open_database(self._dir / "live.db", self.schema)
         self._presences = Presences(db, self._journal)
         heartbeat = db.execute("SELECT value FROM meta WHERE key = 'heartbeat'").fetchone()
         if heartbeat is not None:
