@@ -158,7 +158,7 @@ async def test_the_wheel_installs_and_serves_every_page(installed, tmp_path):
         assert "imported 1 product(s)" in imported
     finally:
         server.stop()
-    lua = run(installed / "python", "-c", "import live.store.redis.link as l; print(len(list(l.LUA.glob('*.lua'))))", cwd=home)
+    lua = run(installed / "python", "-c", "import live.store.redis.connection as l; print(len(list(l.LUA.glob('*.lua'))))", cwd=home)
     assert int(lua) == len(list((CHECKOUT / "live/store/redis/lua").glob("*.lua")))
 
 
