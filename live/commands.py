@@ -21,7 +21,6 @@ from .logs import reset_context, set_room
 from .metrics import Metrics
 from .protocol import (
     Ack,
-    Action,
     AddScriptLines,
     DeleteScriptLine,
     GuideCode,
@@ -91,14 +90,9 @@ class RoomCommands:
             reset_context(room)
 
     async def _log(self, sender: Sender, message: Struct, result: str, code: str | None) -> None:
-        fields = {k: v for k, v in msgspec.to_builtins(message).items() if k not in ("type", "ref") and v not in (None, [], {})}
-        summary = msgspec.json.encode(fields).decode()
-        if len(summary) > 300:
-            summary = summary[:299] + "…"
         tag = type(message).__struct_config__.tag
         log.info("%s %s: %s", sender.role, tag, result, extra={"command": tag, "subject": sender.subject, "code": code})
-        entry = Action(self.ops.clock(), sender.role, sender.subject, tag, summary, result, code)
-        await self.ops.log_action(sender.room, entry)
+        await self.ops.record(sender.room, sender.actor, tag, msgspec.to_builtins(message), result, code)
 
     async def _apply(self, sender: Sender, message: Struct) -> Struct | None:
         kind = type(message)

@@ -71,10 +71,6 @@ class Forbidden(LiveError):
     status = 403
 
 
-class BadOrigin(Forbidden):
-    code = "bad_origin"
-
-
 class NotFound(LiveError):
     code = "not_found"
     status = 404

@@ -53,11 +53,12 @@ from .settings import Settings
 from .ops import Ops
 from .store import Event, Subscription
 from .tokens import Claims
-from .web.transport import LiveWebSocketProtocol, text_frame
+from .frames import Direct, text_frame
 
 log = logging.getLogger("live.hub")
 
 SWEEP_EVERY_MS = 2000
+EXPIRE_EVERYWHERE_MS = 30_000
 OBSERVE_EVERY_MS = 1000
 EMPTY_CHANNEL_TTL_MS = 10 * 60_000
 TICK_BACKOFF_CAP_S = 2.0  # the longest pause between tries while the store fails
@@ -83,7 +84,7 @@ class Conn:
 
     def __init__(
         self,
-        direct: LiveWebSocketProtocol,
+        direct: Direct,
         room: str,
         role: str,
         subject: str,
@@ -189,6 +190,7 @@ class Hub:
         self._ticker: asyncio.Task | None = None
         self._stopping = False
         self._next_sweep = 0
+        self._next_expiry_everywhere = 0
         self.gc_policy = GcPolicy()
         self._connections = 0
         # Resumes from the store's log ask again for the copies that live events got.
@@ -499,7 +501,13 @@ class Hub:
         sweep = now >= self._next_sweep
         if sweep:
             self._next_sweep = now + SWEEP_EVERY_MS
-        await self.ops.expire_holds()
+        # Holds expire where people are, every tick; everywhere, now and then (a room
+        # nobody watches on this worker may still have holds running out).
+        if now >= self._next_expiry_everywhere:
+            self._next_expiry_everywhere = now + EXPIRE_EVERYWHERE_MS
+            await self.ops.expire_holds()
+        else:
+            await self.ops.expire_holds(list(self.channels))
         tokened: list[Conn] = []
         for ch in list(self.channels.values()):
             await self._settle_leavers(ch, now)

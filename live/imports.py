@@ -71,7 +71,6 @@ async def import_catalog(store: Ops, text: str, fmt: str, skip_bad: bool = False
     return report
 
 
-PEOPLE_FIELDS = ("kind", "id", "name", "brand", "region", "shop", "parent", "code", "reach")
 KINDS = {"shop": "shops", "store": "shops", "门店": "shops", "guide": "guides", "导购": "guides",
          "distributor": "distributors", "分销员": "distributors"}
 

@@ -38,7 +38,6 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ROLES = ("viewer", *sorted(protocol.STAFF))
 CLAIM_OUTCOMES = (*typing.get_args(typing.get_type_hints(protocol.ClaimResult)["outcome"]), "error")
 COUPON_OUTCOMES = (*typing.get_args(typing.get_type_hints(protocol.CouponResult)["outcome"]), "error")
-MESSAGE_TYPES = tuple(cls.__struct_config__.tag for cls in typing.get_args(protocol.ClientMessage))
 # A frame that did not decode, and one dropped by the rate limit before decoding.
 MESSAGE_INVALID, MESSAGE_DROPPED = "invalid", "dropped"
 # Close codes we label by name; any other code a client sends is `other`.

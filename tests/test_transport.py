@@ -66,7 +66,7 @@ async def test_inbox_and_flag_behave_like_the_asyncio_originals():
 def test_text_frames_match_the_websockets_encoder():
     from websockets.frames import Frame, Opcode
 
-    from live.web.transport import text_frame
+    from live.frames import text_frame
 
     for size in (0, 1, 125, 126, 127, 65535, 65536, 70000):
         payload = b"x" * size

@@ -8,13 +8,10 @@ alike: `all`, `staff`, `viewer:<id>` (one viewer's private news), `guide:<id>` a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 ALL = "all"
 STAFF = "staff"
-_PATTERN = re.compile(r"^(?:all|staff|new|(?:viewer|guide|shop):[A-Za-z0-9_.:-]{1,64}|dwell:\d{1,6})$")
-TARGETS = ("all", "guide", "shop", "dwell", "new")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +23,6 @@ class ViewerFacts:
     shop: str | None = None
     present_since: int | None = None
     paid_before: bool = False
-
-
-def valid(audience: str) -> bool:
-    return bool(_PATTERN.match(audience))
 
 
 def admits(audience: str, facts: ViewerFacts, now: int) -> bool:

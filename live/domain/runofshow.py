@@ -64,11 +64,6 @@ class Position:
     finished: bool  # a plan without repeat ran out
     paused: bool
 
-    def next_index(self, plan: Plan) -> int | None:
-        if self.index + 1 < len(plan.segments):
-            return self.index + 1
-        return 0 if plan.repeat else None
-
 
 def position(plan: Plan, clock: Clock, now: int) -> Position | None:
     """Where the live is at `now`; None if the show was never started or has no

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .. import protocol
 from ..errors import NotFound, ProductNotFound, RoomNotFound, StoreUnavailable
 from ..protocol import Product
 from ..protocol.records import Room, Stage
@@ -24,7 +25,7 @@ from .tables import OFF_SALE, PRODUCTS, ROOMS, STAGE
 
 T = TypeVar("T")
 ATTEMPTS = 50
-ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+ROOM_ID = re.compile(protocol.ROOM_ID)
 
 
 @dataclass(frozen=True, slots=True)

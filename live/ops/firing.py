@@ -17,7 +17,7 @@ import msgspec
 from .. import protocol
 from ..domain.authority import FIRED_AS, fire_message, may_fire
 from ..errors import Forbidden
-from ..protocol import Action, PlanRelease, Segment
+from ..protocol import PlanRelease, Segment
 from ..store.base import Event
 from .core import Actor
 
@@ -66,9 +66,8 @@ async def run(store, room_id: str, segment: Segment, action: dict, by: Setter | 
     except Exception as exc:  # noqa: BLE001 - a fire that cannot happen becomes an alert
         error = protocol.error_of(exc)
     if actor is not None:
-        summary = msgspec.json.encode({"segment": segment.title, **{k: v for k, v in action.items() if k != "type"}}).decode()
         result, code = ("ok", None) if error is None else ("refused", error.code)
-        events += await store.log_action(room_id, Action(store.clock(), actor.role, actor.sub, action["type"], summary, result, code))
+        events += await store.record(room_id, actor, action["type"], {"segment": segment.title, **action}, result, code)
     if error is None:
         return events, None
     return events, {**alert_data(segment, action, by), "error": error.message, "code": error.code}

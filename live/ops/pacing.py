@@ -37,6 +37,7 @@ from .tables import CONTROL_LOG, COUPONS, LIBRARY, PACING, PRODUCTS, RELEASES
 SAMPLES_KEPT_S = 3600
 PEAK_WINDOW_MS = 30 * 60_000
 ACTIONS_KEPT = 200
+SUMMARY_CHARS = 300
 
 
 class Pacer(Base):
@@ -50,6 +51,16 @@ class Pacer(Base):
         await self.known(room_id)
         log = await (await self.store.begin(room_id)).get(CONTROL_LOG, "log")
         return [] if log is None else log.recent[-limit:][::-1]
+
+    async def record(self, room_id: str, actor: Actor, action: str, fields: dict, result: str, code: str | None) -> list[Event]:
+        """The one way a staff action enters the control log: who, what (`fields`, the
+        message without its type and ref, empty ones left out, cut at 300 characters),
+        whether it was applied, and the code of its refusal."""
+        fields = {k: v for k, v in fields.items() if k not in ("type", "ref") and v not in (None, [], {})}
+        summary = msgspec.json.encode(fields).decode()
+        if len(summary) > SUMMARY_CHARS:
+            summary = summary[:SUMMARY_CHARS - 1] + "…"
+        return await self.log_action(room_id, Action(self.clock(), actor.role, actor.sub, action, summary, result, code))
 
     async def log_action(self, room_id: str, entry: Action) -> list[Event]:
         """Append a staff action to the control log (an `action` event). Append-only."""

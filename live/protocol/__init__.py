@@ -32,7 +32,8 @@ EVERYONE: frozenset[str] = frozenset(ROLES)
 ProductRole = Literal["traffic", "hit", "regular", "margin"]
 
 Sku = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-RoomId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+ROOM_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"  # a live's id: in URLs, Redis keys and file names alike
+RoomId = Annotated[str, Meta(min_length=1, max_length=64, pattern=ROOM_ID)]
 Ref = Annotated[str, Meta(min_length=1, max_length=64)]
 Fen = Annotated[int, Meta(ge=0, le=100_000_000_00)]
 FlashPrice = Annotated[int, Meta(ge=1, le=100_000_000_00)]  # a release's price: never 0 (giveaways get their own path)

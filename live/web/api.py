@@ -30,7 +30,7 @@ from ..errors import BadMessage, BadSignature, Conflict, Forbidden, LiveError, N
 from ..imports import format_of, import_catalog, import_people, text_of
 from ..commands import Sender
 from ..settings import zone_named
-from ..ops import OrderReport
+from ..ops import Actor, OrderReport
 from ..tokens import ANY_ROOM, TOKEN_ID, VIEWER_COOKIE, Claims
 from .services import Live
 
@@ -440,13 +440,13 @@ async def reassign(request: Request) -> Response:
     claims = await _admin(request, live)
     room, order_id = request.path_params["room"], request.path_params["order"]
     body = _decode(await request.body(), _Reassign)
-    summary = msgspec.json.encode({"order": order_id, "to": body.to, "reason": body.reason}).decode()
+    actor, fields = Actor(claims.role, claims.sub), {"order": order_id, "to": body.to, "reason": body.reason}
     try:
         order, _ = await live.ops.reassign(room, order_id, body.to, body.reason)
     except LiveError as exc:
-        await live.ops.log_action(room, protocol.Action(live.ops.clock(), claims.role, claims.sub, "reassign", summary, "refused", exc.code))
+        await live.ops.record(room, actor, "reassign", fields, "refused", exc.code)
         raise
-    await live.ops.log_action(room, protocol.Action(live.ops.clock(), claims.role, claims.sub, "reassign", summary, "ok"))
+    await live.ops.record(room, actor, "reassign", fields, "ok", None)
     return _json(order)
 
 

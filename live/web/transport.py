@@ -22,21 +22,10 @@ from websockets.http11 import Request
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+
 EXTENSION = "live.direct"
 ABORT_AFTER_CLOSE_S = 5.0
 INBOX_HIGH_WATER = 16
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One server-to-client text frame carrying `payload`: FIN and the text opcode,
-    no mask, and the length in 7, 16 or 64 bits (RFC 6455, section 5.2). Written out
-    because it runs for every reply; tests check it against websockets' own encoder."""
-    n = len(payload)
-    if n < 126:
-        return b"\x81" + n.to_bytes(1, "big") + payload
-    if n < 65536:
-        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
-    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
 
 
 class _Inbox:
