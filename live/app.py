@@ -26,6 +26,7 @@ from .store import open_store
 from .tokens import Tokens
 from .web import api, links, pages, review
 from .web import metrics as web_metrics
+from .web.h11_protocol import STATE_KEY, HeaderDeadline
 from .web.services import Live
 from .web.sockets import room_socket
 
@@ -53,7 +54,8 @@ def create_app(settings: Settings) -> Starlette:
         await store.open()
         await live.hub.start()
         try:
-            yield
+            # The lifespan state reaches every connection's protocol (live.web.h11_protocol).
+            yield {STATE_KEY: HeaderDeadline(settings.header_timeout_s, metrics.header_timeouts.inc)}
         finally:
             await live.hub.stop()
             await store.close()

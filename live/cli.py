@@ -16,6 +16,7 @@ from .settings import ROOT, Settings
 from .tokens import ANY_ROOM, Tokens
 
 WS_PROTOCOL = "live.web.transport:LiveWebSocketProtocol"
+HTTP_PROTOCOL = "live.web.h11_protocol:LiveH11Protocol"
 
 
 def _duration(text: str) -> int:
@@ -166,6 +167,7 @@ def uvicorn_config(settings: Settings) -> dict:
         "log_config": log_config(settings),
         "host": settings.host,
         "port": settings.port,
+        "http": HTTP_PROTOCOL,
         "ws": WS_PROTOCOL,
         "ws_per_message_deflate": False,
         "ws_max_size": settings.max_frame_bytes,

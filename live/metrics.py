@@ -102,6 +102,9 @@ class Metrics:
         self.slow_consumer_closes = Counter(
             "live_slow_consumer_closes", "Connections closed because their unsent bytes passed the backlog "
             "bound (close code 4008).", registry=registry)
+        self.header_timeouts = Counter(
+            "live_header_timeouts", "Connections closed because their request head did not arrive within "
+            "LIVE_HEADER_TIMEOUT_S.", registry=registry)
 
         # Children the hot paths use, resolved once; bounded label sets show at zero.
         self.role_open = {role: self.connections.labels(role) for role in ROLES}

@@ -36,6 +36,7 @@ class Settings:
     backlog_bytes: int = 512 * 1024
     max_frame_bytes: int = 64 * 1024
     hello_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0  # a request's head (request line and headers) must arrive within this
     idle_timeout_s: float = 75.0
     ws_ping_interval_s: float = 20.0
     rate_per_s: float = 20.0
