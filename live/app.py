@@ -27,6 +27,7 @@ from .tokens import Tokens
 from .web import api, links, pages, review
 from .web import metrics as web_metrics
 from .web.h11_protocol import STATE_KEY, HeaderDeadline
+from .web.limits import Limits
 from .web.services import Live
 from .web.sockets import room_socket
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
         commands=RoomCommands(store, demo_pay=settings.demo_pay, metrics=metrics),
         templates=Jinja2Templates(env=_templates(settings)),
         metrics=metrics,
+        limits=Limits.of(settings),
     )
 
     @contextlib.asynccontextmanager
@@ -108,7 +110,6 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[Middleware(RequestIdMiddleware)],
     )
     app.state.live = live
-    app.state.link_misses = links.Misses()
     return app
 
 

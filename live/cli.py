@@ -28,6 +28,11 @@ def _duration(text: str) -> int:
     return number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
 
 
+def _addresses(text: str) -> tuple[str, ...]:
+    """'127.0.0.1, 10.0.0.0/8' -> ('127.0.0.1', '10.0.0.0/8')."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (LIVE_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (LIVE_PORT, default 8000)")
@@ -35,6 +40,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="where the local store and the secret live (LIVE_DATA_DIR, default .live)")
     parser.add_argument("--workers", type=int, help="worker processes; more than one needs a shared store (LIVE_WORKERS)")
     parser.add_argument("--public-url", help="the URL people reach this server at, for printed links (LIVE_PUBLIC_URL)")
+    parser.add_argument("--trusted-proxies", type=_addresses, metavar="ADDRESSES",
+                        help="reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For "
+                        "and X-Forwarded-Proto are believed; default none (LIVE_TRUSTED_PROXIES)")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], help="(LIVE_LOG_LEVEL)")
     parser.add_argument("--log-format", choices=["text", "json"],
                         help="text for a terminal, json (one object per line) for production (LIVE_LOG_FORMAT)")
@@ -43,7 +51,8 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace, **extra) -> Settings:
     flags = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level", "log_format")
+        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "trusted_proxies", "log_level",
+                     "log_format")
     }
     return Settings.from_env(**flags, **extra)
 
@@ -169,6 +178,10 @@ def uvicorn_config(settings: Settings) -> dict:
         "port": settings.port,
         "http": HTTP_PROTOCOL,
         "ws": WS_PROTOCOL,
+        # Forwarded headers from the trusted proxies only, never from anyone by default
+        # (uvicorn's own default trusts 127.0.0.1).
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies),
         "ws_per_message_deflate": False,
         "ws_max_size": settings.max_frame_bytes,
         "ws_ping_interval": settings.ws_ping_interval_s,
@@ -200,6 +213,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         "LIVE_DATA_DIR": str(settings.data_dir),
         "LIVE_SECRET": settings.secret,
         "LIVE_PUBLIC_URL": settings.public_url,
+        "LIVE_TRUSTED_PROXIES": ",".join(settings.trusted_proxies),
         "LIVE_ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
     }
 

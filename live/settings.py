@@ -4,6 +4,7 @@ test can build as many differently configured apps as it likes."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, fields, replace
@@ -13,6 +14,10 @@ from typing import Any
 from .errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
+# The environment that turns the limits per client address off, for load that comes
+# from one machine (the benchmarks, tests with thousands of clients): one address there
+# is one load generator, not one store's crowd.
+ONE_MACHINE_LOAD = {"LIVE_ADDRESS_SOCKETS": "0", "LIVE_ADDRESS_NEW_VIEWERS_BURST": "0", "LIVE_ADDRESS_CLICKS_BURST": "0"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +29,9 @@ class Settings:
     port: int = 8000
     workers: int = 1
     public_url: str = ""
+    # addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; from anyone else they are ignored
+    trusted_proxies: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "info"
     log_format: str = "text"  # text (a terminal) or json (one object per line, for production)
@@ -44,6 +52,13 @@ class Settings:
     presence_grace_ms: int = 5000
     token_ttl_s: int = 12 * 3600
 
+    # per client address, per worker process (README, "Limits per address"); 0 turns one off
+    address_sockets: int = 500
+    address_new_viewers_per_min: float = 120.0
+    address_new_viewers_burst: int = 500
+    address_clicks_per_min: float = 120.0
+    address_clicks_burst: int = 500
+
     # commerce
     demo_pay: bool = True
     webhook_secret: str = ""
@@ -52,6 +67,13 @@ class Settings:
 
     templates_dir: Path = ROOT / "templates"
     static_dir: Path = ROOT / "static"
+
+    def __post_init__(self) -> None:
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError as exc:
+                raise ConfigError(f"trusted proxy {entry!r} is not an address or a network (CIDR): {exc}") from None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **flags: Any) -> Settings:
