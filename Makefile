@@ -40,9 +40,15 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # redis-server for the Redis store's tests and benchmarks, redis-benchmark (redis-tools)
-# for the Redis claims floor, chromium for the browser tests.
+# for the Redis claims floor, chromium for the browser tests; nginx, openssl (the test
+# certificate) and systemd-analyze (systemd) for the tests of deploy/.
 system-deps: redis-deps
-	@test -x /usr/bin/chromium || $(MAKE) --no-print-directory APT_PKGS=" chromium" apt-install
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory APT_PKGS="$$missing" apt-install; fi
 
 redis-deps:
 	@missing=""; \
