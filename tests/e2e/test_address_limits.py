@@ -106,7 +106,7 @@ async def tight(tmp_path):
     """A server whose budgets are small and never refill, so every count is exact."""
     settings = test_settings(
         tmp_path / "data", address_sockets=10, address_new_viewers_burst=3, address_new_viewers_per_min=0,
-        address_clicks_burst=2, address_clicks_per_min=0, rate_per_s=0.001, rate_burst=3,
+        address_clicks_burst=2, address_clicks_per_min=0,
     )
     async with running_server(settings) as live:
         yield live
