@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import httpx
 import pytest
@@ -156,8 +157,8 @@ async def test_clicks_past_the_address_budget_are_redirected_but_not_counted(tig
 async def test_five_hundred_new_phones_click_from_one_address_and_no_more_are_counted(server):
     """The defaults: a burst of 500 new phones on one address is counted in full (a
     WeChat group tapping a guide's link in a store), and of 600 clicks from that
-    address no more are counted than the budget and what refilled meanwhile (two a
-    second: far fewer than the 100 extra)."""
+    address no more are counted than the burst and what refilled meanwhile, two a
+    second (a bound on the count, whatever the machine's pace, not on time)."""
     code = await guide_link(server)
 
     async def tap() -> httpx.Response:
@@ -165,11 +166,13 @@ async def test_five_hundred_new_phones_click_from_one_address_and_no_more_are_co
             return await http.get(f"/r/{code}")
 
     taps = []
+    started = time.monotonic()
     for _ in range(12):
         taps += await asyncio.gather(*(tap() for _ in range(50)))
+    elapsed = time.monotonic() - started
     assert {t.status_code for t in taps} == {302}
     counted = await clicks_counted(server)
-    assert 500 <= counted < 600, counted
+    assert 500 <= counted <= 500 + 2 * elapsed + 1, (counted, elapsed)
     async with phone(server, "127.0.0.2") as http:
         await http.get(f"/r/{code}")
     assert await clicks_counted(server) == counted + 1
