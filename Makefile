@@ -47,11 +47,15 @@ $(STAMP): pyproject.toml
 
 # redis-server for the Redis store's tests and benchmarks, redis-benchmark (redis-tools)
 # for the Redis claims floor, chromium for the browser tests, a font that draws Chinese
-# for the PNG posters (any CJK font will do; fonts-wqy-microhei is the smallest).
+# for the PNG posters (any CJK font will do; fonts-wqy-microhei is the smallest); nginx,
+# openssl (the test certificate) and systemd-analyze (systemd) for the tests of deploy/.
 system-deps: redis-deps
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	test -n "$$(fc-list :lang=zh 2>/dev/null)" || missing="$$missing fonts-wqy-microhei"; \
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory APT_PKGS="$$missing" apt-install; fi
 
 redis-deps:

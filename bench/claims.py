@@ -142,6 +142,7 @@ from bench.fanout import (
 )
 from live import protocol
 from live.demo import PRODUCTS
+from live.settings import ONE_MACHINE_LOAD
 from live.tokens import Tokens
 
 ROOM = "bench"
@@ -656,7 +657,7 @@ def live_server(port: int, workdir: Path, secret: str, store: str, stock: int, p
     SKU has exactly `stock` units and no per-viewer limit."""
     data_dir = workdir / "data"
     env = {
-        **os.environ, "LIVE_SECRET": secret, "LIVE_STORE": store,
+        **os.environ, **ONE_MACHINE_LOAD, "LIVE_SECRET": secret, "LIVE_STORE": store,
         "LIVE_RATE_PER_S": RATE_LIMIT, "LIVE_RATE_BURST": RATE_LIMIT,
     }
     python = [sys.executable, "-m", "live"]
@@ -743,7 +744,7 @@ async def floor_server(port: int) -> None:
 def redis_live_server(port: int, workdir: Path, secret: str, url: str, pin: bool) -> ServerProcess:
     """`python -m live serve` on the Redis store at `url`, seeded by the caller."""
     env = {
-        **os.environ, "LIVE_SECRET": secret, "LIVE_STORE": url,
+        **os.environ, **ONE_MACHINE_LOAD, "LIVE_SECRET": secret, "LIVE_STORE": url,
         "LIVE_RATE_PER_S": RATE_LIMIT, "LIVE_RATE_BURST": RATE_LIMIT,
     }
     serve = [

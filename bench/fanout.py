@@ -92,6 +92,7 @@ from websockets.uri import WebSocketURI, parse_uri
 
 from bench import ROOT
 from bench._redis import is_redis, redis_for, seed, store_arg
+from live.settings import ONE_MACHINE_LOAD
 from live.tokens import Tokens
 
 ROOM = "bench"
@@ -538,7 +539,7 @@ async def http_status(port: int, path: str) -> int | None:
 
 def live_server(port: int, data_dir: str, secret: str, pin: bool) -> ServerProcess:
     """`python -m live serve` on a data dir seeded with the demo room `bench`."""
-    env = {**os.environ, "LIVE_SECRET": secret}
+    env = {**os.environ, **ONE_MACHINE_LOAD, "LIVE_SECRET": secret}
     python = [sys.executable, "-m", "live"]
     subprocess.run(
         [*python, "demo", "--data-dir", data_dir, "--no-serve", "--room", ROOM],
@@ -596,7 +597,7 @@ class Workers:
 def redis_workers(ports: list[int], data_dir: str, secret: str, redis, pin: bool) -> Workers:
     """One `python -m live serve` per port, all on the Redis store at `redis.url`
     (seeded by the caller)."""
-    env = {**os.environ, "LIVE_SECRET": secret, "LIVE_STORE": redis.url}
+    env = {**os.environ, **ONE_MACHINE_LOAD, "LIVE_SECRET": secret, "LIVE_STORE": redis.url}
     python = [sys.executable, "-m", "live"]
     servers = [
         ServerProcess(

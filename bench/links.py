@@ -70,6 +70,7 @@ from pathlib import Path
 
 from bench import ROOT
 from bench.fanout import ServerProcess, _fraction, free_port, raise_fd_limit
+from live.settings import ONE_MACHINE_LOAD
 
 ROOM = "bench"
 COOKIE = "live_vid"
@@ -313,7 +314,7 @@ def floor_process(port: int) -> ServerProcess:
 
 def live_process(port: int, data_dir: Path) -> ServerProcess:
     serve = [sys.executable, "-m", "live", "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"]
-    return ServerProcess("live", serve, port, pin=False, env={**os.environ, "LIVE_STORE": "local"})
+    return ServerProcess("live", serve, port, pin=False, env={**os.environ, **ONE_MACHINE_LOAD, "LIVE_STORE": "local"})
 
 
 @dataclass

@@ -29,6 +29,8 @@ from .tokens import Tokens
 from .web import api, links, pages, review
 from .web import metrics as web_metrics
 from .web.posters import PosterPainter
+from .web.h11_protocol import STATE_KEY, HeaderDeadline
+from .web.limits import Limits
 from .web.services import Live
 from .web.sockets import room_socket
 
@@ -52,6 +54,7 @@ def create_app(settings: Settings) -> Starlette:
         templates=Jinja2Templates(env=_templates(settings)),
         metrics=metrics,
         posters=PosterPainter(),
+        limits=Limits.of(settings),
     )
 
     @contextlib.asynccontextmanager
@@ -59,7 +62,8 @@ def create_app(settings: Settings) -> Starlette:
         await ops.open()
         await live.hub.start()
         try:
-            yield
+            # The lifespan state reaches every connection's protocol (live.web.h11_protocol).
+            yield {STATE_KEY: HeaderDeadline(settings.header_timeout_s, metrics.header_timeouts.inc)}
         finally:
             await live.hub.stop()
             await ops.close()
@@ -118,7 +122,6 @@ def create_app(settings: Settings) -> Starlette:
         ],
     )
     app.state.live = live
-    app.state.link_misses = links.Misses()
     return app
 
 

@@ -20,6 +20,7 @@ from .tokens import ANY_ROOM, TOKEN_ID, Tokens
 WS_PROTOCOL = "live.web.transport:LiveWebSocketProtocol"
 # A checkout of the repository: the benchmarks live in its bench/, which no wheel holds.
 CHECKOUT = Path(__file__).resolve().parent.parent
+HTTP_PROTOCOL = "live.web.h11_protocol:LiveH11Protocol"
 
 
 def _duration(text: str) -> int:
@@ -39,6 +40,11 @@ def _version() -> str:
         return f"{__version__} (not installed)"
 
 
+def _addresses(text: str) -> tuple[str, ...]:
+    """'127.0.0.1, 10.0.0.0/8' -> ('127.0.0.1', '10.0.0.0/8')."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (LIVE_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (LIVE_PORT, default 8000)")
@@ -46,6 +52,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="where the local store and the secret live (LIVE_DATA_DIR, default .live)")
     parser.add_argument("--workers", type=int, help="worker processes; more than one needs a shared store (LIVE_WORKERS)")
     parser.add_argument("--public-url", help="the URL people reach this server at, for printed links (LIVE_PUBLIC_URL)")
+    parser.add_argument("--trusted-proxies", type=_addresses, metavar="ADDRESSES",
+                        help="reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For "
+                        "and X-Forwarded-Proto are believed; default none (LIVE_TRUSTED_PROXIES)")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], help="(LIVE_LOG_LEVEL)")
     parser.add_argument("--timezone", help="time zone of the dates in exports when the page sends none "
                         "(LIVE_TIMEZONE, default Asia/Shanghai)")
@@ -59,7 +68,8 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace, **extra) -> Settings:
     flags = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "log_level", "log_format", "demo_pay", "timezone")
+        for name in ("host", "port", "store", "data_dir", "workers", "public_url", "trusted_proxies", "log_level",
+                     "log_format", "demo_pay", "timezone")
     }
     return Settings.from_env(**flags, **extra)
 
@@ -247,7 +257,12 @@ def uvicorn_config(settings: Settings) -> dict:
         "log_config": log_config(settings),
         "host": settings.host,
         "port": settings.port,
+        "http": HTTP_PROTOCOL,
         "ws": WS_PROTOCOL,
+        # Forwarded headers from the trusted proxies only, never from anyone by default
+        # (uvicorn's own default trusts 127.0.0.1).
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies),
         "ws_per_message_deflate": False,
         "ws_max_size": settings.max_frame_bytes,
         "ws_ping_interval": settings.ws_ping_interval_s,
@@ -279,6 +294,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         "LIVE_DATA_DIR": str(settings.data_dir),
         "LIVE_SECRET": settings.secret,
         "LIVE_PUBLIC_URL": settings.public_url,
+        "LIVE_TRUSTED_PROXIES": ",".join(settings.trusted_proxies),
         "LIVE_ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
         "LIVE_DEMO_PAY": "1" if settings.demo_pay else "0",
     }

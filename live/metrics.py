@@ -46,6 +46,7 @@ CLOSE_CODES = frozenset({
     protocol.CLOSE_BAD_HELLO, protocol.CLOSE_UNAUTHORIZED, protocol.CLOSE_ROOM_NOT_FOUND,
     protocol.CLOSE_SLOW_CONSUMER, protocol.CLOSE_IDLE, protocol.CLOSE_RATE_LIMITED,
 })
+ADDRESS_LIMITS = ("sockets", "new_viewers", "clicks", "commands")
 STORE_ERROR_KINDS = ("unavailable", "timeout", "connection", "redis", "unexpected")
 # Base class names (anywhere in an exception's MRO) and their kind, first match wins:
 # redis-py's errors are matched by name, so this module never imports redis.
@@ -101,6 +102,13 @@ class Metrics:
         self.slow_consumer_closes = Counter(
             "live_slow_consumer_closes", "Connections closed because their unsent bytes passed the backlog "
             "bound (close code 4008).", registry=registry)
+        self.address_limited = Counter(
+            "live_address_limited", "What a limit per client address or token subject refused: `sockets` "
+            "(open websockets), `new_viewers` (viewer ids minted), `clicks` (counted link clicks; the click "
+            "was still redirected), `commands` (HTTP command API).", ["limit"], registry=registry)
+        self.header_timeouts = Counter(
+            "live_header_timeouts", "Connections closed because their request head did not arrive within "
+            "LIVE_HEADER_TIMEOUT_S.", registry=registry)
 
         # Children the hot paths use, resolved once; bounded label sets show at zero.
         self.role_open = {role: self.connections.labels(role) for role in ROLES}
@@ -116,6 +124,7 @@ class Metrics:
         self.broadcast_out = self.messages_out.labels("broadcast")
         self.direct_out = self.messages_out.labels("direct")
         self.store_error_kinds = {kind: self.store_errors.labels(kind) for kind in STORE_ERROR_KINDS}
+        self.limited = {limit: self.address_limited.labels(limit) for limit in ADDRESS_LIMITS}
 
     # --- exposition -----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ test can build as many differently configured apps as it likes."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -17,6 +18,10 @@ from .datadir import FILE_MODE, private_dir, private_file
 from .errors import ConfigError
 
 PACKAGE = Path(__file__).resolve().parent  # templates/ and static/ ship inside it
+# The environment that turns the limits per client address off, for load that comes
+# from one machine (the benchmarks, tests with thousands of clients): one address there
+# is one load generator, not one store's crowd.
+ONE_MACHINE_LOAD = {"LIVE_ADDRESS_SOCKETS": "0", "LIVE_ADDRESS_NEW_VIEWERS_BURST": "0", "LIVE_ADDRESS_CLICKS_BURST": "0"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +35,9 @@ class Settings:
     public_url: str = ""
     # Host names requests may carry, besides the public URL's (`accepted_hosts`).
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
+    # addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; from anyone else they are ignored
+    trusted_proxies: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "info"
     log_format: str = "text"  # text (a terminal) or json (one object per line, for production)
@@ -42,12 +50,20 @@ class Settings:
     backlog_bytes: int = 512 * 1024
     max_frame_bytes: int = 64 * 1024
     hello_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0  # a request's head (request line and headers) must arrive within this
     idle_timeout_s: float = 75.0
     ws_ping_interval_s: float = 20.0
     rate_per_s: float = 20.0
     rate_burst: int = 40
     presence_grace_ms: int = 5000
     token_ttl_s: int = 12 * 3600
+
+    # per client address, per worker process (README, "Limits per address"); 0 turns one off
+    address_sockets: int = 500
+    address_new_viewers_per_min: float = 120.0
+    address_new_viewers_burst: int = 500
+    address_clicks_per_min: float = 120.0
+    address_clicks_burst: int = 500
 
     # commerce
     demo_pay: bool = False  # viewers confirm their own payment: `live demo` only, never where money is real
@@ -64,6 +80,11 @@ class Settings:
     def __post_init__(self) -> None:
         if zone_named(self.timezone) is None:
             raise ConfigError(f"timezone {self.timezone!r} is not an IANA time zone name such as Asia/Shanghai")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError as exc:
+                raise ConfigError(f"trusted proxy {entry!r} is not an address or a network (CIDR): {exc}") from None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -130,6 +130,7 @@ class LiveServer:
     process: subprocess.Popen | None = None
     clients: list[Client] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)  # more `live serve` flags (ServerProcess)
 
     @property
     def base(self) -> str:
@@ -210,6 +211,7 @@ class ServerProcess(LiveServer):
         ]
         if self.settings.store != "local":  # e.g. a redis:// URL: workers sharing one store
             cmd += ["--store", self.settings.store]
+        cmd += self.flags
         if self.log_path is None:
             self.process = subprocess.Popen(cmd, env=env)
         else:

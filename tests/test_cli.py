@@ -145,3 +145,15 @@ async def test_import_reads_a_catalog_excel_saved_in_gbk(tmp_path):
 def test_an_unknown_time_zone_is_a_clear_error(tmp_path):
     result = run("serve", "--timezone", "Asia/Atlantis", "--data-dir", str(tmp_path))
     assert result.returncode == 2 and "IANA time zone" in result.stderr
+
+
+def test_forwarded_headers_are_believed_from_the_trusted_proxies_only(tmp_path):
+    from live.cli import uvicorn_config
+    from live.settings import Settings
+
+    # uvicorn's own default believes X-Forwarded-For from 127.0.0.1; ours believes nobody.
+    assert uvicorn_config(Settings())["proxy_headers"] is False
+    config = uvicorn_config(Settings(trusted_proxies=("127.0.0.1", "10.0.0.0/8")))
+    assert (config["proxy_headers"], config["forwarded_allow_ips"]) == (True, "127.0.0.1,10.0.0.0/8")
+    refused = run("serve", "--trusted-proxies", "127.0.0.1,nginx", "--data-dir", str(tmp_path))
+    assert refused.returncode == 2 and "'nginx' is not an address or a network" in refused.stderr

@@ -3,7 +3,8 @@
 `POST /api/rooms/{room}/commands` takes the same JSON messages as the websocket
 (`{"type": "pin", "sku": "A1"}`) with the staff token as a Bearer header, so an
 automation script and the control panel go through the same decoding, role checks and
-store ops.
+store ops, and the same rate: `LIVE_RATE_PER_S` and `LIVE_RATE_BURST` per client
+address and per token subject (429 `rate_limited` past either).
 """
 
 from __future__ import annotations
@@ -26,12 +27,16 @@ from .. import protocol
 from ..access import ROOM_STAFF, revoke
 from ..domain import scripts as script_rules
 from ..domain import attribution, sheets
-from ..errors import BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, StaleRequest, StoreUnavailable, Unauthorized
+from ..errors import (
+    BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, RateLimited, StaleRequest, StoreUnavailable,
+    Unauthorized,
+)
 from ..imports import format_of, import_catalog, import_people, text_of
 from ..commands import Sender
 from ..settings import zone_named
 from ..ops import Actor, OrderReport
 from ..tokens import ANY_ROOM, TOKEN_ID, VIEWER_COOKIE, Claims
+from .limits import client_key
 from .services import Live
 
 log = logging.getLogger("live.api")
@@ -47,7 +52,10 @@ def error_response(exc: LiveError, status: int | None = None) -> Response:
 
 async def live_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LiveError)
-    return error_response(exc)
+    response = error_response(exc)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def _bearer(request: Request, what: str) -> str:
@@ -60,6 +68,20 @@ def _bearer(request: Request, what: str) -> str:
 async def _claims(request: Request, live: Live, room: str) -> Claims:
     """A staff token of this room's staff: guides read their own data through the portal only."""
     return await live.gate.admit(_bearer(request, "a staff token"), room, ROOM_STAFF)
+
+
+async def _command_sender(request: Request, live: Live, room: str) -> Sender:
+    """Who sends a command over HTTP, once their address and then their token's subject
+    are within the command rate (the address first: a flood of bad tokens is limited too)."""
+    limits, now = live.limits, live.ops.clock()
+    if not limits.commands_by_address.take(client_key(request.scope), now):
+        live.metrics.limited["commands"].inc()
+        raise RateLimited("too many commands from your address; slow down")
+    claims = await _claims(request, live, room)
+    if not limits.commands_by_subject.take(claims.sub, now):
+        live.metrics.limited["commands"].inc()
+        raise RateLimited(f"too many commands from {claims.sub!r}; slow down")
+    return Sender(room, claims.role, claims.sub, claims.exp * 1000)
 
 
 def _json(message: msgspec.Struct | dict) -> Response:
@@ -97,12 +119,11 @@ async def room_state(request: Request) -> Response:
 async def room_command(request: Request) -> Response:
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    claims = await _claims(request, live, room)
+    sender = await _command_sender(request, live, room)
     body = await request.body()
     if len(body) > MAX_BODY:
         raise BadMessage(f"the body is larger than {MAX_BODY} bytes")
     message = protocol.decode_client(body)
-    sender = Sender(room, claims.role, claims.sub, claims.exp * 1000)
     reply = await live.commands.handle(sender, message)
     return _json(reply if reply is not None else {"ok": True})
 
@@ -216,7 +237,7 @@ async def scripts_import(request: Request) -> Response:
     with) the lines of a file, through the same command as the bulk paste."""
     live: Live = request.app.state.live
     room = request.path_params["room"]
-    claims = await _claims(request, live, room)
+    sender = await _command_sender(request, live, room)
     fmt, text = await _upload(request)
     try:
         parsed = script_rules.from_csv(text) if fmt == "csv" else script_rules.from_json(text)
@@ -226,8 +247,7 @@ async def scripts_import(request: Request) -> Response:
     if not lines:
         raise BadMessage("the file holds no lines", path="$")
     message = protocol.AddScriptLines(lines=lines, replace=request.query_params.get("replace") in ("1", "true"))
-    reply = await live.commands.handle(Sender(room, claims.role, claims.sub, claims.exp * 1000), message)
-    return _json(reply)
+    return _json(await live.commands.handle(sender, message))
 
 
 # --- the guide portal: a guide's (or distributor's) own data, nobody else's ------------

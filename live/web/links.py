@@ -1,10 +1,11 @@
 """Tracked links: `/r/{code}` counts the click and sends the viewer to the live.
 
 A click is counted once per viewer per link per hour, durably, before the redirect, so
-every counted click is on disk; crawlers and link previews are redirected uncounted.
-Codes are random (about 58 bits): they cannot be guessed, and a client that keeps
-asking for codes that do not exist is slowed down (a token bucket per address) and then
-refused. Each link also has its QR code (`/r/{code}.svg`, `.png`) and a poster
+every counted click is on disk; crawlers and link previews are redirected uncounted,
+and so are clicks past the client address's budgets (new viewer ids, counted clicks:
+`live.web.limits`). Codes are random (about 58 bits): they cannot be guessed, and a
+client that keeps asking for codes that do not exist is slowed down (a token bucket per
+address) and then refused. Each link also has its QR code (`/r/{code}.svg`, `.png`) and a poster
 (`/r/{code}/poster.svg`, and `poster.png` for chats that take no SVG) to share in chats
 and groups.
 """
@@ -12,35 +13,17 @@ and groups.
 from __future__ import annotations
 
 import io
-from collections import OrderedDict
 
 import segno
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..domain.bots import is_bot
-from ..domain.ratelimit import TokenBucket
 from ..errors import NotFound
 from ..tokens import VIEWER_COOKIE, VIEWER_COOKIE_TTL_S
+from .limits import client_key
 from .pages import render
 from .services import Live
-
-MISSES_PER_MIN = 30
-ADDRESSES_KEPT = 10_000
-
-
-class Misses:
-    """How many unknown codes each address asked for lately (the last addresses)."""
-
-    def __init__(self) -> None:
-        self.buckets: OrderedDict[str, TokenBucket] = OrderedDict()
-
-    def allow(self, address: str, now: int) -> bool:
-        bucket = self.buckets.pop(address, None) or TokenBucket(MISSES_PER_MIN / 60, MISSES_PER_MIN, now)
-        self.buckets[address] = bucket
-        if len(self.buckets) > ADDRESSES_KEPT:
-            self.buckets.popitem(last=False)
-        return bucket.take(now)
 
 
 async def _known(request: Request) -> tuple[Live, object] | Response:
@@ -49,9 +32,7 @@ async def _known(request: Request) -> tuple[Live, object] | Response:
     try:
         return live, await live.ops.link(code)
     except NotFound:
-        address = request.client.host if request.client else "?"
-        misses: Misses = request.app.state.link_misses
-        if not misses.allow(address, live.ops.clock()):
+        if not live.limits.link_misses.take(client_key(request.scope), live.ops.clock()):
             return Response("too many unknown links; try again later\n", status_code=429, media_type="text/plain")
         return render(request, "link_not_found.html", status=404)
 
@@ -63,10 +44,10 @@ async def follow(request: Request) -> Response:
     live, link = found
     cookie = None
     if not is_bot(request.headers.get("user-agent")):
-        viewer = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE))
-        if viewer is None:
-            viewer, cookie = live.tokens.viewer_cookie()
-        await live.ops.record_click(link.code, viewer)
+        address = client_key(request.scope)
+        viewer, cookie = _viewer(request, live, address)
+        if viewer is not None and _counts(live, address):
+            await live.ops.record_click(link.code, viewer)
     target = f"/watch/{link.room}" + (f"?product={link.sku}" if link.sku else "")
     # Every click of a shared link lands here: the headers are written out, not built
     # through RedirectResponse, MutableHeaders and http.cookies (a third of the time).
@@ -81,6 +62,23 @@ async def follow(request: Request) -> Response:
         value = f"{VIEWER_COOKIE}={cookie}; HttpOnly; Max-Age={VIEWER_COOKIE_TTL_S}; Path=/; SameSite=lax{secure}"
         response.raw_headers.append((b"set-cookie", value.encode()))
     return response
+
+
+def _viewer(request: Request, live: Live, address: str) -> tuple[str | None, str | None]:
+    """The clicking viewer's id, and a new cookie when one was minted for them; no one
+    when their address has minted its budget of new viewer ids."""
+    viewer = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE))
+    if viewer is not None:
+        return viewer, None
+    return live.new_viewer(address) or (None, None)
+
+
+def _counts(live: Live, address: str) -> bool:
+    """Whether the click is within its address's budget of counted clicks."""
+    if live.limits.clicks.take(address, live.ops.clock()):
+        return True
+    live.metrics.limited["clicks"].inc()
+    return False
 
 
 async def qr(request: Request) -> Response:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from ..errors import RoomNotFound
 from ..tokens import VIEWER_COOKIE, VIEWER_COOKIE_TTL_S
 from . import i18n
+from .limits import client_key
 from .services import Live
 
 CSP = (
@@ -92,8 +93,11 @@ async def watch(request: Request) -> Response:
     if video is not None and not video.startswith(("https://", "http://", "/")):
         video = None
     response = await _room_page(request, "watch.html", page="watch", video=video, demo_pay=live.settings.demo_pay)
-    if live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE)) is None:
-        _, cookie = live.tokens.viewer_cookie()
+    # A new phone gets its viewer id here, out of its address's budget; past it the page
+    # comes without one, and its socket is refused until the budget refills.
+    known = live.tokens.viewer_id(request.cookies.get(VIEWER_COOKIE)) is not None
+    if not known and (minted := live.new_viewer(client_key(request.scope))) is not None:
+        _, cookie = minted
         response.set_cookie(
             VIEWER_COOKIE, cookie, max_age=VIEWER_COOKIE_TTL_S, httponly=True, samesite="lax",
             secure=request.url.scheme == "https",

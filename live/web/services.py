@@ -15,6 +15,7 @@ from ..settings import Settings
 from ..ops import Ops
 from ..tokens import Tokens
 from .posters import PosterPainter
+from .limits import Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,15 @@ class Live:
     templates: Jinja2Templates
     metrics: Metrics
     posters: PosterPainter
+    limits: Limits
+
+    def new_viewer(self, address: str) -> tuple[str, str] | None:
+        """A new viewer id and its signed cookie, out of the budget of new viewer ids of
+        the client address `address` (`client_key`); None past it."""
+        if not self.limits.new_viewers.take(address, self.ops.clock()):
+            self.metrics.limited["new_viewers"].inc()
+            return None
+        return self.tokens.viewer_cookie()
 
     def url(self, request: Request, path: str) -> str:
         """An absolute URL to hand out (QR codes, portal links): `LIVE_PUBLIC_URL` if set,

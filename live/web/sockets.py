@@ -1,10 +1,13 @@
 """The room websocket, `/ws/{room}`: handshake checks, hello, then one message at a time.
 
 Order of checks: Origin at the handshake (refused with HTTP 403 before any upgrade),
-then the first frame must be a `hello` within `hello_timeout_s` naming a protocol
-version we speak; a staff token must be valid for this room and not taken back
-(`live.access`); the room must exist. Each later frame is rate limited, decoded (bad
-input gets an `error` and changes nothing) and handed to `RoomCommands`.
+then the client address's open sockets (`LIVE_ADDRESS_SOCKETS`: past it, an `error`
+`too_many_connections` and close 4029); the first frame must be a `hello` within
+`hello_timeout_s` naming a protocol version we speak; a staff token must be valid for
+this room and not taken back (`live.access`); the room must exist; a viewer without a
+valid viewer cookie is minted a new viewer id out of the address's budget
+(`too_many_new_viewers` and 4029 past it). Each later frame is rate limited, decoded
+(bad input gets an `error` and changes nothing) and handed to `RoomCommands`.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import protocol
 from ..domain.ratelimit import TokenBucket
-from ..errors import BadMessage, LiveError, NotReady, RoomNotFound, StoreUnavailable, TokenExpired, UnsupportedVersion
+from ..errors import (
+    BadMessage, LiveError, NotReady, RateLimited, RoomNotFound, StoreUnavailable, TokenExpired, UnsupportedVersion,
+)
 from ..hub import Conn
 from ..logs import set_room
 from ..protocol import Hello
 from ..commands import Sender
 from ..settings import Settings
-from ..tokens import VIEWER_COOKIE, new_viewer_id
+from ..tokens import VIEWER_COOKIE
+from .limits import client_address, client_key
 from .services import Live
 from .transport import EXTENSION
 
@@ -57,6 +63,14 @@ async def room_socket(websocket: WebSocket) -> None:
         await websocket.close(code=1011)
         return
     await websocket.accept()
+    address = client_key(websocket.scope)
+    if not live.limits.sockets.acquire(address):
+        live.metrics.limited["sockets"].inc()
+        await _refuse_address(websocket, RateLimited(
+            "too many connections from your address; try again later", code="too_many_connections",
+            limit=live.settings.address_sockets,
+        ))
+        return
     conn: Conn | None = None
     code: int | None = None
     try:
@@ -71,6 +85,7 @@ async def room_socket(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        live.limits.sockets.release(address)
         if conn is not None:
             live.hub.leave(conn, code)
 
@@ -78,6 +93,13 @@ async def room_socket(websocket: WebSocket) -> None:
 async def _refuse(websocket: WebSocket, exc: LiveError, close_code: int) -> None:
     await websocket.send_text(protocol.encode(protocol.error_of(exc)).decode())
     await websocket.close(code=close_code, reason=exc.code)
+
+
+async def _refuse_address(websocket: WebSocket, exc: RateLimited) -> None:
+    """A limit of the client's address was reached: say which, and close with 4029
+    (pages reconnect with backoff)."""
+    log.info("refused websocket from %s: %s", client_address(websocket.scope), exc.code)
+    await _refuse(websocket, exc, protocol.CLOSE_RATE_LIMITED)
 
 
 async def _hello(websocket: WebSocket, live: Live) -> Hello | None:
@@ -126,7 +148,16 @@ async def _identify(websocket: WebSocket, live: Live, room: str, hello: Hello, d
             await _refuse(websocket, exc, protocol.CLOSE_UNAUTHORIZED)
             return None
         return Conn(direct, room, claims.role, claims.sub, bucket, claims=claims)
-    viewer = live.tokens.viewer_id(websocket.cookies.get(VIEWER_COOKIE)) or new_viewer_id()
+    viewer = live.tokens.viewer_id(websocket.cookies.get(VIEWER_COOKIE))
+    if viewer is None:
+        minted = live.new_viewer(client_key(websocket.scope))
+        if minted is None:
+            await _refuse_address(websocket, RateLimited(
+                "too many new viewers from your address; try again later", code="too_many_new_viewers",
+                limit=live.settings.address_new_viewers_burst,
+            ))
+            return None
+        viewer = minted[0]
     return Conn(direct, room, "viewer", viewer, bucket, viewer_id=viewer)
 
 

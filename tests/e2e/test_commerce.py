@@ -16,6 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from live.ops import open_ops
+from live.settings import ONE_MACHINE_LOAD
 from tests.support import ROOM, WEBHOOK_SECRET, ServerProcess, seed, signed, test_settings
 
 pytestmark = pytest.mark.slow
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 async def shop(tmp_path):
-    """A seeded server process, its rate limits opened for load."""
+    """A seeded server process, its rate limits opened for load (and its limits per
+    address off: every buyer here comes from 127.0.0.1)."""
     settings = test_settings(tmp_path / "data")
     store = open_ops(settings.store, settings.data_dir)
     await store.open()
@@ -36,7 +38,7 @@ async def shop(tmp_path):
     await store.close()
     server = ServerProcess(
         settings,
-        env={"LIVE_RATE_PER_S": "1000", "LIVE_RATE_BURST": "1000", "LIVE_WEBHOOK_SECRET": WEBHOOK_SECRET},
+        env={"LIVE_RATE_PER_S": "1000", "LIVE_RATE_BURST": "1000", "LIVE_WEBHOOK_SECRET": WEBHOOK_SECRET, **ONE_MACHINE_LOAD},
     )
     server.start()
     yield server

@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 
 from live.ops import Ops
 from live.ops.tables import HOT, SCHEMA
+from live.settings import ONE_MACHINE_LOAD
 from live.store.redis import RedisStore
 from tests.redis_server import RedisServer
 from tests.support import ROOM, SEEDER, Client, ServerProcess, free_port, seed, test_settings
@@ -45,6 +46,7 @@ EVENTS = frozenset({
     "prompt", "banner", "alert", "action", "scripts",
 })
 WORKER_ENV = {
+    **ONE_MACHINE_LOAD,  # every viewer here comes from 127.0.0.1
     "LIVE_RATE_PER_S": "1000",
     "LIVE_RATE_BURST": "1000",
     "LIVE_RESUME_WINDOW": "100000",
