@@ -65,13 +65,13 @@ def phone(server, address: str = "127.0.0.1", cookie: str | None = None, **heade
 
 
 async def guide_link(server) -> str:
-    store = server.app.state.live.store
+    store = server.app.state.live.ops
     await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "MEI-01")])
     return (await store.create_link("g1", ROOM)).code
 
 
 async def clicks_counted(server) -> int:
-    [live] = (await server.app.state.live.store.guide_report("g1")).lives
+    [live] = (await server.app.state.live.ops.guide_report("g1")).lives
     return live.clicks
 
 

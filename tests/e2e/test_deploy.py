@@ -33,6 +33,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from live.protocol import Guide, Shop
+from live.ops import Ops
+from live.ops.tables import HOT, SCHEMA
 from live.store.redis import RedisStore
 from tests.support import ROOM, Client, ServerProcess, free_port, seed, test_settings
 
@@ -131,7 +133,7 @@ def insecure() -> ssl.SSLContext:
 async def deployment(request, redis_server, tmp_path):
     """Two workers on Redis behind nginx; `trusted`: whether the workers list nginx
     (127.0.0.1) in --trusted-proxies."""
-    store = RedisStore(redis_server.url, prefix=PREFIX)
+    store = Ops(RedisStore(redis_server.url, SCHEMA, HOT, prefix=PREFIX))
     await seed(store)
     await store.put_people([Shop("s1", "West Lake")], [Guide("g1", "Mei", "s1", "MEI-01")])
     link = await store.create_link("g1", ROOM)
@@ -150,11 +152,11 @@ async def deployment(request, redis_server, tmp_path):
         for worker in workers:
             await worker.close_clients()
             worker.stop(signal.SIGKILL)
-        await store.r.aclose()
+        await store.store.r.aclose()
 
 
 class Deployment:
-    def __init__(self, nginx: Nginx, workers: list[ServerProcess], store: RedisStore, code: str, trusted: bool) -> None:
+    def __init__(self, nginx: Nginx, workers: list[ServerProcess], store: Ops, code: str, trusted: bool) -> None:
         self.nginx, self.workers, self.store, self.code, self.trusted = nginx, workers, store, code, trusted
         self.clients: list[Client] = []
 
