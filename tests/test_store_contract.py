@@ -8,6 +8,7 @@ a restart. The commerce ops have their own suite, `test_store_commerce.py`.
 from __future__ import annotations
 
 import asyncio
+import random
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from live import protocol
 from live.errors import BadMessage, NotFound, ProductNotFound, RoomNotFound
 from live.protocol import Guide, Product, ScriptLine, Shop
+from live.domain.review import audience_of
 from live.ops import Actor
 from tests.stores import STORES, Clock, make_store
 
@@ -348,9 +350,13 @@ async def test_the_history_of_a_room_survives_a_restart(opener):
     history = await store.history("r1")
     assert [e.kind for e in history.events][:3] == ["lineup", "pinned", "release"]
     assert [e.seq for e in history.events] == list(range(1, len(history.events) + 1))
-    visits = sorted(history.visits, key=lambda v: v.viewer)
+    a = history.audience
+    assert (a.views, a.viewers, a.linked, a.first, a.promoters["g1"].brought) == (2, 2, 1, start, 1)
+    assert a.watched_ms >= 60_000  # v2's minute, and v1's visit, which ended with the process
+    visits = sorted(await store.store.visits("r1"), key=lambda v: v.viewer)
     assert [(v.viewer, v.start, v.via) for v in visits] == [("v1", start, "g1"), ("v2", start + 1_000, None)]
-    assert visits[1].end == start + 61_000 and visits[0].end is not None  # v1's visit ended with the process
+    assert visits[1].end == start + 61_000 and visits[0].end is not None
+    assert history.presence.minutes  # the minutes of the live, for its chart
     assert [r.id for r in history.releases] == [wave]
     assert [(h.viewer, h.status) for h in history.holds] == [("v1", "paid")]
     assert [(o.id, o.status, o.guide) for o in history.orders] == [(order.id, "paid", "g1")]
@@ -358,6 +364,37 @@ async def test_the_history_of_a_room_survives_a_restart(opener):
     with pytest.raises(RoomNotFound):
         await store.history("nope")
     await store.close()
+
+
+async def test_the_audience_is_the_visits_summed(store):
+    """What the review reads of a live's visits (`Store.audience`) is exactly what
+    `live.domain.review.audience_of` sums from them, whatever the store: a random live
+    of viewers coming and going, brought by guides of two stores or by nobody, some
+    still watching, some for no time at all."""
+    rng = random.Random(7)
+    await store.put_people(
+        [Shop("s1", "West Lake"), Shop("s2", "Bund")],
+        [Guide("g1", "Mei", "s1", "code-mei-123"), Guide("g2", "Lin", "s1", "code-lin-456"), Guide("g3", "Jie", "s2", "code-jie-789")],
+    )
+    viewers = [f"v{i}" for i in range(12)]
+    for viewer in viewers[:9]:
+        link = await store.create_link(rng.choice(["g1", "g2", "g3"]), "r1")
+        await store.record_click(link.code, viewer)
+    inside: set[str] = set()
+    for _ in range(80):
+        store.clock.now += rng.choice([0, 0, 1_000, 15_000, 45_000, 90_000])
+        viewer = rng.choice(viewers)
+        if viewer in inside:
+            await store.leave("r1", viewer, store.clock())
+            inside.discard(viewer)
+        else:
+            await store.enter("r1", viewer)
+            inside.add(viewer)
+    groups = {"s1": ["g1", "g2"], "s2": ["g3"]}
+    now = store.clock() + 5_000
+    summed = await store.store.audience("r1", now, groups)
+    assert summed == audience_of(await store.store.visits("r1"), now, groups)
+    assert summed.views > 20 and summed.promoters and summed.groups and summed.viewers <= len(viewers)
 
 
 async def test_a_reissued_portal_survives_a_restart(opener):
@@ -401,5 +438,8 @@ async def test_the_history_of_a_room_shows_who_is_still_in_it(store):
     await store.enter("r1", "v2")
     store.clock.now += 5_000
     await store.leave("r1", "v2", store.clock())
-    visits = sorted((await store.history("r1")).visits, key=lambda v: v.viewer)
+    visits = sorted(await store.store.visits("r1"), key=lambda v: v.viewer)
     assert [(v.viewer, v.start, v.end) for v in visits] == [("v1", start, None), ("v2", start, start + 5_000)]
+    store.clock.now += 5_000
+    audience = (await store.history("r1")).audience
+    assert (audience.views, audience.watched_ms, audience.last) == (2, 10_000 + 5_000, store.clock())  # v1 up to now

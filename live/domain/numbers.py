@@ -75,6 +75,16 @@ class LiveNumbers:
         bucket.online_end = self.online
         return bucket
 
+    def glance(self, at: int, new_viewer: bool) -> MinuteBucket:
+        """A visit of no length: an entry and an exit at one instant, never online."""
+        bucket = self._bucket(at)
+        self.entries += 1
+        self.exits += 1
+        self.unique += new_viewer
+        bucket.entries += 1
+        bucket.exits += 1
+        return bucket
+
     def like(self, at: int, n: int) -> MinuteBucket:
         self.likes += n
         bucket = self._bucket(at)

@@ -1,12 +1,13 @@
 """The post-live review (复盘): what the room did, computed from what it recorded.
 
-Everything here is derived from four kinds of record, so it can be checked by hand:
-visits (who was in the room from when to when, and who brought them), orders, the
-waves of stock, and the room's log of moments (releases, coupon pushes, pins, pushed
-lines, segments of the run-of-show, staff actions). Presence is exact, not sampled:
-online at any instant is the number of visits spanning it, the average online is the
-total time watched divided by the length of the live, and the peak is found by a
-sweep over visit starts and ends.
+Everything here is derived from what the room recorded, so it can be checked by hand:
+its visits (summed: `Audience`), its presence minute by minute (each minute's highest
+online count, entries and exits, kept exactly as the live ran: `live.domain.numbers`),
+orders, the waves of stock, and the room's log of moments (releases, coupon pushes,
+pins, pushed lines, segments of the run-of-show, staff actions). The average online is
+the total time watched divided by the length of the live; the peak is the highest
+online count of any minute; windows of time (segments, what moved the numbers) count
+entries and exits by the minute, orders to the millisecond.
 
 Conventions, the same as the live numbers: orders, buyers and GMV count orders paid
 and not refunded (refunds are reported on their own line); money is integer fen; a
@@ -17,7 +18,10 @@ paid, entries and exits in the `window` after each moment with the `window` befo
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from .numbers import LiveNumbers, MinuteBucket
 
 MINUTE_MS = 60_000
 STAYED_MS = 60_000
@@ -33,7 +37,79 @@ class Visit:
     end: int | None  # None: still in the room
     via: str | None = None  # the guide or distributor who brought them
     last_sku: str | None = None
-    open: bool = False  # set by the review for a visit still open: its end is `now`
+
+
+@dataclass(frozen=True, slots=True)
+class Brought:
+    brought: int  # viewers (each once) a promoter brought
+    stayed: int  # of them, those who watched a minute or more in all
+
+
+@dataclass(slots=True)
+class Audience:
+    """Who was in the room, summed: all the review needs of every visit, so a live of
+    millions of visits is read as a handful of figures. `audience_of` sums a list of
+    visits; the local store sums them in SQLite, and a contract test holds the two to
+    the same cases. A visit still open counts up to `now`."""
+
+    views: int = 0  # visits
+    viewers: int = 0  # each viewer once
+    stayed: int = 0  # viewers who watched a minute or more in all
+    linked: int = 0  # viewers brought by a tracked link
+    watched_ms: int = 0
+    first: int | None = None  # the first entry
+    last: int | None = None  # the last exit (`now` while anyone watches)
+    promoters: dict[str, Brought] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)  # a group of promoters (a store) -> viewers they brought
+
+
+def audience_of(visits: Iterable[Visit], now: int, groups: Mapping[str, Iterable[str]] | None = None) -> Audience:
+    """The `Audience` of these visits; `groups` names the promoters of each group."""
+    out = Audience()
+    dwell: dict[str, int] = defaultdict(int)
+    theirs: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for v in visits:
+        end = v.end if v.end is not None else max(v.start, now)
+        out.views += 1
+        out.watched_ms += end - v.start
+        out.first = v.start if out.first is None else min(out.first, v.start)
+        out.last = end if out.last is None else max(out.last, end)
+        dwell[v.viewer] += end - v.start
+        if v.via is not None:
+            theirs[v.via][v.viewer] += end - v.start
+    out.viewers = len(dwell)
+    out.stayed = sum(1 for ms in dwell.values() if ms >= STAYED_MS)
+    out.linked = len({viewer for viewers in theirs.values() for viewer in viewers})
+    out.promoters = {
+        via: Brought(len(viewers), sum(1 for ms in viewers.values() if ms >= STAYED_MS)) for via, viewers in theirs.items()
+    }
+    for group, members in (groups or {}).items():
+        viewers = {viewer for via in members for viewer in theirs.get(via, ())}
+        if viewers:
+            out.groups[group] = len(viewers)
+    return out
+
+
+def replay(visits: Iterable[Visit], now: int) -> LiveNumbers:
+    """The presence numbers these visits make, minute by minute, as the store keeps
+    them while a live runs (`live.domain.numbers`): for a live known only by its visits."""
+    steps = []
+    for v in visits:
+        if v.end is not None and v.end <= v.start:
+            steps.append((v.start, 2, v))  # of no length: never online
+            continue
+        steps.append((v.start, 1, v))
+        if v.end is not None:
+            steps.append((v.end, 0, v))  # at one instant, exits before entries
+    seen: set[str] = set()
+    n = LiveNumbers(keep_minutes=1 << 40)
+    for at, step, v in sorted(steps, key=lambda s: (s[0], s[1])):
+        if step == 0:
+            n.exit(at, v.start, at)
+            continue
+        (n.enter if step == 1 else n.glance)(at, v.viewer not in seen)
+        seen.add(v.viewer)
+    return n
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +177,13 @@ class Promoter:
 
 @dataclass(slots=True)
 class History:
+    """A live's record, as the review reads it: its `audience`, the presence numbers of
+    its minutes (`presence.minutes`, each minute's online, entries and exits), its
+    orders, waves, moments, segments, clicks and claims."""
+
     now: int
-    visits: list[Visit] = field(default_factory=list)
+    audience: Audience = field(default_factory=Audience)
+    presence: LiveNumbers = field(default_factory=LiveNumbers)
     sales: list[Sale] = field(default_factory=list)
     waves: list[WaveRecord] = field(default_factory=list)
     moments: list[Moment] = field(default_factory=list)
@@ -281,36 +362,33 @@ class Review:
 
 
 def review(h: History, window_ms: int = 5 * MINUTE_MS) -> Review:
-    visits = [v if v.end is not None else Visit(v.viewer, v.start, max(v.start, h.now), v.via, v.last_sku, open=True)
-              for v in h.visits]
     paid = [s for s in h.sales if s.counts]
-    start, end = _span(h, visits)
-    headline = _headline(h, visits, paid, start, end)
+    start, end = _span(h)
+    minutes = _minute_buckets(h.presence, start, end)
+    headline = _headline(h, paid, minutes, start, end)
     return Review(
         headline=headline,
-        funnel=_funnel(h, visits, paid),
+        funnel=_funnel(h, paid),
         formula=_live_formula(headline),
         products=_products(h, paid),
         waves=[_wave_row(w, h.titles, h.sales) for w in sorted(h.waves, key=lambda w: w.starts_at)],
-        guides=_promoters(h, visits, paid),
-        stores=_stores(h, visits, paid),
-        segments=_segments(h, visits, paid, end),
-        moved=_moved(h, visits, window_ms),
-        minutes=_minutes(visits, h.sales, start, end),
+        guides=_promoters(h, paid),
+        stores=_stores(h, paid),
+        segments=_segments(h, paid, minutes, end),
+        moved=_moved(h, minutes, window_ms),
+        minutes=_minutes(minutes, h.sales, end),
         markers=sorted((m for m in h.moments if m.kind == "action"), key=lambda m: m.at),
         window_s=window_ms // 1000,
     )
 
 
-def _span(h: History, visits: list[Visit]) -> tuple[int | None, int | None]:
+def _span(h: History) -> tuple[int | None, int | None]:
     """The live runs from its first entry to its last exit (or now, if anyone is still
     watching); paid orders after everyone left extend it."""
-    if not visits:
+    if h.audience.first is None or h.audience.last is None:
         return None, None
-    start = min(v.start for v in visits)
-    end = max(v.end for v in visits)  # type: ignore[type-var]
     paid_times = [s.paid_at for s in h.sales if s.paid_at is not None]
-    return start, max([end, *paid_times])
+    return h.audience.first, max([h.audience.last, *paid_times])
 
 
 def _ratio(a: float, b: float) -> float:
@@ -321,29 +399,34 @@ def _div(a: int, b: int) -> int:
     return round(a / b) if b else 0
 
 
-def online_changes(visits: list[Visit]) -> list[tuple[int, int]]:
-    """(time, +1 or -1), exits before entries at the same instant: a viewer who leaves
-    as another arrives never counts as two. A visit of no length was never online."""
-    spans = [v for v in visits if v.end > v.start]  # type: ignore[operator]
-    points = [(v.start, 1) for v in spans] + [(v.end, -1) for v in spans]  # type: ignore[misc]
-    return sorted(points, key=lambda p: (p[0], p[1]))
+def _minute_buckets(n: LiveNumbers, start: int | None, end: int | None) -> list[MinuteBucket]:
+    """Every minute of the live, oldest first; a minute nobody came or went in holds
+    the online count of the minute before it."""
+    if start is None or end is None:
+        return []
+    out, online = [], 0
+    before = [t for t in n.minutes if t < start - start % MINUTE_MS]
+    if before:
+        online = n.minutes[max(before)].online_end
+    for t in range(start - start % MINUTE_MS, end - end % MINUTE_MS + MINUTE_MS, MINUTE_MS):
+        bucket = n.minutes.get(t) or MinuteBucket(t, online, online, online)
+        online = bucket.online_end
+        out.append(bucket)
+    return out
 
 
-def _headline(h: History, visits: list[Visit], paid: list[Sale], start: int | None, end: int | None) -> Headline:
+def _headline(h: History, paid: list[Sale], minutes: list[MinuteBucket], start: int | None, end: int | None) -> Headline:
     out = Headline(start=start, end=end, likes=h.likes)
     if start is None or end is None:
         return out
-    online = 0
-    for at, step in online_changes(visits):
-        online += step
-        if online > out.peak_online:
-            out.peak_online, out.peak_at = online, at
-    watched = sum(v.end - v.start for v in visits)  # type: ignore[operator]
+    a = h.audience
+    peak = max(minutes, key=lambda b: b.online_max, default=None)
+    if peak is not None and peak.online_max:
+        out.peak_online, out.peak_at = peak.online_max, peak.t
     out.duration_s = (end - start) // 1000
-    out.avg_online = round(_ratio(watched, end - start), 2)
-    out.unique_viewers = len({v.viewer for v in visits})
-    out.views = len(visits)
-    out.avg_dwell_s = round(watched / len(visits) / 1000)
+    out.avg_online = round(_ratio(a.watched_ms, end - start), 2)
+    out.unique_viewers, out.views = a.viewers, a.views
+    out.avg_dwell_s = round(a.watched_ms / a.views / 1000) if a.views else 0
     out.orders = len(paid)
     out.buyers = len({s.viewer for s in paid})
     out.gmv = sum(s.amount for s in paid)
@@ -356,23 +439,22 @@ def _headline(h: History, visits: list[Visit], paid: list[Sale], start: int | No
     return out
 
 
-def _funnel(h: History, visits: list[Visit], paid: list[Sale]) -> list[Step]:
-    dwell: dict[str, int] = defaultdict(int)
-    for v in visits:
-        dwell[v.viewer] += v.end - v.start  # type: ignore[operator]
+def _funnel(h: History, paid: list[Sale]) -> list[Step]:
+    """Each step counts viewers of the live, each once, and its rate is of the viewers
+    who entered: every step is of the same people, so none is above 100 %. Claims are
+    made in the room, so their viewers entered; buyers count if they claimed stock in the
+    room (a shop's order of someone who never came in is not part of this live's
+    funnel)."""
+    entered = h.audience.viewers
     counts = [
-        ("link_clicks", len({viewer for _, viewer, _ in h.clicks})),
-        ("entered", len(dwell)),
-        ("stayed_1_min", sum(1 for ms in dwell.values() if ms >= STAYED_MS)),
+        ("entered", entered),
+        ("came_by_link", h.audience.linked),
+        ("stayed_1_min", h.audience.stayed),
         ("claimed_coupon", len({viewer for viewer, _ in h.coupon_claims})),
         ("claimed_stock", len({viewer for viewer, _ in h.stock_claims})),
-        ("paid", len({s.viewer for s in paid})),
+        ("paid", len({s.viewer for s in paid} & {viewer for viewer, _ in h.stock_claims})),
     ]
-    steps, before = [], None
-    for name, n in counts:
-        steps.append(Step(name, n, None if not before else round(n / before, 4)))  # no rate after a step of none
-        before = n
-    return steps
+    return [Step(name, n, None if i == 0 or not entered else round(n / entered, 4)) for i, (name, n) in enumerate(counts)]
 
 
 def _live_formula(head: Headline) -> Formula:
@@ -433,34 +515,44 @@ def _wave_row(w: WaveRecord, titles: dict[str, str], sales: list[Sale]) -> WaveR
                    w.returned, _sell_out_s(w))
 
 
-def _promoters(h: History, visits: list[Visit], paid: list[Sale]) -> list[PromoterRow]:
-    ids = set(h.promoters) & ({o for o, _, _ in h.clicks} | {v.via for v in visits if v.via} |
+def _promoters(h: History, paid: list[Sale]) -> list[PromoterRow]:
+    """Each promoter's part, and their result factor by factor: reachable customers
+    (their reach, or the viewers they brought when they never said) x delivery rate
+    (brought / reachable) x scene conversion (buyers / brought) x value per buyer
+    (客单价, GMV / buyers): the factors multiply to their GMV."""
+    ids = set(h.promoters) & ({o for o, _, _ in h.clicks} | set(h.audience.promoters) |
                               {s.guide or s.distributor for s in h.sales if s.guide or s.distributor} | set(h.commission))
     rows = []
     for pid in ids:
         p = h.promoters[pid]
-        theirs = [v for v in visits if v.via == pid]
-        dwell: dict[str, int] = defaultdict(int)
-        for v in theirs:
-            dwell[v.viewer] += v.end - v.start  # type: ignore[operator]
+        came = h.audience.promoters.get(pid, Brought(0, 0))
         orders = [s for s in paid if (s.guide or s.distributor) == pid]
-        brought, buyers, gmv = len(dwell), len({s.viewer for s in orders}), sum(s.amount for s in orders)
-        reach = p.reach or 0
+        buyers, gmv = len({s.viewer for s in orders}), sum(s.amount for s in orders)
+        reach = p.reach or came.brought
         formula = Formula([
             Factor("reachable", reach, "count"),
-            Factor("delivery_rate", _ratio(brought, reach), "rate"),
-            Factor("scene_conversion", _ratio(buyers, brought), "rate"),
-            Factor("aov", _ratio(gmv, len(orders)), "fen"),
+            Factor("delivery_rate", _ratio(came.brought, reach), "rate"),
+            Factor("scene_conversion", _ratio(buyers, came.brought), "rate"),
+            Factor("aov", _ratio(gmv, buyers), "fen"),
         ], gmv, 0.0)
         formula.product = _product(formula.factors)
         rows.append(PromoterRow(
-            pid, p.name, p.kind, p.shop, len({viewer for owner, viewer, _ in h.clicks if owner == pid}), brought,
-            sum(1 for ms in dwell.values() if ms >= STAYED_MS), len(orders), buyers, gmv, h.commission.get(pid, 0), formula,
+            pid, p.name, p.kind, p.shop, len({viewer for owner, viewer, _ in h.clicks if owner == pid}), came.brought,
+            came.stayed, len(orders), buyers, gmv, h.commission.get(pid, 0), formula,
         ))
     return sorted(rows, key=lambda r: (-r.gmv, -r.brought, r.id))
 
 
-def _stores(h: History, visits: list[Visit], paid: list[Sale]) -> list[StoreRow]:
+def shop_groups(promoters: Mapping[str, Promoter]) -> dict[str, list[str]]:
+    """The promoters of each store: the groups an `Audience` counts viewers of."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for pid, p in promoters.items():
+        if p.shop:
+            groups[p.shop].append(pid)
+    return dict(groups)
+
+
+def _stores(h: History, paid: list[Sale]) -> list[StoreRow]:
     shop_of = {pid: p.shop for pid, p in h.promoters.items() if p.shop}
     rows: dict[str, StoreRow] = {}
 
@@ -469,12 +561,8 @@ def _stores(h: History, visits: list[Visit], paid: list[Sale]) -> list[StoreRow]
             rows[shop] = StoreRow(shop, h.shops.get(shop, shop), 0, 0, 0, 0, 0)
         return rows[shop]
 
-    brought: dict[str, set[str]] = defaultdict(set)
-    for v in visits:
-        if v.via in shop_of:
-            brought[shop_of[v.via]].add(v.viewer)  # type: ignore[index]
-    for shop, viewers in brought.items():
-        row(shop).brought = len(viewers)
+    for shop, brought in h.audience.groups.items():
+        row(shop).brought = brought
     buyers: dict[str, set[str]] = defaultdict(set)
     for s in paid:
         if s.shop:
@@ -494,75 +582,72 @@ def _in(at: int | None, lo: int, hi: int) -> bool:
     return at is not None and lo <= at < hi
 
 
-def _segments(h: History, visits: list[Visit], paid: list[Sale], end: int | None) -> list[SegmentRow]:
+def _within(minutes: list[MinuteBucket], lo: int, hi: int) -> list[MinuteBucket]:
+    """The minutes that begin in [lo, hi): windows of time are counted by the minute."""
+    return [b for b in minutes if lo - lo % MINUTE_MS <= b.t < hi]
+
+
+def _segments(h: History, paid: list[Sale], minutes: list[MinuteBucket], end: int | None) -> list[SegmentRow]:
+    """Entries, exits and average online by the minutes each segment began in; orders
+    and GMV to the millisecond."""
     starts = sorted(h.segments, key=lambda s: s.at)
     rows = []
     for i, seg in enumerate(starts):
         stop = starts[i + 1].at if i + 1 < len(starts) else max(end or seg.at, seg.at)
-        watched = sum(max(0, min(v.end, stop) - max(v.start, seg.at)) for v in visits)  # type: ignore[type-var]
+        inside = _within(minutes, seg.at, stop)
         sold = [s for s in paid if _in(s.paid_at, seg.at, stop)]
+        avg = _ratio(sum((b.online_start + b.online_end) / 2 for b in inside), len(inside))
         rows.append(SegmentRow(
-            seg.index, seg.cycle, seg.title, seg.at, stop,
-            sum(1 for v in visits if _in(v.start, seg.at, stop)), sum(1 for v in visits if not v.open and _in(v.end, seg.at, stop)),
-            round(_ratio(watched, stop - seg.at), 2), len(sold), sum(s.amount for s in sold),
+            seg.index, seg.cycle, seg.title, seg.at, stop, sum(b.entries for b in inside), sum(b.exits for b in inside),
+            round(avg, 2), len(sold), sum(s.amount for s in sold),
         ))
     return rows
 
 
-def _moved(h: History, visits: list[Visit], window: int) -> list[MovedRow]:
+GROUP_MS = 60_000  # moments this close together are one change of the room
+
+
+def _moved(h: History, minutes: list[MinuteBucket], window: int) -> list[MovedRow]:
     """Orders paid (refunded later or not: they were paid then), entries and exits in
-    the window before and after each release, coupon push, pin and pushed line."""
-    rows = []
+    the `window` before and after each release, coupon push, pin and pushed line, by
+    the minute. Moments less than a minute apart are one row (a pin, a release and a
+    line pushed in one go moved the room once, not three times)."""
+    rows: list[MovedRow] = []
+    group: list[Moment] = []
     for m in sorted((m for m in h.moments if m.kind != "action"), key=lambda m: m.at):
-        before, after = (m.at - window, m.at), (m.at, m.at + window)
-
-        def orders(lo: int, hi: int) -> int:
-            return sum(1 for s in h.sales if _in(s.paid_at, lo, hi))
-
-        def entries(lo: int, hi: int) -> int:
-            return sum(1 for v in visits if _in(v.start, lo, hi))
-
-        def exits(lo: int, hi: int) -> int:
-            return sum(1 for v in visits if not v.open and _in(v.end, lo, hi))
-
-        rows.append(MovedRow(m.kind, m.at, m.label, m.by, orders(*before), orders(*after), entries(*before), entries(*after),
-                             exits(*before), exits(*after)))
+        if group and m.at - group[-1].at >= GROUP_MS:
+            rows.append(_moved_row(h, minutes, window, group))
+            group = []
+        group.append(m)
+    if group:
+        rows.append(_moved_row(h, minutes, window, group))
     return rows
 
 
-def _minutes(visits: list[Visit], sales: list[Sale], start: int | None, end: int | None) -> list[MinuteRow]:
+def _moved_row(h: History, minutes: list[MinuteBucket], window: int, group: list[Moment]) -> MovedRow:
+    at = group[0].at - group[0].at % MINUTE_MS
+    before, after = _within(minutes, at - window, at), _within(minutes, at, at + window)
+
+    def orders(lo: int, hi: int) -> int:
+        return sum(1 for s in h.sales if _in(s.paid_at, lo, hi))
+
+    kinds = list(dict.fromkeys(m.kind for m in group))
+    by = ", ".join(dict.fromkeys(m.by for m in group if m.by))
+    return MovedRow(
+        kinds[0] if len(kinds) == 1 else "+".join(kinds), group[0].at, " · ".join(m.label for m in group), by,
+        orders(at - window, at), orders(at, at + window), sum(b.entries for b in before), sum(b.entries for b in after),
+        sum(b.exits for b in before), sum(b.exits for b in after),
+    )
+
+
+def _minutes(minutes: list[MinuteBucket], sales: list[Sale], end: int | None) -> list[MinuteRow]:
     """One row per minute of the live: the most viewers at once, entries, exits, orders
     paid and their GMV (refunded later or not)."""
-    if start is None or end is None:
-        return []
-    first, last = start - start % MINUTE_MS, end - end % MINUTE_MS
-    rows = {t: MinuteRow(t, 0, 0, 0, 0, 0) for t in range(first, last + MINUTE_MS, MINUTE_MS)}
-    online = 0
-    changes = online_changes(visits)
-    i = 0
-    for t, row in rows.items():
-        while i < len(changes) and changes[i][0] <= t:
-            online += changes[i][1]
-            i += 1
-        row.online = online
-        while i < len(changes) and changes[i][0] < t + MINUTE_MS:
-            online += changes[i][1]
-            row.online = max(row.online, online)
-            i += 1
-    for v in visits:
-        _bump(rows, v.start, "entries")
-        if not v.open:
-            _bump(rows, v.end, "exits")  # type: ignore[arg-type]
+    rows = {b.t: MinuteRow(b.t, b.online_max, b.entries, b.exits, 0, 0) for b in minutes}
     for s in sales:
-        if s.paid_at is not None and s.paid_at <= end:
+        if s.paid_at is not None and end is not None and s.paid_at <= end:
             row = rows.get(s.paid_at - s.paid_at % MINUTE_MS)
             if row is not None:
                 row.orders += 1
                 row.gmv += s.amount
     return list(rows.values())
-
-
-def _bump(rows: dict[int, MinuteRow], at: int, name: str) -> None:
-    row = rows.get(at - at % MINUTE_MS)
-    if row is not None:
-        setattr(row, name, getattr(row, name) + 1)

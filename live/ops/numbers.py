@@ -36,7 +36,7 @@ class Figures(People):
         """The room's live numbers now (with each guide's viewers brought and watching),
         and the current minute of its series."""
         await self.known(room_id)
-        presence = await self.store.presence(room_id, 1)
+        presence = await self.store.presence(room_id)
         tx = await self.store.begin(room_id)
         figures = await tx.bag(FIGURES)
         now = tx.now
@@ -53,7 +53,7 @@ class Figures(People):
     async def series(self, room_id: str, minutes: int = 60) -> list[Minute]:
         """The last `minutes` minutes of numbers, oldest first, for the live chart."""
         await self.known(room_id)
-        presence = await self.store.presence(room_id, minutes)
+        presence = await self.store.presence(room_id, self.clock() - (minutes - 1) * MINUTE_MS)
         tx = await self.store.begin(room_id)
         n = _joined(presence, await tx.bag(FIGURES), 0, tx.now, minutes)
         return [minute_view(b) for b in n.series(tx.now, minutes)]

@@ -249,7 +249,7 @@ class Pacer(Base):
         nothing more."""
         await self.known(room_id)
         now = self.clock()
-        presence = await self.store.presence(room_id, PEAK_WINDOW_MS // MINUTE_MS + 2)
+        presence = await self.store.presence(room_id, now - PEAK_WINDOW_MS - 2 * MINUTE_MS)
         n = presence.numbers
         record = await self._record(await self.store.begin(room_id))
         kept = max(PEAK_WINDOW_MS // 1000, record.pacing.rules.window_s) + 2

@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 import msgspec
 
 from .. import protocol
-from ..domain.review import Visit
+from ..domain.numbers import LiveNumbers
+from ..domain.review import Audience
 from ..errors import BadMessage, NotFound, ProductNotFound
 from ..protocol import Coupon, CouponClaim, Hold, LedgerEntry, Order, Product, Release
 from ..protocol.records import Room, Stage
 from ..store.base import Event, Listener, Subscription
 from ..store.tx import Tx
 from .core import ROOM_ID, Actor, Base
-from .tables import CLICKS, COUPON_CLAIMS, COUPONS, HOLDS, LEDGER, ORDERS, PRODUCTS, RELEASES, ROOMS, SHOPS, STAGE
+from .tables import CLICKS, COUPON_CLAIMS, COUPONS, GUIDES, HOLDS, LEDGER, ORDERS, PRODUCTS, RELEASES, ROOMS, SHOPS, STAGE
 
 CLOSED_RELEASES_SHOWN = 5
 HISTORY_PAGE = 10_000
@@ -38,12 +39,13 @@ class RoomState:
 @dataclass(frozen=True, slots=True)
 class RoomHistory:
     """Everything a room recorded, for its review: the whole log (not only the resume
-    window), every visit, wave, hold, order, coupon claim, click on a link to it and
-    ledger entry of it."""
+    window), its visits summed (`audience`) and its presence minute by minute, every
+    wave, hold, order, coupon claim, click on a link to it and ledger entry of it."""
 
     room: Room
     events: list[Event]
-    visits: list[Visit]
+    audience: Audience
+    presence: LiveNumbers
     releases: list[Release]
     holds: list[Hold]
     orders: list[Order]
@@ -207,13 +209,17 @@ class Rooms(Base):
             events += page
             if len(page) < HISTORY_PAGE:
                 break
-        visits = await self.store.visits(room_id)
         tx = await self.store.begin(room_id)
+        groups: dict[str, list[str]] = {}
+        for guide in await tx.all(GUIDES):
+            groups.setdefault(guide.shop, []).append(guide.id)
+        audience = await self.store.audience(room_id, tx.now, groups)
+        presence = await self.store.presence(room_id, audience.first)
         room = await self.room_of(tx, room_id)
         clicks = await tx.find(CLICKS.index("room"), room_id)
-        presence = await self.store.presence(room_id)
         return RoomHistory(
-            room=room, events=events, visits=visits, releases=await tx.all(RELEASES), holds=await tx.all(HOLDS),
+            room=room, events=events, audience=audience, presence=presence.numbers, releases=await tx.all(RELEASES),
+            holds=await tx.all(HOLDS),
             orders=await tx.all(ORDERS), coupon_claims=await tx.all(COUPON_CLAIMS),
             clicks=[(c.owner, c.viewer, c.at) for c in clicks], ledger=await tx.all(LEDGER),
             likes=presence.numbers.likes,

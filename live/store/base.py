@@ -35,7 +35,7 @@ from typing import Any
 
 from ..domain.alerts import Sample
 from ..domain.numbers import LiveNumbers
-from ..domain.review import Visit
+from ..domain.review import Audience, Visit
 from .schema import Index, Schema, Sum, Table
 from .tx import Tx
 
@@ -261,14 +261,20 @@ class Store(abc.ABC):
         """The viewer's open session in the room: (when it began, who brought them)."""
 
     @abc.abstractmethod
-    async def presence(self, room: str, minutes: int = 1) -> Presence:
-        """The room's presence now, with the last `minutes` minute buckets."""
+    async def presence(self, room: str, since: int | None = None) -> Presence:
+        """The room's presence now, with its minute buckets from the minute of `since`
+        (None: the current minute's only)."""
 
     @abc.abstractmethod
     async def samples(self, room: str, add: Sample | None, kept: int) -> list[Sample]:
         """Keep `add` as the room's pacing sample of its second (the latest of a second
         wins; one older than the last second kept is dropped), and return the last
         `kept` samples."""
+
+    @abc.abstractmethod
+    async def audience(self, room: str, now: int, groups: dict[str, list[str]]) -> Audience:
+        """Every visit to the room, summed as `live.domain.review.audience_of` sums them
+        (open visits up to `now`; `groups`: the promoters of each store)."""
 
     @abc.abstractmethod
     async def visits(self, room: str, via: str | None = None) -> list[Visit]:

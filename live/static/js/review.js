@@ -34,7 +34,7 @@ function render(r) {
   $("funnel").replaceChildren(...r.funnel.map((step) => {
     const li = document.createElement("li");
     li.dataset.step = step.name;
-    const width = r.funnel[1].count ? Math.min(100, (100 * step.count) / Math.max(...r.funnel.map((s) => s.count))) : 0;
+    const width = r.funnel[0].count ? Math.min(100, (100 * step.count) / r.funnel[0].count) : 0;
     li.style.setProperty("--w", `${width}%`);
     const name = document.createElement("span");
     name.textContent = t(`step_${step.name}`);
@@ -48,7 +48,7 @@ function render(r) {
 
   renderFormula($("formula"), r.formula);
   $("moved-hint").textContent = t("review_moved_hint", { m: r.window_s / 60 });
-  rows("moved", r.moved, (m) => [clock(m.at), `${t(`moment_${m.kind}`)}: ${m.label}${m.by ? ` · ${m.by}` : ""}`,
+  rows("moved", r.moved, (m) => [clock(m.at), `${m.kind.split("+").map((k) => t(`moment_${k}`)).join(" + ")}: ${m.label}${m.by ? ` · ${m.by}` : ""}`,
     signed(m.orders_before, m.orders_after), signed(m.entries_before, m.entries_after), signed(m.exits_before, m.exits_after)]);
   rows("products", r.products, (p) => [p.title, p.waves, p.released, p.sold, p.refunded, p.back_to_stock, p.orders, money(p.gmv),
     seconds(p.fastest_sell_out_s)]);

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import msgspec
 
 from ...domain.alerts import Sample
-from ...domain.numbers import LiveNumbers, MinuteBucket
-from ...domain.review import Visit
+from ...domain.numbers import LiveNumbers, MinuteBucket, minute_of
+from ...domain.review import STAYED_MS, Audience, Brought, Visit
 from ..base import Presence, PromoterPresence
 from .journal import Journal, Statement
 
@@ -158,17 +158,58 @@ class Presences:
             samples.append(add)
         return list(samples)[-kept:]
 
-    def presence(self, room: str, now: int, minutes: int) -> Presence:
+    def presence(self, room: str, now: int, since: int | None) -> Presence:
         p = self.room(room, now)
         n = p.numbers
+        first = minute_of(now if since is None else since)
+        minutes = {t: _copy(b) for t, b in n.minutes.items() if t >= first}
+        kept = min(n.minutes, default=minute_of(now))
+        if first < kept:  # older minutes than memory keeps: from the file (written once a second)
+            for values in self._db.execute(
+                "SELECT t, online_start, online_max, online_end, entries, exits, likes FROM minutes "
+                "WHERE room = ? AND t >= ? AND t < ? ORDER BY t",
+                (room, first, kept),
+            ):
+                minutes.setdefault(values[0], MinuteBucket(*values))
         numbers = LiveNumbers(
             online=n.online, peak=n.peak, entries=n.entries, exits=n.exits, unique=n.unique, likes=n.likes,
-            dwell_closed_ms=n.dwell_closed_ms, open_start_sum_ms=n.open_start_sum_ms,
-            minutes={t: _copy(b) for t, b in n.minutes.items() if t > now - minutes * 60_000},
+            dwell_closed_ms=n.dwell_closed_ms, open_start_sum_ms=n.open_start_sum_ms, minutes=dict(sorted(minutes.items())),
         )
         promoters = {k: PromoterPresence(v.brought, v.watching, v.sessions, v.dwell_closed_ms, v.open_started_ms)
                      for k, v in p.promoters.items()}
         return Presence(numbers, promoters)
+
+    @staticmethod
+    def audience(db: sqlite3.Connection, room: str, now: int, groups: dict[str, list[str]]) -> Audience:
+        """`live.domain.review.audience_of`, summed by SQLite over the room's visits (the
+        caller flushed the journal first): a live of millions of visits in a second,
+        through indexes that hold every column these sums read."""
+        end = "COALESCE(ended_at, MAX(started_at, :now))"
+        views, viewers, stayed, watched, first, last = db.execute(
+            f"SELECT SUM(n), COUNT(*), COALESCE(SUM(d >= {STAYED_MS}), 0), COALESCE(SUM(d), 0), MIN(f), MAX(l) FROM "
+            f"(SELECT COUNT(*) n, SUM({end} - started_at) d, MIN(started_at) f, MAX({end}) l "
+            "FROM sessions INDEXED BY sessions_viewer WHERE room = :room GROUP BY viewer)",
+            {"room": room, "now": now},
+        ).fetchone()
+        out = Audience(views or 0, viewers, stayed, 0, watched, first, last)
+        for via, brought, stayed_via in db.execute(
+            f"SELECT via, COUNT(*), SUM(d >= {STAYED_MS}) FROM (SELECT via, viewer, SUM({end} - started_at) d "
+            "FROM sessions INDEXED BY sessions_by_via WHERE room = :room AND via IS NOT NULL GROUP BY via, viewer) GROUP BY via",
+            {"room": room, "now": now},
+        ):
+            out.promoters[via] = Brought(brought, stayed_via)
+        (out.linked,) = db.execute(
+            "SELECT COUNT(DISTINCT viewer) FROM sessions INDEXED BY sessions_by_via WHERE room = ? AND via IS NOT NULL", (room,)
+        ).fetchone()
+        for group, members in groups.items():
+            marks = ",".join("?" * len(members))
+            (brought,) = db.execute(
+                f"SELECT COUNT(DISTINCT viewer) FROM sessions INDEXED BY sessions_by_via WHERE room = ? AND via IN ({marks})",
+                (room, *members),
+            ).fetchone()
+            if brought:
+                out.groups[group] = brought
+        return out
 
     def visits(self, room: str, via: str | None) -> list[Visit]:
         """Every visit (the caller flushed the journal first: sessions are written behind)."""

@@ -30,7 +30,7 @@ from ...clock import now_ms
 from ...domain import coupons as coupon_rules
 from ...domain.alerts import Sample
 from ...domain.releases import decide_claim
-from ...domain.review import Visit
+from ...domain.review import Audience, Visit
 from ...datadir import private_dir, private_file
 from ...errors import ConfigError, StoreUnavailable
 from ..base import (
@@ -426,14 +426,18 @@ class LocalStore(Store):
         return [Event(room, s, ts, kind, audience, data) for s, ts, kind, audience, data in rows]
 
     def _read_events(self, room: str, seq: int, limit: int) -> list[tuple]:
-        """From a worker thread, on a connection of its own (one reader at a time)."""
+        return self._on_reader(lambda db: db.execute(
+            "SELECT seq, ts, kind, audience, data FROM events WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (room, seq, limit),
+        ).fetchall())
+
+    def _on_reader(self, read: Callable, *args: Any) -> Any:
+        """`read(db, *args)` from a worker thread, on a connection of its own (one
+        reader at a time): long reads of history never hold up the event loop."""
         with self._read_lock:
             if self._reader is None:
                 self._reader = sqlite3.connect(self._dir / "live.db", check_same_thread=False)
-            return self._reader.execute(
-                "SELECT seq, ts, kind, audience, data FROM events WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (room, seq, limit),
-            ).fetchall()
+            return read(self._reader, *args)
 
     def subscribe(self, room: str, listener: Listener) -> Subscription:
         r = self._room(room)
@@ -528,9 +532,14 @@ class LocalStore(Store):
         session = self._presence.room(room, self.clock()).sessions.get(viewer)
         return None if session is None else (session.started_at, session.via)
 
-    async def presence(self, room: str, minutes: int = 1) -> Presence:
+    async def presence(self, room: str, since: int | None = None) -> Presence:
         self._room(room)
-        return self._presence.presence(room, self.clock(), minutes)
+        return self._presence.presence(room, self.clock(), since)
+
+    async def audience(self, room: str, now: int, groups: dict[str, list[str]]) -> Audience:
+        self._room(room)
+        await self._barrier()  # visits are written behind: let the last ones land
+        return await asyncio.to_thread(self._on_reader, self._presence.audience, room, now, groups)
 
     async def samples(self, room: str, add: Sample | None, kept: int) -> list[Sample]:
         self._room(room)

@@ -21,8 +21,8 @@ import logging
 import msgspec
 
 from ...domain.alerts import Sample
-from ...domain.numbers import MINUTE_MS, LiveNumbers, MinuteBucket, minute_of
-from ...domain.review import Visit
+from ...domain.numbers import LiveNumbers, MinuteBucket, minute_of
+from ...domain.review import Audience, Visit, audience_of
 from ..base import Presence, PromoterPresence
 from ..schema import GLOBAL
 from ...outages import Outage
@@ -77,15 +77,17 @@ class RedisPresence:
         started, via, _ = msgspec.msgpack.decode(raw)
         return started, via or None
 
-    async def presence(self, room: str, minutes: int = 1) -> Presence:
+    async def presence(self, room: str, since: int | None = None) -> Presence:
         rk = self.k.room(room)
-        last = minute_of(self.clock())
-        ts = [last - i * MINUTE_MS for i in range(minutes)]
-        fields = [f"{t}:{f}" for t in ts for f in FIGURES]
+        now = minute_of(self.clock())
+        fields = [f"{now}:{f}" for f in FIGURES]
         async with self.r.pipeline(transaction=False) as p:
             p.hgetall(rk.numbers)
             p.hlen(rk.sessions)
-            p.hmget(rk.minutes, fields)
+            if since is None:
+                p.hmget(rk.minutes, fields)
+            else:
+                p.hgetall(rk.minutes)
             p.hgetall(rk.tally)
             raw, online, buckets, tally = await p.execute()
         unique = await self.r.pfcount(rk.seen)  # a cluster client refuses PFCOUNT in a pipeline
@@ -94,10 +96,17 @@ class RedisPresence:
             online=online, peak=v.get("peak", 0), entries=v.get("entries", 0), exits=v.get("exits", 0), unique=unique,
             likes=v.get("likes", 0), dwell_closed_ms=v.get("dwell_closed", 0), open_start_sum_ms=v.get("open_sum", 0),
         )
-        for i, t in enumerate(ts):
-            values = buckets[i * len(FIGURES):(i + 1) * len(FIGURES)]
-            if values[0] is not None:
-                n.minutes[t] = MinuteBucket(t, *(int(x or 0) for x in values))
+        if since is None:
+            values = {(now, f): x for f, x in zip(FIGURES, buckets)}
+        else:
+            values = {}
+            for field, x in buckets.items():
+                t, _, figure = field.decode().partition(":")
+                if int(t) >= minute_of(since):
+                    values[(int(t), figure)] = x
+        for t in sorted({t for t, _ in values}):
+            if values.get((t, "online_start")) is not None:
+                n.minutes[t] = MinuteBucket(t, *(int(values.get((t, f)) or 0) for f in FIGURES))
         promoters: dict[str, PromoterPresence] = {}
         for field, value in tally.items():
             who, _, figure = field.decode().rpartition(":")
@@ -106,6 +115,9 @@ class RedisPresence:
             if hasattr(p, name):
                 setattr(p, name, int(value))
         return Presence(n, promoters)
+
+    async def audience(self, room: str, now: int, groups: dict[str, list[str]]) -> Audience:
+        return audience_of(await self.visits(room), now, groups)
 
     async def samples(self, room: str, add: Sample | None, kept: int) -> list[Sample]:
         args = ["", "", kept] if add is None else [add.t, f"{add.t},{add.online},{add.entries},{add.exits}", kept]
