@@ -241,6 +241,27 @@ async def test_a_manual_segment_overrunning_raises_an_alert_once_per_cooldown(st
     assert [a.alert.kind for a in bodies(await store.observe("r1"), "alert")] == ["overrun"]
 
 
+async def test_an_alert_repeats_only_when_the_situation_changes_and_never_within_its_floor(store, clock):
+    """With a cooldown of 0 s the room once got an identical alert every second: now the
+    same alert waits at least 30 s, and says it again only if the numbers moved."""
+    import msgspec as _msgspec
+
+    await store.set_pacing("r1", _msgspec.structs.replace(RULES, cooldown_s=0), HOST)
+    await crowd(store, clock, 10)
+    await store.observe("r1")
+    clock.now += 5_000
+    await crowd(store, clock, 4)
+    assert [a.alert.kind for a in bodies(await store.observe("r1"), "alert")] == ["cooling"]
+    repeats = []
+    for _ in range(40):  # 40 s of the same room: the same numbers, said once
+        clock.now += 1_000
+        repeats += [a.alert for a in bodies(await store.observe("r1"), "alert") if a.alert.kind == "cooling"]
+    assert repeats == []
+    await crowd(store, clock, 2)  # the room cools further: a new situation, past the floor
+    [again] = [a.alert for a in bodies(await store.observe("r1"), "alert") if a.alert.kind == "cooling"]
+    assert (again.data["from"], again.data["to"]) == (10, 2)
+
+
 async def test_crowd_alerts_cooling_and_heating(store, clock):
     await store.add_script_lines("r1", [ScriptLineIn("hold", "stay with us")], False, HOST)
     await crowd(store, clock, 10)

@@ -73,6 +73,34 @@ def slow_releases(progress: Iterable[Progress], now: int, slow_s: int, slow_pct:
     ]
 
 
+MIN_COOLDOWN_S = 30  # whatever the rules say: an alert a second is noise, not help
+# What makes an alert a new situation, by kind: the same alert again only when these
+# differ (an overrunning segment's seconds grow by themselves; its minutes say more).
+_SITUATION = {
+    "cooling": lambda d: (d.get("from"), d.get("to")),
+    "hot": lambda d: (d.get("from"), d.get("to")),
+    "new_peak": lambda d: (d.get("peak"),),
+    "overrun": lambda d: (d.get("segment"), d.get("overrun_s", 0) // 60),
+    "slow_release": lambda d: (d.get("release"), d.get("pct")),
+}
+
+
+def situation(kind: str, data: dict) -> str:
+    """What an alert says that matters, as a short key."""
+    facts = _SITUATION.get(kind, lambda d: tuple(sorted(d.items())))(data)
+    return repr(facts)
+
+
+def due(kind: str, data: dict, last_at: int | None, last_situation: str | None, now: int, cooldown_s: int) -> bool:
+    """Whether to raise this alert now: never within the cooldown (at least
+    `MIN_COOLDOWN_S`) of the same alert, and after it only if the situation changed."""
+    if last_at is None:
+        return True
+    if now - last_at < max(cooldown_s, MIN_COOLDOWN_S) * 1000:
+        return False
+    return situation(kind, data) != last_situation
+
+
 _TEXT = {
     "cooling": "Room is cooling: online {from} → {to} (−{pct}%). Hold the room.",
     "hot": "Room is heating up: online {from} → {to} (+{pct}%). Release now.",

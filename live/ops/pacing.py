@@ -288,7 +288,7 @@ class Pacer(Base):
         where = ros.position(plan_of(pacing.show), clock_of(pacing.show), now) if pacing.show.segments else None
         segment = pacing.show.segments[where.index] if where else None
         fire = None
-        alerted = dict(record.alerted)
+        alerted = _alerted(record)
         if where is not None and (where.index, where.cycle) != record.segment:
             record = msgspec.structs.replace(record, segment=(where.index, where.cycle))
             tx.event("segment", "staff", protocol.SegmentBegan(0, now, where.index, where.cycle, segment.title))
@@ -317,7 +317,7 @@ class Pacer(Base):
             prompt = Prompt(line.text, "auto", line.line, line.purpose, pacing.tier, now)
             pacing = msgspec.structs.replace(pacing, prompt=prompt)
             tx.event("prompt", "staff", protocol.PromptChanged(0, now, prompt))
-        record = msgspec.structs.replace(record, pacing=pacing, alerted=alerted, prompt_key=prompt_key)
+        record = _with_alerted(msgspec.structs.replace(record, pacing=pacing, prompt_key=prompt_key), alerted)
         if record != before_record:
             self._write_record(tx, record)
         return fire
@@ -343,19 +343,21 @@ class Pacer(Base):
 
         async def decide(tx: Tx) -> None:
             record = await self._record(tx)
-            alerted = dict(record.alerted)
+            alerted = _alerted(record)
             self._alert(tx, alerted, record.pacing.rules, now, "segment_fire", failed, action, cooldown=False)
-            self._write_record(tx, msgspec.structs.replace(record, alerted=alerted))
+            self._write_record(tx, _with_alerted(record, alerted))
 
         return events + await self.events_of(room_id, decide)
 
     @staticmethod
     def _alert(tx: Tx, alerted: dict, rules: PacingRules, now: int, kind: str, data: dict, action: dict | None, cooldown: bool = True) -> None:
+        """Raise an alert, unless the same one was raised within its cooldown or says
+        nothing new (`alerts.due`). `alerted` holds, by subject, (when, what it said)."""
         subject = f"{kind}:{data.get('release') or data.get('segment') or ''}"
-        last = alerted.get(subject)
-        if cooldown and last is not None and now - last < rules.cooldown_s * 1000:
+        last_at, last_situation = alerted.get(subject, (None, None))
+        if cooldown and not alerting.due(kind, data, last_at, last_situation, now, rules.cooldown_s):
             return
-        alerted[subject] = now
+        alerted[subject] = (now, alerting.situation(kind, data))
         alert = Alert(kind, alerting.text(kind, data), now, action, data)
         tx.event("alert", "staff", protocol.AlertRaised(0, now, alert))
 
@@ -374,6 +376,17 @@ class Pacer(Base):
     @staticmethod
     def _write_library(tx: Tx, old: Library, new: Library) -> None:
         (tx.put if tx.records.get((LIBRARY.name, tx.room, "library")) is not None else tx.insert)(LIBRARY, new)
+
+
+def _alerted(record: PacingRecord) -> dict[str, tuple[int, str | None]]:
+    return {subject: (at, record.situations.get(subject)) for subject, at in record.alerted.items()}
+
+
+def _with_alerted(record: PacingRecord, alerted: dict[str, tuple[int, str | None]]) -> PacingRecord:
+    return msgspec.structs.replace(
+        record, alerted={s: at for s, (at, _) in alerted.items()},
+        situations={s: said for s, (_, said) in alerted.items() if said is not None},
+    )
 
 
 def _suggest(stage, lines: list[ScriptLine], finding: alerting.Finding) -> dict | None:

@@ -58,6 +58,7 @@ class PacingRecord(Struct):
     pacing: Pacing = msgspec.field(default_factory=Pacing)
     segment: tuple[int, int] | None = None  # (index, cycle) of the segment last announced
     alerted: dict[str, int] = {}  # alert kind (with its subject) -> when last raised
+    situations: dict[str, str] = {}  # alert kind (with its subject) -> what it last said (`alerts.situation`)
     pending: str | None = None  # the tier the count has pointed to since `pending_since`
     pending_since: int = 0
     prompt_key: tuple[str, str, str | None] | None = None  # (purpose, tier, sku) of the automatic line
