@@ -1,7 +1,7 @@
 """The post-live review (复盘): what the room did, computed from what it recorded.
 
 Everything here is derived from what the room recorded, so it can be checked by hand:
-its visits (summed: `Audience`), its presence minute by minute (each minute's highest
+its visits (summed: `Viewership`), its presence minute by minute (each minute's highest
 online count, entries and exits, kept exactly as the live ran: `live.domain.numbers`),
 orders, the waves of stock, and the room's log of moments (releases, coupon pushes,
 pins, pushed lines, segments of the run-of-show, staff actions). The average online is
@@ -46,9 +46,9 @@ class Brought:
 
 
 @dataclass(slots=True)
-class Audience:
+class Viewership:
     """Who was in the room, summed: all the review needs of every visit, so a live of
-    millions of visits is read as a handful of figures. `audience_of` sums a list of
+    millions of visits is read as a handful of figures. `viewership_of` sums a list of
     visits; the local store sums them in SQLite, and a contract test holds the two to
     the same cases. A visit still open counts up to `now`."""
 
@@ -63,9 +63,9 @@ class Audience:
     groups: dict[str, int] = field(default_factory=dict)  # a group of promoters (a store) -> viewers they brought
 
 
-def audience_of(visits: Iterable[Visit], now: int, groups: Mapping[str, Iterable[str]] | None = None) -> Audience:
-    """The `Audience` of these visits; `groups` names the promoters of each group."""
-    out = Audience()
+def viewership_of(visits: Iterable[Visit], now: int, groups: Mapping[str, Iterable[str]] | None = None) -> Viewership:
+    """The `Viewership` of these visits; `groups` names the promoters of each group."""
+    out = Viewership()
     dwell: dict[str, int] = defaultdict(int)
     theirs: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for v in visits:
@@ -177,18 +177,18 @@ class Promoter:
 
 @dataclass(slots=True)
 class History:
-    """A live's record, as the review reads it: its `audience`, the presence numbers of
+    """A live's record, as the review reads it: its `viewership`, the presence numbers of
     its minutes (`presence.minutes`, each minute's online, entries and exits), its
     orders, waves, moments, segments, clicks and claims."""
 
     now: int
-    audience: Audience = field(default_factory=Audience)
+    viewership: Viewership = field(default_factory=Viewership)
     presence: LiveNumbers = field(default_factory=LiveNumbers)
     sales: list[Sale] = field(default_factory=list)
     waves: list[WaveRecord] = field(default_factory=list)
     moments: list[Moment] = field(default_factory=list)
     segments: list[SegmentStart] = field(default_factory=list)
-    clicks: list[tuple[str, str, int]] = field(default_factory=list)  # (owner, viewer, at)
+    clicks: dict[str, int] = field(default_factory=dict)  # promoter -> counted clicks on their links to this live
     coupon_claims: list[tuple[str, int]] = field(default_factory=list)  # (viewer, at)
     stock_claims: list[tuple[str, int]] = field(default_factory=list)  # (viewer, at)
     commission: dict[str, int] = field(default_factory=dict)  # promoter -> fen, refunds taken off
@@ -385,10 +385,10 @@ def review(h: History, window_ms: int = 5 * MINUTE_MS) -> Review:
 def _span(h: History) -> tuple[int | None, int | None]:
     """The live runs from its first entry to its last exit (or now, if anyone is still
     watching); paid orders after everyone left extend it."""
-    if h.audience.first is None or h.audience.last is None:
+    if h.viewership.first is None or h.viewership.last is None:
         return None, None
     paid_times = [s.paid_at for s in h.sales if s.paid_at is not None]
-    return h.audience.first, max([h.audience.last, *paid_times])
+    return h.viewership.first, max([h.viewership.last, *paid_times])
 
 
 def _ratio(a: float, b: float) -> float:
@@ -419,7 +419,7 @@ def _headline(h: History, paid: list[Sale], minutes: list[MinuteBucket], start: 
     out = Headline(start=start, end=end, likes=h.likes)
     if start is None or end is None:
         return out
-    a = h.audience
+    a = h.viewership
     peak = max(minutes, key=lambda b: b.online_max, default=None)
     if peak is not None and peak.online_max:
         out.peak_online, out.peak_at = peak.online_max, peak.t
@@ -445,11 +445,11 @@ def _funnel(h: History, paid: list[Sale]) -> list[Step]:
     made in the room, so their viewers entered; buyers count if they claimed stock in the
     room (a shop's order of someone who never came in is not part of this live's
     funnel)."""
-    entered = h.audience.viewers
+    entered = h.viewership.viewers
     counts = [
         ("entered", entered),
-        ("came_by_link", h.audience.linked),
-        ("stayed_1_min", h.audience.stayed),
+        ("came_by_link", h.viewership.linked),
+        ("stayed_1_min", h.viewership.stayed),
         ("claimed_coupon", len({viewer for viewer, _ in h.coupon_claims})),
         ("claimed_stock", len({viewer for viewer, _ in h.stock_claims})),
         ("paid", len({s.viewer for s in paid} & {viewer for viewer, _ in h.stock_claims})),
@@ -520,12 +520,12 @@ def _promoters(h: History, paid: list[Sale]) -> list[PromoterRow]:
     (their reach, or the viewers they brought when they never said) x delivery rate
     (brought / reachable) x scene conversion (buyers / brought) x value per buyer
     (客单价, GMV / buyers): the factors multiply to their GMV."""
-    ids = set(h.promoters) & ({o for o, _, _ in h.clicks} | set(h.audience.promoters) |
+    ids = set(h.promoters) & ({o for o, n in h.clicks.items() if n} | set(h.viewership.promoters) |
                               {s.guide or s.distributor for s in h.sales if s.guide or s.distributor} | set(h.commission))
     rows = []
     for pid in ids:
         p = h.promoters[pid]
-        came = h.audience.promoters.get(pid, Brought(0, 0))
+        came = h.viewership.promoters.get(pid, Brought(0, 0))
         orders = [s for s in paid if (s.guide or s.distributor) == pid]
         buyers, gmv = len({s.viewer for s in orders}), sum(s.amount for s in orders)
         reach = p.reach or came.brought
@@ -537,14 +537,14 @@ def _promoters(h: History, paid: list[Sale]) -> list[PromoterRow]:
         ], gmv, 0.0)
         formula.product = _product(formula.factors)
         rows.append(PromoterRow(
-            pid, p.name, p.kind, p.shop, len({viewer for owner, viewer, _ in h.clicks if owner == pid}), came.brought,
+            pid, p.name, p.kind, p.shop, h.clicks.get(pid, 0), came.brought,
             came.stayed, len(orders), buyers, gmv, h.commission.get(pid, 0), formula,
         ))
     return sorted(rows, key=lambda r: (-r.gmv, -r.brought, r.id))
 
 
 def shop_groups(promoters: Mapping[str, Promoter]) -> dict[str, list[str]]:
-    """The promoters of each store: the groups an `Audience` counts viewers of."""
+    """The promoters of each store: the groups an `Viewership` counts viewers of."""
     groups: dict[str, list[str]] = defaultdict(list)
     for pid, p in promoters.items():
         if p.shop:
@@ -561,7 +561,7 @@ def _stores(h: History, paid: list[Sale]) -> list[StoreRow]:
             rows[shop] = StoreRow(shop, h.shops.get(shop, shop), 0, 0, 0, 0, 0)
         return rows[shop]
 
-    for shop, brought in h.audience.groups.items():
+    for shop, brought in h.viewership.groups.items():
         row(shop).brought = brought
     buyers: dict[str, set[str]] = defaultdict(set)
     for s in paid:

@@ -10,14 +10,14 @@ import msgspec
 
 from .. import protocol
 from ..domain.numbers import LiveNumbers
-from ..domain.review import Audience
+from ..domain.review import Viewership
 from ..errors import BadMessage, NotFound, ProductNotFound
 from ..protocol import Coupon, CouponClaim, Hold, LedgerEntry, Order, Product, Release
 from ..protocol.records import Room, Stage
 from ..store.base import Event, Listener, Subscription
 from ..store.tx import Tx
 from .core import ROOM_ID, Actor, Base
-from .tables import CLICKS, COUPON_CLAIMS, COUPONS, GUIDES, HOLDS, LEDGER, ORDERS, PRODUCTS, RELEASES, ROOMS, SHOPS, STAGE
+from .tables import CLICKS, COUPON_CLAIMS, COUPONS, GUIDES, HOLDS, LEDGER, LINKS, ORDERS, PRODUCTS, RELEASES, ROOMS, SHOPS, STAGE
 
 CLOSED_RELEASES_SHOWN = 5
 HISTORY_PAGE = 10_000
@@ -39,18 +39,18 @@ class RoomState:
 @dataclass(frozen=True, slots=True)
 class RoomHistory:
     """Everything a room recorded, for its review: the whole log (not only the resume
-    window), its visits summed (`audience`) and its presence minute by minute, every
+    window), its visits summed (`viewership`) and its presence minute by minute, every
     wave, hold, order, coupon claim, click on a link to it and ledger entry of it."""
 
     room: Room
     events: list[Event]
-    audience: Audience
+    viewership: Viewership
     presence: LiveNumbers
     releases: list[Release]
     holds: list[Hold]
     orders: list[Order]
     coupon_claims: list[CouponClaim]
-    clicks: list[tuple[str, str, int]]  # (link owner, viewer, at)
+    clicks: dict[str, int]  # promoter -> counted clicks on their links to this live (as their portal counts them)
     ledger: list[LedgerEntry]
     likes: int
 
@@ -213,15 +213,18 @@ class Rooms(Base):
         groups: dict[str, list[str]] = {}
         for guide in await tx.all(GUIDES):
             groups.setdefault(guide.shop, []).append(guide.id)
-        audience = await self.store.audience(room_id, tx.now, groups)
-        presence = await self.store.presence(room_id, audience.first)
+        viewership = await self.store.viewership(room_id, tx.now, groups)
+        presence = await self.store.presence(room_id, viewership.first)
         room = await self.room_of(tx, room_id)
-        clicks = await tx.find(CLICKS.index("room"), room_id)
+        links = [link for link in await tx.all(LINKS) if link.room == room_id]
+        clicks: dict[str, int] = {}
+        for link, n in zip(links, await tx.totals(CLICKS.sum("per_link"), [link.code for link in links])):
+            clicks[link.owner] = clicks.get(link.owner, 0) + n
         return RoomHistory(
-            room=room, events=events, audience=audience, presence=presence.numbers, releases=await tx.all(RELEASES),
+            room=room, events=events, viewership=viewership, presence=presence.numbers, releases=await tx.all(RELEASES),
             holds=await tx.all(HOLDS),
             orders=await tx.all(ORDERS), coupon_claims=await tx.all(COUPON_CLAIMS),
-            clicks=[(c.owner, c.viewer, c.at) for c in clicks], ledger=await tx.all(LEDGER),
+            clicks=clicks, ledger=await tx.all(LEDGER),
             likes=presence.numbers.likes,
         )
 

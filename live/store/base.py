@@ -29,13 +29,14 @@ Rules every adapter keeps:
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.alerts import Sample
 from ..domain.numbers import LiveNumbers
-from ..domain.review import Audience, Visit
+from ..domain.review import Viewership, Visit
 from .schema import Index, Schema, Sum, Table
 from .tx import Tx
 
@@ -56,6 +57,17 @@ class Event:
 
 
 Listener = Callable[[list[Event]], None]
+
+log = logging.getLogger("live.store")
+
+
+def notify(listeners: list[Listener], events: list[Event]) -> None:
+    """Hand the events to each listener: one that fails is logged, the others still get them."""
+    for listener in list(listeners):
+        try:
+            listener(events)
+        except Exception:
+            log.exception("event listener failed")
 
 
 class Subscription(abc.ABC):
@@ -272,8 +284,8 @@ class Store(abc.ABC):
         `kept` samples."""
 
     @abc.abstractmethod
-    async def audience(self, room: str, now: int, groups: dict[str, list[str]]) -> Audience:
-        """Every visit to the room, summed as `live.domain.review.audience_of` sums them
+    async def viewership(self, room: str, now: int, groups: dict[str, list[str]]) -> Viewership:
+        """Every visit to the room, summed as `live.domain.review.viewership_of` sums them
         (open visits up to `now`; `groups`: the promoters of each store)."""
 
     @abc.abstractmethod
@@ -284,5 +296,5 @@ class Store(abc.ABC):
 
 __all__ = [
     "Audience", "ClaimAnswer", "ClaimAsk", "ClickAsk", "CouponAnswer", "CouponAsk", "Event", "Hot", "Index",
-    "Listener", "Presence", "PromoterPresence", "Store", "Subscription", "Sum", "Table", "Tx",
+    "Listener", "Presence", "PromoterPresence", "Store", "Subscription", "Sum", "Table", "Tx", "notify",
 ]

@@ -206,9 +206,19 @@ class Tx(abc.ABC):
 
     async def find(self, index: Index, value: str, room: str | None = None) -> list[Any]:
         """The records `index` maps `value` to, oldest first."""
-        assert index.table is not None
-        keys = await self._find(index, self.scope(index.table, room), value)
-        return await self.get_many(index.table, keys, room)
+        table = index.table
+        assert table is not None
+        scope = self.scope(table, room)
+        out = []
+        for key, record, version in await self._find_records(index, scope, value):
+            at = (table.name, scope, key)
+            if at in self.records:
+                record = self.records[at]
+            else:
+                self._saw(table, scope, key, record, version)
+            if record is not None:
+                out.append(record)
+        return out
 
     async def find_one(self, index: Index, value: str, room: str | None = None) -> Any:
         found = await self.find(index, value, room)
@@ -229,7 +239,7 @@ class Tx(abc.ABC):
     async def totals(self, part: Sum | Bag, names: list[str], room: str | None = None) -> list[int]:
         table = part.table if isinstance(part, Sum) else part
         assert table is not None
-        return await self._totals(part, self.scope(table, room), names)
+        return await self._totals(part, self.scope(table, room), names) if names else []
 
     async def bag(self, bag: Bag, room: str | None = None) -> dict[str, int]:
         """Every named integer of a bag."""
@@ -379,6 +389,15 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     async def _find(self, index: Index, scope: str, value: str) -> list[str]:
         """Keys, oldest first."""
+
+    async def _find_records(self, index: Index, scope: str, value: str) -> list[tuple[str, Any, Any]]:
+        """[(key, record, version)] of `_find`'s keys; an engine that can read them in
+        one step (a join) says so here."""
+        assert index.table is not None
+        keys = await self._find(index, scope, value)
+        if not keys:
+            return []
+        return [(k, *found) for k, found in zip(keys, await self._get_many(index.table, scope, keys))]
 
     @abc.abstractmethod
     async def _due(self, index: Index, scope: str, value: str, until: int, limit: int) -> list[str]:

@@ -78,7 +78,7 @@ async def history_of(live: Live, room: str) -> rules.History:
     moments, segments = _moments(record, products, live.ops.clock())
     return rules.History(
         now=live.ops.clock(),
-        audience=record.audience,
+        viewership=record.viewership,
         presence=record.presence,
         sales=[_sale(o) for o in record.orders],
         waves=[_wave(r) for r in record.releases],

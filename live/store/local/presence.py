@@ -18,7 +18,7 @@ import msgspec
 
 from ...domain.alerts import Sample
 from ...domain.numbers import LiveNumbers, MinuteBucket, minute_of
-from ...domain.review import STAYED_MS, Audience, Brought, Visit
+from ...domain.review import STAYED_MS, Viewership, Brought, Visit
 from ..base import Presence, PromoterPresence
 from .journal import Journal, Statement
 
@@ -180,8 +180,8 @@ class Presences:
         return Presence(numbers, promoters)
 
     @staticmethod
-    def audience(db: sqlite3.Connection, room: str, now: int, groups: dict[str, list[str]]) -> Audience:
-        """`live.domain.review.audience_of`, summed by SQLite over the room's visits (the
+    def viewership(db: sqlite3.Connection, room: str, now: int, groups: dict[str, list[str]]) -> Viewership:
+        """`live.domain.review.viewership_of`, summed by SQLite over the room's visits (the
         caller flushed the journal first): a live of millions of visits in a second,
         through indexes that hold every column these sums read."""
         end = "COALESCE(ended_at, MAX(started_at, :now))"
@@ -191,7 +191,7 @@ class Presences:
             "FROM sessions INDEXED BY sessions_viewer WHERE room = :room GROUP BY viewer)",
             {"room": room, "now": now},
         ).fetchone()
-        out = Audience(views or 0, viewers, stayed, 0, watched, first, last)
+        out = Viewership(views or 0, viewers, stayed, 0, watched, first, last)
         for via, brought, stayed_via in db.execute(
             f"SELECT via, COUNT(*), SUM(d >= {STAYED_MS}) FROM (SELECT via, viewer, SUM({end} - started_at) d "
             "FROM sessions INDEXED BY sessions_by_via WHERE room = :room AND via IS NOT NULL GROUP BY via, viewer) GROUP BY via",

@@ -23,7 +23,7 @@ import logging
 import redis.asyncio as redis
 
 from ...outages import Outage
-from ..base import Event, Listener, Subscription
+from ..base import Event, Listener, Subscription, notify
 from .connection import DOWN
 
 log = logging.getLogger("live.store")
@@ -113,11 +113,7 @@ class Feed:
 
     def _deliver(self, events: list[Event]) -> None:
         self.delivered = events[-1].seq
-        for listener in list(self.listeners):
-            try:
-                listener(events)
-            except Exception:
-                log.exception("event listener failed")
+        notify(self.listeners, events)
         if self._waiters:
             done = [(s, f) for s, f in self._waiters if s <= self.delivered]
             self._waiters = [(s, f) for s, f in self._waiters if s > self.delivered]

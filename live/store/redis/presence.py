@@ -22,7 +22,7 @@ import msgspec
 
 from ...domain.alerts import Sample
 from ...domain.numbers import LiveNumbers, MinuteBucket, minute_of
-from ...domain.review import Audience, Visit, audience_of
+from ...domain.review import Viewership, Visit, viewership_of
 from ..base import Presence, PromoterPresence
 from ..schema import GLOBAL
 from ...outages import Outage
@@ -116,8 +116,8 @@ class RedisPresence:
                 setattr(p, name, int(value))
         return Presence(n, promoters)
 
-    async def audience(self, room: str, now: int, groups: dict[str, list[str]]) -> Audience:
-        return audience_of(await self.visits(room), now, groups)
+    async def viewership(self, room: str, now: int, groups: dict[str, list[str]]) -> Viewership:
+        return viewership_of(await self.visits(room), now, groups)
 
     async def samples(self, room: str, add: Sample | None, kept: int) -> list[Sample]:
         args = ["", "", kept] if add is None else [add.t, f"{add.t},{add.online},{add.entries},{add.exits}", kept]
