@@ -193,24 +193,19 @@ class Tx(abc.ABC):
     async def all(self, table: Table, room: str | None = None) -> list[Any]:
         """Every record of the table (of the room), oldest first."""
         scope = self.scope(table, room)
-        out = []
-        for key, record, version in await self._all(table, scope):
-            at = (table.name, scope, key)
-            if at in self.records:
-                record = self.records[at]
-            else:
-                self._saw(table, scope, key, record, version)
-            if record is not None:
-                out.append(record)
-        return out
+        return self._seen(table, scope, await self._all(table, scope))
 
     async def find(self, index: Index, value: str, room: str | None = None) -> list[Any]:
         """The records `index` maps `value` to, oldest first."""
         table = index.table
         assert table is not None
         scope = self.scope(table, room)
+        return self._seen(table, scope, await self._find_records(index, scope, value))
+
+    def _seen(self, table: Table, scope: str, found: list[tuple[str, Any, Any]]) -> list[Any]:
+        """The records read, as this change sees them (its own writes first)."""
         out = []
-        for key, record, version in await self._find_records(index, scope, value):
+        for key, record, version in found:
             at = (table.name, scope, key)
             if at in self.records:
                 record = self.records[at]
