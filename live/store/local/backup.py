@@ -62,7 +62,7 @@ def backup(store_dir: Path, secret_dir: Path, dest: Path) -> Copied:
         raise ConfigError(f"{dest} is not empty: back up into a new directory")
     private_dir(dest)
     partial = dest / (DATABASE + ".partial")
-    with contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as reader:
+    with contextlib.closing(_read_only(source)) as reader:
         reader.execute("PRAGMA busy_timeout = 5000")
         layout = reader.execute("PRAGMA user_version").fetchone()[0]
         with contextlib.closing(sqlite3.connect(private_database(partial))) as copy:
@@ -83,7 +83,7 @@ def restore(src: Path, store_dir: Path, secret_dir: Path, replace: bool = False)
     copy = src / DATABASE
     if not copy.is_file():
         raise ConfigError(f"{src} holds no backup (no {DATABASE})")
-    with contextlib.closing(sqlite3.connect(f"file:{copy}?mode=ro", uri=True)) as db:
+    with contextlib.closing(_read_only(copy)) as db:
         _check(db, copy)
         layout = db.execute("PRAGMA user_version").fetchone()[0]
     if layout > VERSION:
@@ -108,6 +108,10 @@ def restore(src: Path, store_dir: Path, secret_dir: Path, replace: bool = False)
         _sync(store_dir)
         _sync(secret_dir)
     return aside
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
 
 
 def _check(db: sqlite3.Connection, path: Path) -> None:
