@@ -72,7 +72,7 @@ def refuse_unknown(t: mi.Type, raw: Any, path: str = "$") -> None:
             field = fields.get(name)
             if field is not None:
                 refuse_unknown(field, item, f"{path}.{name}")
-            elif name != t.tag_field:
+            elif name != t.tag_field and not t.forbid_unknown_fields:  # (msgspec named those)
                 where = "" if path == "$" else f" - at `{path}`"
                 raise msgspec.ValidationError(f"Object contains unknown field `{name}`{where}")
     elif isinstance(t, (mi.ListType, mi.VarTupleType, mi.SetType, mi.FrozenSetType)) and isinstance(raw, list):
