@@ -1,4 +1,4 @@
-"""`live serve | demo | token [revoke] | import | schema | bench`."""
+"""`live serve | demo | token [revoke] | import | backup | restore | migrate | schema | bench`."""
 
 from __future__ import annotations
 
@@ -125,6 +125,37 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--server", help="import through a running server at this URL instead (an admin token "
                           "is minted with the secret in the data dir or LIVE_SECRET)")
 
+    backup = commands.add_parser(
+        "backup", help="copy the local store and the secret, while it serves",
+        description="Make a consistent copy of the local store (SQLite's online backup: the server goes on "
+        "serving) and the secret into DEST, a new directory (0700, files 0600). A Redis store is backed up with "
+        "Redis's own tools (see the README).",
+    )
+    backup.add_argument("dest", type=Path, help="a new or empty directory for the backup")
+    backup.add_argument("--data-dir", type=Path, help="the data dir: the secret, and the store unless --store "
+                        "names another directory (LIVE_DATA_DIR)")
+    backup.add_argument("--store", help="the store URL, local or local:///dir (LIVE_STORE)")
+    restore = commands.add_parser(
+        "restore", help="put a backup in place of the local store (server stopped)",
+        description="Check a backup made by `live backup` and put it in place of the local store and its "
+        "secret. Refused while a server uses the data dir; over an existing store only with --replace.",
+    )
+    restore.add_argument("src", type=Path, help="the backup directory")
+    restore.add_argument("--data-dir", type=Path, help="(LIVE_DATA_DIR)")
+    restore.add_argument("--store", help="the store URL, local or local:///dir (LIVE_STORE)")
+    restore.add_argument("--replace", action="store_true",
+                         help="replace the store there (its files are moved into a replaced-<time> directory)")
+
+    migrate = commands.add_parser(
+        "migrate", help="move everything to another store (servers stopped)",
+        description="Move every record, bag, room log, presence figure, visit and id from one store to another "
+        "(local:///dir, redis://host:port/db, redis+cluster://...), then count both sides. The target must be "
+        "empty; no server may run on either store meanwhile.",
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="URL", help="the store to move from")
+    migrate.add_argument("--to", dest="target", required=True, metavar="URL", help="the empty store to move to")
+    migrate.add_argument("--data-dir", type=Path, help="the data dir of a plain 'local' URL (LIVE_DATA_DIR)")
+
     schema = commands.add_parser("schema", help="print the JSON Schema of every wire message",
                                  description="Print the JSON Schema of every wire message.")
     schema.add_argument("--indent", type=int, default=2)
@@ -148,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
             return revoke_token(args) if args.token_action == "revoke" else mint_token(args)
         elif args.command == "import":
             return import_file(args)
+        elif args.command == "backup":
+            return backup_store(args)
+        elif args.command == "restore":
+            return restore_store(args)
+        elif args.command == "migrate":
+            return migrate_store(args)
         elif args.command == "schema":
             from .protocol import json_schema
 
@@ -247,6 +284,71 @@ def import_file(args: argparse.Namespace) -> int:
         print(f"live: nothing imported: {len(errors)} bad row(s); fix them or use --skip-bad", file=sys.stderr)
         return 1
     print(f"imported {imported} product(s)" + (f", skipped {len(errors)} bad row(s)" if errors else ""))
+    return 0
+
+
+def _local_store(args: argparse.Namespace) -> tuple[Settings, Path]:
+    """The settings and the local store's directory the command works on."""
+    from .store import local_dir
+
+    settings = Settings.from_env(data_dir=args.data_dir, store=args.store)
+    if not settings.store.startswith("local"):
+        raise ConfigError(f"{settings.store} is not a local store: back up Redis with its own tools "
+                          "(BGSAVE and a copy of the RDB or AOF files; see the README)")
+    return settings, local_dir(settings.store, settings.data_dir)
+
+
+def backup_store(args: argparse.Namespace) -> int:
+    from .store.local.backup import backup
+
+    settings, store_dir = _local_store(args)
+    copied = backup(store_dir, settings.data_dir, args.dest)
+    print(f"backed up {store_dir} to {args.dest} ({copied.bytes} bytes, layout {copied.layout})")
+    if copied.secret is None:
+        print(f"live: {settings.data_dir} holds no secret (it is given as LIVE_SECRET): keep it with the backup "
+              "yourself, or the tokens it signed will not open", file=sys.stderr)
+    return 0
+
+
+def restore_store(args: argparse.Namespace) -> int:
+    from .store.local.backup import restore
+
+    settings, store_dir = _local_store(args)
+    aside = restore(args.src, store_dir, settings.data_dir, replace=args.replace)
+    print(f"restored {args.src} into {store_dir}")
+    if aside:
+        print(f"what it replaced is in {aside[0].parent}")
+    return 0
+
+
+def migrate_store(args: argparse.Namespace) -> int:
+    from .ops.tables import HOT, SCHEMA
+    from .store import open_store
+    from .store.migrate import migrate
+
+    data_dir = Settings.from_env(data_dir=args.data_dir).data_dir
+    if args.source == args.target:
+        raise ConfigError("--from and --to name the same store")
+
+    async def run():
+        source = open_store(args.source, data_dir, SCHEMA, HOT)
+        target = open_store(args.target, data_dir, SCHEMA, HOT)
+        await source.open()
+        try:
+            await target.open()
+            try:
+                return await migrate(source, target)
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+
+    moved = asyncio.run(run())
+    print(f"moved {sum(moved.records.values())} records of {len(moved.records)} tables, "
+          f"{sum(moved.events.values())} events and {sum(moved.visits.values())} visits of {moved.records['rooms']} "
+          "lives; the counts match on both sides")
+    for table, n in sorted(moved.records.items()):
+        print(f"  {table:<14} {n}")
     return 0
 
 

@@ -19,7 +19,7 @@ import msgspec
 from .domain import sheets
 from .domain.catalog import RowError, parse
 from .errors import BadMessage, LiveError
-from .protocol import Distributor, Guide, Product, Shop
+from .protocol import Distributor, Guide, Product, Shop, strict
 from .ops import Ops
 
 
@@ -64,7 +64,7 @@ async def import_catalog(store: Ops, text: str, fmt: str, skip_bad: bool = False
     report = ImportReport(errors=errors)
     if errors and not skip_bad:
         return report
-    products = [msgspec.convert(row, Product) for row in rows]
+    products = [strict.convert(row, Product) for row in rows]
     if products:
         await store.put_products(products)
     report.imported = len(products)
@@ -123,7 +123,7 @@ async def import_people(store: Ops, text: str, fmt: str) -> ImportReport:
     for group, rows in groups.items():
         for line, item in rows:
             try:
-                person = msgspec.convert(item, kinds[group])
+                person = strict.convert(item, kinds[group])
                 if group == "shops" and person.id in shop_lines:
                     report.errors.append(RowError(line, "id", f"store {person.id!r} is already on line {shop_lines[person.id]}"))
                     continue

@@ -19,7 +19,7 @@ def run(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedPr
     return subprocess.run([sys.executable, "-m", "live", *args], capture_output=True, text=True, timeout=60, env=env, cwd=cwd)
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["demo"], ["token"], ["token", "revoke"], ["schema"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["demo"], ["token"], ["token", "revoke"], ["backup"], ["restore"], ["migrate"], ["schema"], ["bench"]])
 def test_every_command_has_help(command):
     result = run(*command, "--help")
     assert result.returncode == 0 and "usage: live" in result.stdout

@@ -8,19 +8,26 @@ may send it (`roles`), so the server checks permissions from the same table that
 Money is integer fen; time is server epoch milliseconds. Events that change the room
 carry `seq`, the room's sequence number: strictly increasing, and contiguous for staff
 (a viewer skips staff-only events, so may see gaps).
+
+Types a store keeps (a product, a brand, a segment...) tolerate fields they do not
+know, so that a release rolled back onto what a newer one wrote still starts; the
+same types coming in as input are held strict in one place, `decode_input` (see
+`strict.py`). Types that are input only forbid unknown fields themselves.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal, get_args
+from typing import Annotated, ClassVar, Literal, TypeVar, get_args
 
 import msgspec
 from msgspec import Meta, Raw, Struct
 
 from ..errors import BadJson, BadMessage
+from . import strict
 
 PROTOCOL_VERSION = 1
+T = TypeVar("T")
 
 Role = Literal["viewer", "host", "controller", "guide", "admin"]
 ROLES: tuple[str, ...] = ("viewer", "host", "controller", "guide", "admin")
@@ -44,7 +51,7 @@ Seq = Annotated[int, Meta(ge=0)]
 # --- views shared by several messages -------------------------------------------------
 
 
-class Product(Struct, forbid_unknown_fields=True):
+class Product(Struct):
     """A catalog product; prices in fen. `stock` counts the units not yet released to
     any wave; `limit` caps what one viewer may buy of it in a room, across waves."""
 
@@ -259,7 +266,7 @@ ScriptPurpose = Literal["welcome", "hold", "explain", "urgency", "coupon", "qa",
 Tier = Literal["any", "cold", "warm", "hot"]
 
 
-class ScriptLine(Struct, forbid_unknown_fields=True):
+class ScriptLine(Struct):
     """A line of the room's script library (话术), for a purpose and a popularity tier,
     optionally tied to one product or to every product of a role."""
 
@@ -275,7 +282,7 @@ PersonId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 PersonCode = Annotated[str, Meta(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-class Shop(Struct, forbid_unknown_fields=True):
+class Shop(Struct):
     """A store (门店) of a brand, in an optional region, whose guides invite their
     customers into the brand's lives."""
 
@@ -285,7 +292,7 @@ class Shop(Struct, forbid_unknown_fields=True):
     brand: PersonId = "default"
 
 
-class Guide(Struct, forbid_unknown_fields=True):
+class Guide(Struct):
     """A shopping guide (导购) of a store. `code` is the guide code a buyer may type at
     checkout; `reach`, the customers they can reach (their groups), for their funnel.
     Moving a guide to another store changes no order already attributed."""
@@ -297,7 +304,7 @@ class Guide(Struct, forbid_unknown_fields=True):
     reach: Annotated[int, Meta(ge=0)] | None = None
 
 
-class Distributor(Struct, forbid_unknown_fields=True):
+class Distributor(Struct):
     """A distributor (分销员) of a brand, paid by commission; `parent` earns the
     second-level share of what they bring. Two levels at most: a parent has no parent."""
 
@@ -309,7 +316,7 @@ class Distributor(Struct, forbid_unknown_fields=True):
     reach: Annotated[int, Meta(ge=0)] | None = None
 
 
-class BindingRules(Struct, forbid_unknown_fields=True):
+class BindingRules(Struct):
     """How a brand attributes orders (see live.domain.attribution)."""
 
     model: Literal["last_click", "first_click"] = "last_click"
@@ -319,7 +326,7 @@ class BindingRules(Struct, forbid_unknown_fields=True):
     exclude_self: bool = False
 
 
-class CommissionRate(Struct, forbid_unknown_fields=True):
+class CommissionRate(Struct):
     """Basis points (500 = 5 %) of the amount paid, for level 1 (who brought the order)
     or 2 (their parent distributor), brand-wide or for a product role or a product."""
 
@@ -328,7 +335,7 @@ class CommissionRate(Struct, forbid_unknown_fields=True):
     bp: Annotated[int, Meta(ge=0, le=10_000)]
 
 
-class Brand(Struct, forbid_unknown_fields=True):
+class Brand(Struct):
     id: PersonId
     name: Annotated[str, Meta(min_length=1, max_length=120)]
     rules: BindingRules = msgspec.field(default_factory=BindingRules)
@@ -487,7 +494,7 @@ TierName = Literal["cold", "warm", "hot"]
 Purpose = Literal["welcome", "hold", "explain", "urgency", "coupon", "qa", "thanks"]
 
 
-class PacingRules(Struct, forbid_unknown_fields=True):
+class PacingRules(Struct):
     """How a room reads its own numbers. Tiers: `fixed` thresholds are viewers online,
     `relative` ones fractions of the room's peak over the last 30 minutes; a tier
     changes after the count stayed across a boundary for `hold_s`. Alerts look at the
@@ -510,7 +517,7 @@ class PacingRules(Struct, forbid_unknown_fields=True):
     rotate_s: Annotated[int, Meta(ge=5, le=3600)] = 30
 
 
-class SegmentFire(Struct, forbid_unknown_fields=True):
+class SegmentFire(Struct):
     """What a segment sets off when it begins: a release of its product (`quantity`
     units, at `price` fen if given) or a push of coupon `coupon`; `auto` fires at once,
     `ask` puts a one-click alert before the controller. Either is the `plan_release` or
@@ -523,7 +530,7 @@ class SegmentFire(Struct, forbid_unknown_fields=True):
     coupon: Id | None = None
 
 
-class Segment(Struct, forbid_unknown_fields=True):
+class Segment(Struct):
     """One part of the run-of-show (循环节奏)."""
 
     title: Annotated[str, Meta(min_length=1, max_length=60)]
@@ -1157,9 +1164,7 @@ CLOSE_RATE_LIMITED = 4029
 # --- encoding -------------------------------------------------------------------------
 
 _encoder = msgspec.json.Encoder()
-_client_decoder = msgspec.json.Decoder(ClientMessage)
 _event_decoder = msgspec.json.Decoder(RoomEvent)
-_webhook_decoder = msgspec.json.Decoder(OrderWebhook)
 _FIELD_ERROR = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]+)`")
 
 
@@ -1169,16 +1174,19 @@ def encode(message: Struct) -> bytes:
 
 def decode_client(data: bytes | str) -> ClientMessage:
     """Decode one client frame, or raise `BadMessage`/`BadJson` naming the bad field."""
-    return _decode(_client_decoder, data)
+    return decode_input(data, ClientMessage)  # type: ignore[arg-type]
 
 
 def decode_webhook(data: bytes) -> OrderWebhook:
-    return _decode(_webhook_decoder, data)
+    return decode_input(data, OrderWebhook)
 
 
-def _decode(decoder: msgspec.json.Decoder, data: bytes | str):
+def decode_input(data: bytes | str, kind: type[T]) -> T:
+    """Decode input (a frame, a request's body) as `kind`, refusing any field this
+    release does not know, at any depth (`strict.py`), or raise `BadMessage`/`BadJson`
+    naming the bad field."""
     try:
-        return decoder.decode(data)
+        return strict.decode(data, kind)
     except msgspec.ValidationError as exc:
         message, _, at = str(exc).partition(" - at `")
         path = at.rstrip("`") or "$"

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from .base import Event, Hot, Store, Subscription
 from .schema import Schema
 
-__all__ = ["Event", "Hot", "Store", "Subscription", "open_store"]
+__all__ = ["Event", "Hot", "Store", "Subscription", "local_dir", "open_store"]
 
 SCHEMES = ("local", "redis", "rediss", "redis+cluster", "rediss+cluster")
 
@@ -27,7 +27,7 @@ def open_store(url: str, data_dir: Path, schema: Schema, hot: Hot, clock: Callab
     if scheme == "local":
         from .local import LocalStore
 
-        return LocalStore(Path(parts.path) if parts.scheme and parts.path else data_dir, schema, hot, clock)
+        return LocalStore(local_dir(url, data_dir), schema, hot, clock)
     if scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
         from .redis import RedisStore
 
@@ -37,3 +37,11 @@ def open_store(url: str, data_dir: Path, schema: Schema, hot: Hot, clock: Callab
         plain = parts._replace(scheme=scheme.removesuffix("+cluster"), query=urlencode(query))
         return RedisStore(urlunsplit(plain), schema, hot, prefix=prefix, cluster=cluster, clock=clock)
     raise ConfigError(f"unknown store {url!r}: this build supports {', '.join(SCHEMES)}")
+
+
+def local_dir(url: str, data_dir: Path) -> Path:
+    """The directory of a local store's file: the URL's (`local:///srv/live`), else the data dir."""
+    parts = urlsplit(url)
+    if (parts.scheme or url) != "local":
+        raise ConfigError(f"{url!r} is not a local store")
+    return Path(parts.path) if parts.scheme and parts.path else data_dir

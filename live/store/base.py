@@ -9,7 +9,9 @@ The business ops are written once, above the stores (`live/ops/`). An adapter on
 - runs the few hot primitives that must be one atomic step inside the engine itself,
   because a round trip between deciding and committing would lose the race: a claim,
   a coupon claim, a tracked-link click, a viewer entering and leaving, a like; and
-  keeps the room's presence (online, dwell, who brought whom) and pacing samples.
+  keeps the room's presence (online, dwell, who brought whom) and pacing samples;
+- hands over everything it holds, and takes it in, in engine-neutral parts, to move a
+  deployment to another store (`export`, `load`).
 
 Two adapters, chosen by URL (`open_store`): `local` (in-process state plus SQLite)
 and `redis://` (Lua scripts, Streams). The same contract suites run against both, and
@@ -30,14 +32,14 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.alerts import Sample
 from ..domain.numbers import LiveNumbers
 from ..domain.review import Viewership, Visit
-from .schema import Index, Schema, Sum, Table
+from .schema import Bag, Index, Schema, Sum, Table
 from .tx import Tx
 
 Audience = str  # "all", "staff", "viewer:<id>", "guide:<id>"... (live.domain.audience)
@@ -186,6 +188,56 @@ class Presence:
     promoters: dict[str, PromoterPresence] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Records:
+    """Records of one table in one scope, in the order they were made, with their
+    counters in them. Their index entries and sums are not parts: `load` makes them."""
+
+    table: Table
+    scope: str
+    records: list[tuple[str, Any]]  # (key, record)
+
+
+@dataclass(frozen=True, slots=True)
+class Bags:
+    bag: Bag
+    scope: str
+    values: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """Events of a room's log, in seq order (they keep their seqs)."""
+
+    room: str
+    events: list[Event]
+
+
+@dataclass(frozen=True, slots=True)
+class Attendance:
+    """A room's presence figures with nobody online: totals, every minute bucket, each
+    promoter's."""
+
+    room: str
+    presence: Presence
+
+
+@dataclass(frozen=True, slots=True)
+class Visits:
+    """Closed visits of a room, in the order they began."""
+
+    room: str
+    visits: list[Visit]
+
+
+@dataclass(frozen=True, slots=True)
+class Ids:
+    last: dict[str, int]  # id prefix -> the last number given out (or reserved)
+
+
+Part = Records | Bags | Log | Attendance | Visits | Ids
+
+
 class Store(abc.ABC):
     """The adapter contract. Methods are coroutines unless they say otherwise."""
 
@@ -293,8 +345,23 @@ class Store(abc.ABC):
         """Every visit to the room (of viewers `via` brought), open ones with no end,
         in the order they began."""
 
+    # --- moving a deployment to another store (`live migrate`, `migrate.py`) ---------
+
+    @abc.abstractmethod
+    def export(self) -> AsyncIterator[Part]:
+        """Everything the store holds, in parts of a bounded size: ids, every record of
+        every table and scope, the bags, and each room's log, presence figures and
+        visits. Only for a deployment no server is running on (raises `ConfigError`
+        otherwise): visits still open are ended first, as a restart would end them."""
+
+    @abc.abstractmethod
+    async def load(self, part: Part) -> None:
+        """Add a part that `export` made (of any store) to this one, which was empty;
+        index entries and sums follow from the records, as a commit makes them."""
+
 
 __all__ = [
-    "Audience", "ClaimAnswer", "ClaimAsk", "ClickAsk", "CouponAnswer", "CouponAsk", "Event", "Hot", "Index",
-    "Listener", "Presence", "PromoterPresence", "Store", "Subscription", "Sum", "Table", "Tx", "notify",
+    "Attendance", "Audience", "Bags", "ClaimAnswer", "ClaimAsk", "ClickAsk", "CouponAnswer", "CouponAsk", "Event", "Hot",
+    "Ids", "Index", "Listener", "Log", "Part", "Presence", "PromoterPresence", "Records", "Store", "Subscription", "Sum",
+    "Table", "Tx", "Visits", "notify",
 ]

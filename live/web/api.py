@@ -24,11 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import protocol
+from ..protocol import strict
 from ..access import ROOM_STAFF, revoke
 from ..domain import scripts as script_rules
 from ..domain import attribution, sheets
 from ..errors import (
-    BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, RateLimited, StaleRequest, StoreUnavailable,
+    BadJson, BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, RateLimited, StaleRequest, StoreUnavailable,
     Unauthorized,
 )
 from ..imports import format_of, import_catalog, import_people, text_of
@@ -241,7 +242,7 @@ async def scripts_import(request: Request) -> Response:
     fmt, text = await _upload(request)
     try:
         parsed = script_rules.from_csv(text) if fmt == "csv" else script_rules.from_json(text)
-        lines = [msgspec.convert(line, protocol.ScriptLineIn) for line in parsed]
+        lines = [strict.convert(line, protocol.ScriptLineIn) for line in parsed]
     except (ValueError, msgspec.ValidationError) as exc:
         raise BadMessage(str(exc), path="$") from None
     if not lines:
@@ -313,16 +314,9 @@ class _Reach(msgspec.Struct, forbid_unknown_fields=True):
 
 def _decode(body: bytes, kind: type):
     try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        message, _, at = str(exc).partition(" - at `")
-        path = at.rstrip("`") or "$"
-        field = protocol._FIELD_ERROR.match(message)
-        if field:  # as the websocket's decoder does: name the unknown or missing field in the path
-            path = f"{path}.{field[1]}"
-        raise BadMessage(message, path=path) from None
-    except msgspec.DecodeError as exc:
-        raise BadMessage(str(exc), path="$") from None
+        return protocol.decode_input(body, kind)
+    except BadJson as exc:  # the HTTP API has always answered `bad_message` to a body that is not JSON
+        raise BadMessage(exc.message, path="$") from None
 
 
 # --- admin: people, brands and rules, the simulator, the ledger -----------------------

@@ -56,6 +56,14 @@ CREATE TABLE IF NOT EXISTS minutes (
 CREATE TABLE IF NOT EXISTS presence (room TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
+UPSERT_RECORD = ("INSERT INTO records (scope, tbl, key, data) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT (scope, tbl, key) DO UPDATE SET data = excluded.data")
+SET_BAG = ("INSERT INTO bags (scope, bag, name, value) VALUES (?, ?, ?, ?) "
+           "ON CONFLICT (scope, bag, name) DO UPDATE SET value = excluded.value")
+ADD_TO_BAG = ("INSERT INTO bags (scope, bag, name, value) VALUES (?, ?, ?, ?) "
+              "ON CONFLICT (scope, bag, name) DO UPDATE SET value = value + excluded.value")
+INSERT_EVENT = "INSERT INTO events (room, seq, ts, kind, audience, data) VALUES (?, ?, ?, ?, ?, ?)"
+
 Migration = Callable[[sqlite3.Connection, Schema], None]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import msgspec
@@ -23,6 +24,7 @@ from ..base import Presence, PromoterPresence
 from .journal import Journal, Statement
 
 MINUTES_KEPT = 62
+MIN_T = -(2**63)  # every minute there is
 
 
 class Totals(msgspec.Struct):
@@ -257,21 +259,65 @@ class Presences:
         return statements
 
     def _load(self, room: str, now: int) -> RoomPresence:
+        stored = self._stored(room, now - MINUTES_KEPT * 60_000)
+        stored.numbers.keep_minutes = MINUTES_KEPT - 1
+        return RoomPresence(room, stored.numbers, stored.promoters)
+
+    def _stored(self, room: str, since: int) -> Presence:
+        """The room's figures as the file has them (nobody online), minutes from `since`."""
         totals = self._totals(room)
         n = LiveNumbers(
             peak=totals.peak, entries=totals.entries, exits=totals.exits, unique=totals.unique, likes=totals.likes,
-            dwell_closed_ms=totals.dwell_closed_ms, keep_minutes=MINUTES_KEPT - 1,
+            dwell_closed_ms=totals.dwell_closed_ms,
         )
         for values in self._db.execute(
             "SELECT t, online_start, online_max, online_end, entries, exits, likes FROM minutes WHERE room = ? AND t >= ?",
-            (room, now - MINUTES_KEPT * 60_000),
+            (room, since),
         ):
             bucket = MinuteBucket(*values)
             n.minutes[bucket.t] = bucket
         promoters = {
             k: PromoterPresence(brought=b, sessions=s, dwell_closed_ms=d) for k, (b, s, d) in totals.promoters.items()
         }
-        return RoomPresence(room, n, promoters)
+        return Presence(n, promoters)
+
+    # --- moving to another store (`moving.py`) -------------------------------------------
+
+    def export_figures(self, room: str) -> Presence | None:
+        """The room's figures with every minute, or None if it has none."""
+        stored = self._stored(room, MIN_T)
+        return stored if stored.numbers.entries or stored.numbers.minutes or stored.numbers.likes else None
+
+    def export_visits(self, room: str, size: int) -> Iterator[list[Visit]]:
+        rows = self._db.execute(
+            "SELECT viewer, started_at, ended_at, via, last_sku FROM sessions WHERE room = ? AND ended_at IS NOT NULL "
+            "ORDER BY id", (room,),
+        )
+        while page := rows.fetchmany(size):
+            yield [Visit(*row) for row in page]
+
+    def load_figures(self, room: str, presence: Presence) -> list[Statement]:
+        n = presence.numbers
+        totals = Totals(
+            peak=n.peak, entries=n.entries, exits=n.exits, unique=n.unique, likes=n.likes, dwell_closed_ms=n.dwell_closed_ms,
+            promoters={k: (p.brought, p.sessions, p.dwell_closed_ms) for k, p in presence.promoters.items()},
+        )
+        return [("INSERT OR REPLACE INTO presence (room, data) VALUES (?, ?)", (room, msgspec.json.encode(totals)))] + [
+            ("INSERT OR REPLACE INTO minutes (room, t, online_start, online_max, online_end, entries, exits, likes) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             (room, b.t, b.online_start, b.online_max, b.online_end, b.entries, b.exits, b.likes))
+            for b in n.minutes.values()
+        ]
+
+    def load_visits(self, room: str, visits: list[Visit]) -> list[Statement]:
+        statements: list[Statement] = []
+        for v in visits:
+            statements.append((
+                "INSERT INTO sessions (id, room, viewer, via, started_at, ended_at, last_sku) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self._next_session, room, v.viewer, v.via, v.start, v.end, v.last_sku),
+            ))
+            self._next_session += 1
+        return statements
 
     def _totals(self, room: str) -> Totals:
         row = self._db.execute("SELECT data FROM presence WHERE room = ?", (room,)).fetchone()

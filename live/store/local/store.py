@@ -19,7 +19,7 @@ import fcntl
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from ..base import (
     Event,
     Hot,
     Listener,
+    Part,
     Presence,
     Store,
     Subscription,
@@ -49,7 +50,8 @@ from ..base import (
 )
 from ..schema import GLOBAL, Bag, Counter, Index, Schema, Sum, Table
 from ..tx import BagAdd, Conflicted, Delete, EventSpec, Incr, Move, Put, Require, SetCounter, Tx, fill, index_entries, numbered
-from .database import open_database
+from .database import INSERT_EVENT, SET_BAG, UPSERT_RECORD, open_database
+from . import moving
 from .journal import Journal, Statement
 from .presence import Presences
 from .space import Space, qualified
@@ -80,10 +82,7 @@ class _Subscription(Subscription):
             self._listeners.remove(self._listener)
 
 
-_UPSERT = "INSERT INTO records (scope, tbl, key, data) VALUES (?, ?, ?, ?) ON CONFLICT (scope, tbl, key) DO UPDATE SET data = excluded.data"
-_BAG = "INSERT INTO bags (scope, bag, name, value) VALUES (?, ?, ?, ?) ON CONFLICT (scope, bag, name) DO UPDATE SET value = excluded.value"
 _KEYS_PER_QUERY = 500  # SQLite allows 32,766 parameters; a few hundred keys per query is as fast
-_EVENT = "INSERT INTO events (room, seq, ts, kind, audience, data) VALUES (?, ?, ?, ?, ?, ?)"
 _encode = msgspec.json.Encoder().encode
 
 
@@ -259,7 +258,7 @@ class LocalStore(Store):
                 data = fill(data, placeholder, self._counter(counter))
             room.seq += 1
             event = Event(room.space.scope, room.seq, spec.ts, spec.kind, spec.audience, numbered(data, room.seq))
-            statements.append((_EVENT, (event.room, event.seq, event.ts, event.kind, event.audience, event.data)))
+            statements.append((INSERT_EVENT, (event.room, event.seq, event.ts, event.kind, event.audience, event.data)))
             events.append(event)
         return events
 
@@ -283,7 +282,7 @@ class LocalStore(Store):
         self._stamps[(table.name, space.scope, key)] = self._stamp
         changed = self._sums_of(space, table, old, record)
         space.put(table, key, record, old, indexed=table.resident)
-        statements.append((_UPSERT, (space.scope, table.name, key, _encode(record)), ("r", space.scope, table.name, key)))
+        statements.append((UPSERT_RECORD, (space.scope, table.name, key, _encode(record)), ("r", space.scope, table.name, key)))
         if not table.resident:
             self._unsave(table, key, record)
             self._reindex(space.scope, table, key, old, record, statements)
@@ -307,7 +306,7 @@ class LocalStore(Store):
         records that are not in memory)."""
         for part, group in changed:
             name = qualified(part)
-            statements.append((_BAG, (space.scope, "sum:" + name, group, space.sums[name].get(group, 0)),
+            statements.append((SET_BAG, (space.scope, "sum:" + name, group, space.sums[name].get(group, 0)),
                                ("b", space.scope, "sum:" + name, group)))
 
     def _reindex(self, scope: str, table: Table, key: str, old: Any, new: Any, statements: list[Statement]) -> None:
@@ -347,7 +346,7 @@ class LocalStore(Store):
     def _set_counter(self, counter: Counter, value: int, statements: list[Statement]) -> None:
         space = self._space_of(counter.scope)
         record = space.set_counter(counter.table, counter.key, counter.field, value)
-        statements.append((_UPSERT, (space.scope, counter.table.name, counter.key, _encode(record)),
+        statements.append((UPSERT_RECORD, (space.scope, counter.table.name, counter.key, _encode(record)),
                            ("r", space.scope, counter.table.name, counter.key)))
 
     def _add_to_counter(self, counter: Counter, n: int, statements: list[Statement]) -> None:
@@ -356,7 +355,7 @@ class LocalStore(Store):
     def _bag_add(self, space: Space, bag: Bag, name: str, n: int, statements: list[Statement]) -> None:
         values = space.bags[bag.name]
         value = values[name] = values.get(name, 0) + n
-        statements.append((_BAG, (space.scope, bag.name, name, value), ("b", space.scope, bag.name, name)))
+        statements.append((SET_BAG, (space.scope, bag.name, name, value), ("b", space.scope, bag.name, name)))
 
     # --- reading --------------------------------------------------------------------------
 
@@ -519,12 +518,12 @@ class LocalStore(Store):
         if sold_out:
             release = msgspec.structs.replace(release, sold_out_at=ask.now)
         space.records[releases.name][release.id] = release
-        statements.append((_UPSERT, (room, releases.name, release.id, _encode(release)), ("r", room, releases.name, release.id)))
+        statements.append((UPSERT_RECORD, (room, releases.name, release.id, _encode(release)), ("r", room, releases.name, release.id)))
         events = []
         if sold_out:
             r.seq += 1
             event = Event(room, r.seq, ask.now, "sold_out", ask.audience, numbered(ask.sold_out, r.seq))
-            statements.append((_EVENT, (room, event.seq, event.ts, event.kind, event.audience, event.data)))
+            statements.append((INSERT_EVENT, (room, event.seq, event.ts, event.kind, event.audience, event.data)))
             events.append(event)
         await self._write(r, statements, events)
         return ClaimAnswer("claimed", ask.hold, release.left, events)
@@ -594,6 +593,14 @@ class LocalStore(Store):
         self._room(room)
         await self._barrier()  # visits are written behind: let the last ones land
         return self._presence.visits(room, via)
+
+    # --- moving to another store -----------------------------------------------------------
+
+    def export(self) -> AsyncIterator[Part]:
+        return moving.export(self)
+
+    async def load(self, part: Part) -> None:
+        await moving.load(self, part)
 
     @property
     def _presence(self) -> Presences:

@@ -23,6 +23,7 @@ import msgspec
 from ...domain.numbers import minute_of
 from ..schema import GLOBAL, Schema, Table
 from ..tx import index_entries, sum_entries
+from .database import ADD_TO_BAG, LAYOUT, UPSERT_RECORD, has_table
 
 OLD_TABLES = (
     "rooms", "products", "scripts", "shops", "guides", "releases", "holds", "orders", "coupons", "coupon_claims",
@@ -44,11 +45,7 @@ class _Writer:
         """Write a record (a JSON text, bytes, or a dict) under `key`."""
         table = self.tables[table_name]
         raw = data if isinstance(data, bytes) else (data.encode() if isinstance(data, str) else json.dumps(data).encode())
-        self.db.execute(
-            "INSERT INTO records (scope, tbl, key, data) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (scope, tbl, key) DO UPDATE SET data = excluded.data",
-            (scope, table.name, key, raw),
-        )
+        self.db.execute(UPSERT_RECORD, (scope, table.name, key, raw))
         numbered = _NUMBERED.match(key)
         if numbered:
             self.ids[numbered[1]] = max(self.ids.get(numbered[1], 0), int(numbered[2]))
@@ -66,11 +63,7 @@ class _Writer:
             self.sums[(scope, f"sum:{table.name}.{part.name}", group)] += n
 
     def bag(self, scope: str, bag: str, name: str, n: int) -> None:
-        self.db.execute(
-            "INSERT INTO bags (scope, bag, name, value) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (scope, bag, name) DO UPDATE SET value = value + excluded.value",
-            (scope, bag, name, n),
-        )
+        self.db.execute(ADD_TO_BAG, (scope, bag, name, n))
 
     def finish(self) -> None:
         for (scope, bag, group), n in self.sums.items():
@@ -81,8 +74,6 @@ class _Writer:
 
 def from_first_release(db: sqlite3.Connection, schema: Schema) -> None:
     """Convert every row of the first release's tables, then drop them."""
-    from .database import LAYOUT, has_table
-
     for statement in LAYOUT.split(";"):
         if statement.strip():
             db.execute(statement)

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 
+import msgspec
 import redis.asyncio as redis
 
 from ...outages import Outage
@@ -40,6 +41,12 @@ def decode_entry(room_id: str, entry_id: bytes, fields: dict[bytes, bytes]) -> E
         room_id, int(entry_id.split(b"-", 1)[1]), int(fields[b"t"]), fields[b"k"].decode(), fields[b"a"].decode(),
         fields[b"d"],
     )
+
+
+def archived(room_id: str, raw: bytes) -> Event:
+    """An entry of a room's archive (`lib.lua`'s append writes them)."""
+    seq, ts, kind, audience, data = msgspec.msgpack.decode(raw)
+    return Event(room_id, seq, ts, kind, audience, data.encode() if isinstance(data, str) else data)
 
 
 class Feed:

@@ -127,10 +127,7 @@ class RedisPresence:
 
     async def visits(self, room: str, via: str | None = None) -> list[Visit]:
         rk = self.k.room(room)
-        closed = [
-            Visit(viewer, started, ended, guide or None, sku or None)
-            for viewer, started, ended, guide, sku in (msgspec.msgpack.decode(raw) for raw in await self.r.lrange(rk.visits, 0, -1))
-        ]
+        closed = [closed_visit(raw) for raw in await self.r.lrange(rk.visits, 0, -1)]
         open_ = sorted((
             Visit(viewer.decode(), started, None, guide or None, None)
             for viewer, (started, guide, _) in (
@@ -184,3 +181,9 @@ class RedisPresence:
                     args=[self.clock(), rk.on_prefix, "", *dead],
                 )
         return ended
+
+
+def closed_visit(raw: bytes) -> Visit:
+    """An entry of a room's `visits` list (`lib.lua`'s end_session writes them)."""
+    viewer, started, ended, guide, sku = msgspec.msgpack.decode(raw)
+    return Visit(viewer, started, ended, guide or None, sku or None)

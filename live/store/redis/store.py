@@ -36,9 +36,10 @@ from ..base import Event, Hot, Listener, Store, Subscription
 from ..schema import GLOBAL, Bag, Counter, Index, Schema, Sum, Table, counter_value, order_key
 from ..tx import BagAdd, Conflicted, Delete, Incr, Move, Outside, Put, SetCounter, Tx
 from .connection import DOWN, connect, guarded, load_scripts, unavailable
-from .feed import Feed, FeedSubscription, decode_entry
+from .feed import Feed, FeedSubscription, archived, decode_entry
 from .hot import HotPrimitives
 from .keys import Keys
+from .moving import Moving
 from .presence import RedisPresence
 from .writes import Call, record_writes, unique_claims
 
@@ -292,12 +293,7 @@ class _Core(Store):
         if events and events[0].seq == seq + 1 or not events and int(await self.r.get(rk.seq) or 0) <= seq:
             return events
         # trimmed from the Stream: the archive keeps every event, in seq order from 1
-        return [
-            Event(room, s, ts, kind, audience, data.encode() if isinstance(data, str) else data)
-            for s, ts, kind, audience, data in (
-                msgspec.msgpack.decode(raw) for raw in await self.r.lrange(rk.archive, seq, seq + limit - 1)
-            )
-        ]
+        return [archived(room, raw) for raw in await self.r.lrange(rk.archive, seq, seq + limit - 1)]
 
     def subscribe(self, room: str, listener: Listener) -> Subscription:
         feed = self._feeds.get(room)
@@ -391,5 +387,5 @@ guarded(_RedisTx, private=True)
 
 
 @guarded
-class RedisStore(HotPrimitives, RedisPresence, _Core):
+class RedisStore(HotPrimitives, RedisPresence, Moving, _Core):
     """See the module docstring; each part's module says how it keeps its share."""
