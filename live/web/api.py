@@ -26,10 +26,10 @@ from starlette.responses import JSONResponse, Response
 from .. import protocol
 from ..access import ROOM_STAFF, revoke
 from ..domain import scripts as script_rules
-from ..domain import attribution, sheets
+from ..domain import sheets
 from ..errors import (
-    BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, RateLimited, StaleRequest, StoreUnavailable,
-    Unauthorized,
+    BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, RateLimited, RoomNotFound, StaleRequest,
+    StoreUnavailable, Unauthorized,
 )
 from ..imports import format_of, import_catalog, import_people, text_of
 from ..commands import Sender
@@ -391,24 +391,11 @@ async def put_brand(request: Request) -> Response:
 
 
 async def simulate(request: Request) -> Response:
-    """`POST /api/simulate`: who would win this order? The brand's rules (or `rules`)
-    applied to the touches given, with the receipt."""
+    """`POST /api/simulate`: who would each order of this timeline go to, and why? The
+    brand's rules (or `rules`), run as the product runs them, with each order's receipt."""
     live: Live = request.app.state.live
     await _admin(request, live)
-    ask = _decode(await request.body(), protocol.Simulation)
-    brands = {b.id: b for b in await live.ops.brands()}
-    rules = ask.rules or brands.get(ask.brand, protocol.Brand(ask.brand, ask.brand)).rules
-    now = ask.now or live.ops.clock()
-    touches = [attribution.Touch(t.kind, t.owner, now - round(t.minutes_ago * 60_000), t.room or ask.room) for t in ask.touches]
-    decided = attribution.decide(
-        touches, attribution.Rules(**msgspec.structs.asdict(rules)), now, ask.room, frozenset(ask.self_owners),
-        None if ask.paid_before_minutes is None else now - round(ask.paid_before_minutes * 60_000),
-    )
-    def touch(t: attribution.Touch, verdict: str) -> protocol.ReceiptTouch:
-        return protocol.ReceiptTouch(t.kind, t.owner, t.at, verdict, t.room)
-
-    return _json(protocol.Receipt(decided.rule, touch(decided.winner, "won") if decided.winner else None,
-                                  [touch(j.touch, j.verdict) for j in decided.touches]))
+    return _json(await live.ops.simulate(_decode(await request.body(), protocol.Simulation)))
 
 
 async def ledger_view(request: Request) -> Response:
