@@ -107,12 +107,15 @@ async def schema(request: Request) -> Response:
 
 
 async def room_state(request: Request) -> Response:
+    """`GET /api/rooms/{room}`: the room as its staff's socket snapshot shows it (open
+    waves and the last closed ones, pushed coupons, products off sale), and its numbers."""
     live: Live = request.app.state.live
     room = request.path_params["room"]
     await _claims(request, live, room)
     state = await live.ops.state(room)
     numbers, _ = await live.ops.numbers(room)
-    view = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned)
+    view = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned, state.off_sale, state.releases,
+                             state.coupons)
     return _json({"seq": state.seq, "room": msgspec.to_builtins(view), "numbers": msgspec.to_builtins(numbers)})
 
 
