@@ -183,3 +183,12 @@ async def test_a_click_counts_once_per_viewer_per_link_per_sliding_hour(live):
     live.wait(HOUR - 1)
     assert await live.click("v1", "g-xiaomei") is None
 
+
+async def test_the_store_that_relays_a_live_gets_the_orders_nobody_brought(live):
+    await live.open(BindingRules())
+    await live.store.set_relay("r1", "s2")
+    order = await live.buy("v1")
+    assert (order.shop, order.guide, order.receipt.winner.kind, order.receipt.rule_code) == ("s2", None, "store_default", "store_default")
+    assert (await live.buy("v2", room="r2")).shop is None
+    await live.click("v1", "g-xiaomei")
+    assert (await live.buy("v1")).shop == "s1"  # Xiaomei's store: a guide comes first

@@ -460,6 +460,29 @@ async def reassign(request: Request) -> Response:
     return _json(order)
 
 
+async def relay(request: Request) -> Response:
+    """`PUT /api/rooms/{room}/shop` `{"shop": "hz-xihu"}` (or null): the store that relays
+    the live, which gets the orders nobody brought; kept in the room's control log."""
+    live: Live = request.app.state.live
+    claims = await _admin(request, live)
+    room_id = request.path_params["room"]
+    body = _decode(await request.body(), _Relay)
+    actor, fields = Actor(claims.role, claims.sub), {"shop": body.shop or "none"}
+    try:
+        room = await live.ops.set_relay(room_id, body.shop)
+    except RoomNotFound:
+        raise  # no room, no log to keep it in
+    except LiveError as exc:
+        await live.ops.record(room_id, actor, "relay", fields, "refused", exc.code)
+        raise
+    await live.ops.record(room_id, actor, "relay", fields, "ok", None)
+    return _json({"id": room.id, "title": room.title, "brand": room.brand, "shop": room.shop})
+
+
+class _Relay(msgspec.Struct, forbid_unknown_fields=True):
+    shop: protocol.PersonId | None
+
+
 class _Revoke(msgspec.Struct, forbid_unknown_fields=True):
     jti: Annotated[str, msgspec.Meta(pattern=TOKEN_ID)]
 
