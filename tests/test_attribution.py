@@ -227,3 +227,9 @@ def test_the_model_picks_the_latest_or_earliest_click(clicks):
     first = decide(history, Rules(model="first_click"), NOW, ROOM).winner
     assert last.at == max(c.at for c in history)
     assert first.at == min(c.at for c in history)
+
+
+def test_a_binding_that_lapsed_before_the_next_purchase_is_over_not_renewed():
+    receipt = decide([paid("o1", "mei", 40), paid("o2", "lily", 20)], LAST, NOW, ROOM)
+    [older] = [j for j in receipt.touches if j.touch.ref == "o1"]
+    assert older.verdict == "protection over: paid more than 15 days before"

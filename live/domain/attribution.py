@@ -214,7 +214,8 @@ class _Protection:
         return latest if latest is not None and t - latest.at <= self.protect_ms else None
 
     def after(self, order: str) -> Paid | None:
-        """The purchase that came next after `order` (renewing or moving its protection)."""
+        """The purchase that came next after `order` (renewing or moving its protection
+        if it came within it)."""
         ids = [p.order for p in self.purchases]
         i = ids.index(order) if order in ids else len(ids)
         return self.purchases[i + 1] if i + 1 < len(ids) else None
@@ -248,8 +249,8 @@ def decide(
                 return _why("refunded")
             if current is not None and touch.ref == current.order:
                 return None
-            after = protection.after(touch.ref or "")
-            if after is None:
+            after = protection.after(touch.ref or "")  # what came next, if it came before the protection lapsed
+            if after is None or after.at - touch.at > rules.protect_ms:
                 return _why("expired", protect_ms=rules.protect_ms)
             return _why("renewed") if after.owner == touch.owner else _why("moved", owner=after.owner or "")
         if touch.kind != "link":
