@@ -230,6 +230,16 @@ def test_the_model_picks_the_latest_or_earliest_click(clicks):
 
 
 def test_a_binding_that_lapsed_before_the_next_purchase_is_over_not_renewed():
-    receipt = decide([paid("o1", "mei", 40), paid("o2", "lily", 20)], LAST, NOW, ROOM)
+    receipt = decide([paid("o1", "mei", 40), paid("o2", "lily", 20)], Rules(click_window_days=30), NOW, ROOM)
     [older] = [j for j in receipt.touches if j.touch.ref == "o1"]
     assert older.verdict == "protection over: paid more than 15 days before"
+
+
+def test_touches_too_old_to_change_the_order_are_left_out_of_its_receipt():
+    """Older than the click window and the protection together (7 + 15 days)."""
+    history = [paid("o1", "mei", 23), click("mei", 23), paid("o2", "mei", 21), click("lily", 21)]
+    receipt = decide(history, LAST, NOW, ROOM)
+    assert [(j.touch.kind, j.touch.ref or j.touch.owner) for j in receipt.touches] == [("binding", "o2"), ("link", "lily")]
+    assert decide(history, LAST, NOW, ROOM, code="yu").winner.owner == "yu"
+    repeat = [paid("o1", "mei", 30), click("lily", 1)]  # left out of the receipt, a repeat buyer all the same
+    assert winner(repeat, Rules(new_viewers_only=True, protect_days=0)) is None

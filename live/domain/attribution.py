@@ -140,11 +140,9 @@ UNITS = (("day", DAY_MS), ("hour", HOUR_MS), ("minute", MINUTE_MS), ("second", S
 def span(ms: int) -> str:
     """A duration in the largest unit it fills at least once: "7 days", "1 hour",
     "5.5 seconds" (pages do the same in their own language)."""
-    for unit, size in UNITS:
-        if abs(ms) >= size or unit == "second":
-            amount = round(ms / size, 2)
-            return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
-    raise AssertionError("unreachable")
+    unit, size = next(((unit, size) for unit, size in UNITS if abs(ms) >= size), UNITS[-1])
+    amount = round(ms / size, 2)
+    return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +266,7 @@ def decide(
             return _why("not_new")
         return None
 
-    touches = _touches(history, now, code, shop)
+    touches = _touches(history, now, code, shop, now - rules.window_ms - rules.protect_ms)
     judged: dict[Touch, Why] = {}
     eligible: list[Touch] = []
     for touch in sorted(touches, key=lambda t: (t.at, PRECEDENCE.index(t.kind))):
@@ -289,12 +287,16 @@ def decide(
     return Receipt(winner, rule, tuple(Judged(t, judged[t]) for t in sorted(touches, key=lambda t: t.at)))
 
 
-def _touches(history: Sequence[Past], now: int, code: str | None, shop: str | None) -> list[Touch]:
+def _touches(history: Sequence[Past], now: int, code: str | None, shop: str | None, since: int) -> list[Touch]:
+    """The order's touches. Clicks and bindings from before `since` are left out: older
+    than the click window and the protection together, they cannot change the order (a
+    binding protects clicks inside its period only), and a loyal customer's receipts
+    stay short."""
     touches: list[Touch] = [Touch("checkout_code", code, now)] if code is not None else []
     for past in history:
-        if isinstance(past, Click):
+        if isinstance(past, Click) and past.at >= since:
             touches.append(Touch("link", past.owner, past.at, past.room, past.ref))
-        elif isinstance(past, Paid) and past.owner is not None:
+        elif isinstance(past, Paid) and past.owner is not None and past.at >= since:
             touches.append(Touch("binding", past.owner, past.at, past.room, past.order))
     if shop is not None:
         touches.append(Touch("store_default", shop, now))
