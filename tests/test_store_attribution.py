@@ -11,7 +11,7 @@ import pytest
 
 from live import protocol
 from live.protocol import BindingRules, Brand, Distributor, Guide, PlanRelease, Product, Shop
-from live.ops import Actor, OrderReport
+from live.ops import Actor
 
 STAFF = Actor("controller", "tests")
 SECOND, MINUTE, HOUR, DAY = 1000, 60_000, 3_600_000, 86_400_000

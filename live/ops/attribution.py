@@ -17,7 +17,7 @@ from ..errors import BadMessage, NotFound
 from ..protocol import Order, Receipt, ReceiptTouch
 from ..store.tx import Tx
 from .people import DEFAULT_BRAND, People
-from .tables import CLICKS, DISTRIBUTORS, GUIDES, HINTS, ORDERS, ROOMS, SELF_VIEWERS
+from .tables import DISTRIBUTORS, GUIDES, HINTS, ORDERS, ROOMS, SELF_VIEWERS
 
 PAID_HINTS = ("paid", "bound")  # "bound": what releases before this one noted for a payment that made a binding
 
