@@ -181,6 +181,9 @@ scripts = st.lists(steps, min_size=15, max_size=50)
     script=[("click", "v0", "g1"), ("outside", "v0", "B", 1), ("click", "v0", "d2"), ("buy", "v0", "A", 2),
             ("pay", 0), ("wait", 8 * DAY), ("wait", 8 * DAY), ("click", "v0", "d2"), ("outside", "v0", "C", 1)]
 )
+@example(  # two orders paid in the same millisecond, the first reassigned: the later placed protects
+    script=[("sale", "v2", "g1", "A", 1), ("sale", "v2", "g1", "A", 1), ("reassign", 1, "g2"), ("buy", "v2", "A", 1)]
+)
 @pytest.mark.parametrize("kind", STORES)
 def test_the_ledger_always_sums_to_what_each_order_owes(kind, script):
     asyncio.run(_play(kind, script))

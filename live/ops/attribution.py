@@ -15,6 +15,7 @@ from .. import protocol
 from ..domain import attribution
 from ..errors import BadMessage, NotFound
 from ..protocol import Order, Receipt, ReceiptTouch
+from ..store.schema import order_key
 from ..store.tx import Tx
 from .people import DEFAULT_BRAND, People
 from .tables import DISTRIBUTORS, GUIDES, HINTS, ORDERS, ROOMS, SELF_VIEWERS
@@ -68,9 +69,9 @@ class Attribution(People):
                 past.append(attribution.Click(c.owner, c.at, c.room, c.id))
         subject = f"{brand_id}\0{viewer}"
         rooms = {room_id} | {h.room for kind in PAID_HINTS for h in await tx.find(HINTS.index("about"), f"{kind}\0{subject}")}
-        for room in sorted(rooms):
-            for order in await tx.find(ORDERS.index("viewer"), viewer, room=room):
-                past += _order_history(order)
+        orders = [order for room in rooms for order in await tx.find(ORDERS.index("viewer"), viewer, room=room)]
+        for order in sorted(orders, key=lambda o: order_key(o.id)):  # placed first, first: of two paid at once, the later placed wins
+            past += _order_history(order)
         return past
 
     async def bringer(self, room_id: str, viewer: str, now: int) -> str | None:
