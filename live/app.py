@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/schema", api.schema),
         Route("/api/rooms/{room}", api.room_state),
         Route("/api/rooms/{room}/commands", api.room_command, methods=["POST"]),
+        Route("/api/rooms/{room}/shop", api.relay, methods=["PUT"]),
         Route("/rooms/{room}/review", review.page),
         Route("/api/rooms/{room}/review", review.numbers),
         Route("/api/rooms/{room}/scripts", api.scripts_export),

@@ -1,4 +1,5 @@
-"""The claim decisions exist twice: in `live/domain/` (the local store runs them) and in
+"""The decisions of the hot primitives (claims, coupon claims, whether a click counts)
+exist twice: in `live/domain/` (the local store runs them) and in
 `live/store/redis/lua/rules.lua` (Redis must run them inside the script that commits).
 Here both get the same cases, thousands of them, and must give the same answer."""
 
@@ -11,7 +12,7 @@ import redis.asyncio as redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from live.domain import coupons, releases
+from live.domain import attribution, coupons, releases
 from live.store.redis.connection import LUA
 from tests.stores import shared_redis
 
@@ -26,6 +27,11 @@ COUPON = RULES + """
 local claim_until = ARGV[3] ~= '' and tonumber(ARGV[3]) or nil
 return decide_coupon(tonumber(ARGV[1]), tonumber(ARGV[2]), claim_until, ARGV[4] == '1', tonumber(ARGV[5]),
   tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))
+"""
+
+CLICK = RULES + """
+local last_counted = ARGV[1] ~= '' and tonumber(ARGV[1]) or nil
+return counts_click(last_counted, tonumber(ARGV[2]), tonumber(ARGV[3])) and 'counted' or 'not_counted'
 """
 
 small = st.integers(min_value=0, max_value=6)
@@ -73,6 +79,16 @@ def test_the_coupon_rule_is_the_same_in_python_and_in_lua(lua, now, claim_from, 
         claimed=claimed, quantity=quantity,
     )
     assert lua(COUPON, now, claim_from, claim_until, admitted, mine, per_viewer, claimed, quantity) == python
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    last_counted=st.none() | st.integers(T0 - 2 * attribution.HOUR_MS, T0 + 10),
+    at=st.integers(T0 - 10, T0 + 2 * attribution.HOUR_MS) | st.sampled_from([T0 + attribution.HOUR_MS - 1, T0 + attribution.HOUR_MS]),
+)
+def test_the_click_rule_is_the_same_in_python_and_in_lua(lua, last_counted, at):
+    python = "counted" if attribution.counts_click(last_counted, at, attribution.CLICK_DEDUPE_MS) else "not_counted"
+    assert lua(CLICK, last_counted, at, attribution.CLICK_DEDUPE_MS) == python
 
 
 def test_every_outcome_is_reached():

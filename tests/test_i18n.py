@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from live.domain import attribution
 from live.web import i18n
 
 PACKAGE = Path(i18n.__file__).resolve().parent.parent
@@ -47,3 +48,16 @@ def test_refusals_of_imports_and_exports_have_a_text_with_their_params(lang, cod
     the server sends."""
     text = i18n.catalog(lang)[f"error_{code}"]
     assert set(re.findall(r"\{(\w+)\}", text)) == params
+
+
+@pytest.mark.parametrize("lang", i18n.LANGS)
+def test_every_receipt_code_has_a_text_with_its_params(lang):
+    """Receipts carry codes and params (`live.domain.attribution`); the pages say them
+    with `rule_<code>` and `verdict_<code>` (`receipts.js`), and a kind of touch with
+    `kind_<kind>`: each text names the params the English one names, no other."""
+    catalog = i18n.catalog(lang)
+    for prefix, texts in (("rule", attribution.RULE_TEXTS), ("verdict", attribution.VERDICT_TEXTS)):
+        for code, english in texts.items():
+            text = catalog[f"{prefix}_{code}"]
+            assert set(re.findall(r"\{(\w+)\}", text)) == set(re.findall(r"\{(\w+)\}", english)), (lang, code)
+    assert all(f"kind_{kind}" in catalog for kind in attribution.PRECEDENCE)

@@ -97,31 +97,32 @@ class MOrder:
 @dataclass
 class Model:
     clicks: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))  # viewer -> (owner, at)
-    bindings: dict[str, tuple[str, int]] = field(default_factory=dict)  # viewer -> (owner, since)
     orders: list[MOrder] = field(default_factory=list)
     paid_out: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # who -> fen paid by payouts
     payouts: dict[str, tuple[str, int]] = field(default_factory=dict)  # payout id -> (who, fen)
 
     def owner_for(self, viewer: str, now: int) -> str | None:
-        """Who a new order of `viewer` belongs to under the brand's rules (last click
-        within the window; a bound customer stays with their guide against later
-        clicks of others; else the binding; else nobody)."""
-        binding = self.bindings.get(viewer)
-        if binding is not None and now - binding[1] > PROTECT_DAYS * DAY:
-            binding = None
+        """Who a new order of `viewer` belongs to under the brand's rules: the last
+        click within the window, but no one else's while the customer is protected for
+        someone, nor one made while they were; else who they are protected for; else
+        nobody."""
         eligible = [
             owner
             for owner, at in self.clicks[viewer]
-            if now - at <= CLICK_WINDOW_DAYS * DAY and not (binding and owner != binding[0] and at > binding[1])
+            if now - at <= CLICK_WINDOW_DAYS * DAY and self.protected_for(viewer, at) in (None, owner)
+            and self.protected_for(viewer, now) in (None, owner)
         ]
-        if eligible:
-            return eligible[-1]
-        return binding[0] if binding else None
+        return eligible[-1] if eligible else self.protected_for(viewer, now)
+
+    def protected_for(self, viewer: str, t: int) -> str | None:
+        """Protection runs `PROTECT_DAYS` from the payment of the latest order (not
+        refunded) paid up to `t` and brought by someone: whom it belongs to now."""
+        bought = [o for o in self.orders if o.viewer == viewer and o.owner and o.status == "paid" and o.paid_at <= t]
+        latest = sorted(bought, key=lambda o: o.paid_at)[-1] if bought else None  # of two at once, the later paid
+        return latest.owner if latest is not None and t - latest.paid_at <= PROTECT_DAYS * DAY else None
 
     def pay(self, order: MOrder, now: int) -> None:
         order.status, order.paid_at = "paid", now
-        if order.owner is not None:
-            self.bindings[order.viewer] = (order.owner, now)
 
 
 def owed(order: MOrder) -> dict[tuple[str, int], int]:
@@ -179,6 +180,9 @@ scripts = st.lists(steps, min_size=15, max_size=50)
 @example(  # a bound customer stays with their guide against a later click; outside orders too
     script=[("click", "v0", "g1"), ("outside", "v0", "B", 1), ("click", "v0", "d2"), ("buy", "v0", "A", 2),
             ("pay", 0), ("wait", 8 * DAY), ("wait", 8 * DAY), ("click", "v0", "d2"), ("outside", "v0", "C", 1)]
+)
+@example(  # two orders paid in the same millisecond, the first reassigned: the later placed protects
+    script=[("sale", "v2", "g1", "A", 1), ("sale", "v2", "g1", "A", 1), ("reassign", 1, "g2"), ("buy", "v2", "A", 1)]
 )
 @pytest.mark.parametrize("kind", STORES)
 def test_the_ledger_always_sums_to_what_each_order_owes(kind, script):

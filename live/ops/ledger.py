@@ -14,25 +14,22 @@ import msgspec
 from ..domain import ledger
 from ..errors import Conflict
 from ..protocol import LedgerEntry, Order
-from ..protocol.records import Binding, Hint, Payout, PayoutMark
+from ..protocol.records import Hint, Payout, PayoutMark
 from ..store.base import Event
 from ..store.schema import order_key
 from ..store.tx import Conflicted, Tx
 from .attribution import Attribution
 from .figures import count_promoter
-from .tables import BINDINGS, HINTS, LEDGER, ORDERS, PAYOUT_MARKS, PAYOUTS, PRODUCTS, ROOMS
+from .tables import HINTS, LEDGER, ORDERS, PAYOUT_MARKS, PAYOUTS, PRODUCTS, ROOMS
 
 
 class Ledger(Attribution):
     async def on_paid(self, tx: Tx, order: Order, now: int) -> None:
-        """Payment binds the buyer to who brought the order and earns their commission."""
-        owner = order.guide or order.distributor
-        room = await self.room_of(tx, tx.room)
-        if owner is not None and order.viewer:
-            key = f"{room.brand}\0{order.viewer}"
-            binding = Binding(key, owner, now, order.id)
-            tx.note(HINTS, Hint("bound", key, tx.room))
-            (tx.put if await tx.get(BINDINGS, key) else tx.insert)(BINDINGS, binding)
+        """Payment earns the commission of who brought the order; the hint lets the
+        buyer's later orders find this one (it binds them: `live.domain.attribution`)."""
+        if order.viewer:
+            room = await self.room_of(tx, tx.room)
+            tx.note(HINTS, Hint("paid", f"{room.brand}\0{order.viewer}", tx.room))
         await self.earn(tx, order, order.paid_at or now, "payment")
 
     async def on_refunded(self, tx: Tx, order: Order) -> None:

@@ -314,7 +314,7 @@ class Orders(Base):
         return order
 
     async def refund(self, tx: Tx, order: Order) -> Order:
-        order = msgspec.structs.replace(order, status="refunded")
+        order = msgspec.structs.replace(order, status="refunded", refunded_at=tx.now)
         self._write(tx, order)
         back: dict[str, int] = {}
         if order.hold is not None:

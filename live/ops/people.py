@@ -11,6 +11,7 @@ from collections.abc import Collection
 
 import msgspec
 
+from ..domain import attribution
 from ..domain import people as people_rules
 from ..errors import BadMessage, Forbidden, NotFound
 from ..protocol import Brand, Distributor, Guide, Link, Shop
@@ -23,7 +24,6 @@ from .tables import BRANDS, CLICKS, DISTRIBUTORS, GUIDES, LINKS, PORTALS, REVOKE
 DEFAULT_BRAND = "default"
 LINK_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no look-alikes
 LINK_LENGTH = 10  # 56^10: about 58 bits
-CLICK_DEDUPE_MS = 3_600_000
 
 Person = Guide | Distributor
 
@@ -217,7 +217,7 @@ class People(Base):
         name it); None (nothing recorded) if the same viewer clicked it within the hour."""
         link = await self.link(code)
         click = Click(new_click_id(), code, link.owner, link.room, viewer, self.clock())
-        counted = await self.store.click(ClickAsk(click, code, viewer, CLICK_DEDUPE_MS))
+        counted = await self.store.click(ClickAsk(click, code, viewer, attribution.CLICK_DEDUPE_MS))
         return click.id if counted else None
 
     async def clicks_of(self, tx: Tx, viewer: str) -> list[Click]:

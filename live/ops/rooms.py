@@ -11,7 +11,7 @@ import msgspec
 from .. import protocol
 from ..domain.numbers import LiveNumbers
 from ..domain.review import Viewership
-from ..errors import BadMessage, NotFound, ProductNotFound
+from ..errors import BadMessage, Forbidden, NotFound, ProductNotFound
 from ..protocol import Coupon, CouponClaim, Hold, LedgerEntry, Order, Product, Release
 from ..protocol.records import Room, Stage
 from ..store.base import Event, Listener, Subscription
@@ -64,13 +64,12 @@ class Rooms(Base):
         self, room_id: str, title: str, video_url: str | None = None, brand: str = "default", shop: str | None = None
     ) -> Room:
         """Create a room, or update an existing one's title, video, brand and relaying
-        store (`NotFound` for an unknown store)."""
+        store (see `set_relay`)."""
         if not ROOM_ID.match(room_id):
             raise BadMessage("a room id is 1-64 lowercase letters, digits and dashes", path="$.room", room=room_id)
 
         async def decide(tx: Tx) -> Room:
-            if shop is not None and await tx.get(SHOPS, shop) is None:
-                raise NotFound(f"no store {shop!r}", path="$.shop", what="store", id=shop)
+            await self._relaying(tx, shop, brand)
             existing = await tx.get(ROOMS, room_id)
             room = Room(room_id, title, existing.created_at if existing else tx.now, video_url, brand, shop)
             (tx.put if existing else tx.insert)(ROOMS, room)
@@ -78,6 +77,33 @@ class Rooms(Base):
 
         room, _ = await self.run(None, decide)
         return room
+
+    async def set_relay(self, room_id: str, shop: str | None) -> Room:
+        """The store that relays the live (None: no store): it gets the live's orders
+        that no guide or distributor brought (the store-default rule). `NotFound` for
+        an unknown store, `Forbidden` for a store of another brand than the live's."""
+        await self.known(room_id)
+
+        async def decide(tx: Tx) -> Room:
+            room = await self.room_of(tx, room_id)
+            await self._relaying(tx, shop, room.brand)
+            room = msgspec.structs.replace(room, shop=shop)
+            tx.put(ROOMS, room)
+            return room
+
+        room, _ = await self.run(None, decide)
+        return room
+
+    async def _relaying(self, tx: Tx, shop: str | None, brand: str) -> None:
+        """A live is relayed by a store of its own brand, or by none."""
+        if shop is None:
+            return
+        record = await tx.get(SHOPS, shop)
+        if record is None:
+            raise NotFound(f"no store {shop!r}", path="$.shop", what="store", id=shop)
+        if record.brand != brand:
+            raise Forbidden(f"store {shop!r} is of brand {record.brand!r}, the live of brand {brand!r}", path="$.shop",
+                            reason="other_brand")
 
     async def get_room(self, room_id: str) -> Room:
         return await self.room_of(await self.store.begin(None), room_id)

@@ -23,7 +23,6 @@ from ..protocol import (
     Shop,
 )
 from ..protocol.records import (
-    Binding,
     Click,
     ControlLog,
     External,
@@ -124,7 +123,6 @@ COUPON_CLAIMS = Table(
     indexes=(Index("key", lambda c: f"{c.viewer}\0{c.key}", unique=True), Index("viewer", lambda c: c.viewer)),
     sums=(Sum("per_coupon", lambda c: [(f"{c.viewer}\0{c.coupon}", 1)]),),
 )
-BINDINGS = Table("bindings", Binding, room=True, key=lambda b: b.key)
 LEDGER = Table(
     "ledger", LedgerEntry, room=True,
     indexes=(Index("order", lambda e: e.order), Index("who", lambda e: e.who)),
@@ -140,7 +138,7 @@ SCHEMA = Schema(
     tables=(
         ROOMS, PRODUCTS, BRANDS, SHOPS, GUIDES, DISTRIBUTORS, LINKS, CLICKS, FIRST_PAID, SELF_VIEWERS, PORTALS, REVOKED,
         EXTERNALS, HINTS, PAYOUTS, PAYOUT_MARKS,
-        STAGE, LIBRARY, CONTROL_LOG, PACING, RELEASES, HOLDS, ORDERS, COUPONS, COUPON_CLAIMS, BINDINGS, LEDGER,
+        STAGE, LIBRARY, CONTROL_LOG, PACING, RELEASES, HOLDS, ORDERS, COUPONS, COUPON_CLAIMS, LEDGER,
     ),
     bags=(FIGURES, OFF_SALE),
 )

@@ -181,6 +181,7 @@ class Order(Struct):
     distributor: str | None = None
     parent: str | None = None
     receipt: Receipt | None = None
+    refunded_at: EpochMs | None = None
 
 
 class Mine(Struct):
@@ -355,21 +356,35 @@ class Link(Struct):
     sku: Sku | None = None
 
 
+ReasonParams = dict[str, str | int]  # a reason's parameters: names ending in `_ms` are durations
+
+
 class ReceiptTouch(Struct):
+    """A touch and its verdict: `verdict_code` with `verdict_params` (pages show the
+    text `verdict_<code>` of their locale), and `verdict` in English. A binding touch
+    names the paid order that made it (`order`). Receipts written before codes existed
+    have only the English text (`verdict_code` empty)."""
+
     kind: Literal["checkout_code", "link", "binding", "store_default"]
     owner: str
     at: EpochMs
     verdict: str
     room: str | None = None
+    verdict_code: str = ""
+    verdict_params: ReasonParams = {}
+    order: str | None = None
 
 
 class Receipt(Struct):
     """Why an order went where it went: the winning touch, every other touch with why
-    it lost, and the rule that decided."""
+    it lost, and the rule that decided (`rule_code` with `rule_params`, shown as
+    `rule_<code>` of the page's locale; `rule` in English)."""
 
     rule: str
     winner: ReceiptTouch | None = None
     touches: list[ReceiptTouch] = []
+    rule_code: str = ""
+    rule_params: ReasonParams = {}
 
 
 class LiveReport(Struct):
@@ -438,24 +453,49 @@ class GuideReport(Struct):
     follow_ups: list[FollowUp] = []
 
 
-class SimulatedTouch(Struct, forbid_unknown_fields=True):
-    kind: Literal["checkout_code", "link", "binding", "store_default"]
-    owner: Annotated[str, Meta(min_length=1, max_length=64)]
-    minutes_ago: Annotated[float, Meta(ge=0)] = 0
+class SimulatedStep(Struct, forbid_unknown_fields=True):
+    """One thing a viewer did, at `at` (epoch ms): a `click` on `owner`'s link (to a
+    product with `sku`), an `order` (with the guide code of `code`'s owner typed at
+    checkout; named by `id`, "#1", "#2"... by default in the order of the list), or the
+    `refund` of the `order` named. `room`: the simulation's unless given."""
+
+    kind: Literal["click", "order", "refund"]
+    at: EpochMs
+    owner: PersonId | None = None
     room: RoomId | None = None
+    sku: Sku | None = None
+    code: PersonId | None = None
+    id: Annotated[str, Meta(min_length=1, max_length=32)] | None = None
+    order: Annotated[str, Meta(min_length=1, max_length=32)] | None = None
 
 
 class Simulation(Struct, forbid_unknown_fields=True):
-    """`POST /api/simulate`: the touches of a made-up order (`minutes_ago` before it), in
-    a live of a brand; `rules` to try rules other than the brand's."""
+    """`POST /api/simulate`: a viewer's timeline in the lives of a brand, every order of
+    it decided as the product would. `brand` and `shop` (the store relaying `room`) are
+    the room's when it exists and they are not given; `rules` to try rules other than the
+    brand's; `self_owners`: the promoters the buyer is."""
 
     room: RoomId
-    touches: list[SimulatedTouch]
-    brand: PersonId = "default"
+    timeline: Annotated[list[SimulatedStep], Meta(max_length=200)]
+    brand: PersonId | None = None
     rules: BindingRules | None = None
-    self_owners: list[str] = []
-    paid_before_minutes: Annotated[float, Meta(ge=0)] | None = None
-    now: EpochMs | None = None
+    self_owners: Annotated[list[PersonId], Meta(max_length=10)] = []
+    shop: PersonId | None = None
+
+
+class SimulatedOrder(Struct):
+    id: str
+    at: EpochMs
+    room: str
+    receipt: Receipt
+
+
+class SimulationResult(Struct):
+    """Each order of the timeline with its receipt, in time order; `uncounted`: the
+    places in the timeline of clicks that did not count (the same link within the hour)."""
+
+    orders: list[SimulatedOrder]
+    uncounted: list[int] = []
 
 
 class LedgerEntry(Struct):

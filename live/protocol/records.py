@@ -78,16 +78,6 @@ class Click(Struct):
     at: int
 
 
-class Binding(Struct):
-    """A buyer bound to who brought their paid order (专属客户), in the room it was paid
-    in: `key` is "<brand>\\0<viewer>"."""
-
-    key: str
-    owner: str
-    at: int
-    order: str
-
-
 class FirstPaid(Struct):
     viewer: str
     at: int
@@ -126,10 +116,12 @@ class External(Struct):
 
 
 class Hint(Struct):
-    """A global pointer to a room where something may be (a binding, ledger entries):
-    written before the room's commit, so it may point at nothing, never miss."""
+    """A global pointer to a room where something may be: a viewer's paid orders of a
+    brand (`paid`, subject "<brand>\\0<viewer>"; `bound` is what releases before kept
+    for the same, where a binding was made), a person's ledger entries (`ledger`).
+    Written before the room's commit, so it may point at nothing, never miss."""
 
-    kind: Literal["bound", "ledger"]
+    kind: Literal["paid", "bound", "ledger"]
     subject: str
     room: str
 

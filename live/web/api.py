@@ -27,10 +27,10 @@ from .. import protocol
 from ..protocol import strict
 from ..access import ROOM_STAFF, revoke
 from ..domain import scripts as script_rules
-from ..domain import attribution, sheets
+from ..domain import sheets
 from ..errors import (
-    BadJson, BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, RateLimited, StaleRequest, StoreUnavailable,
-    Unauthorized,
+    BadJson, BadMessage, BadSignature, Conflict, Forbidden, LiveError, NotFound, RateLimited, RoomNotFound, StaleRequest,
+    StoreUnavailable, Unauthorized,
 )
 from ..imports import format_of, import_catalog, import_people, text_of
 from ..commands import Sender
@@ -108,12 +108,15 @@ async def schema(request: Request) -> Response:
 
 
 async def room_state(request: Request) -> Response:
+    """`GET /api/rooms/{room}`: the room as its staff's socket snapshot shows it (open
+    waves and the last closed ones, pushed coupons, products off sale), and its numbers."""
     live: Live = request.app.state.live
     room = request.path_params["room"]
     await _claims(request, live, room)
     state = await live.ops.state(room)
     numbers, _ = await live.ops.numbers(room)
-    view = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned)
+    view = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned, state.off_sale, state.releases,
+                             state.coupons)
     return _json({"seq": state.seq, "room": msgspec.to_builtins(view), "numbers": msgspec.to_builtins(numbers)})
 
 
@@ -385,24 +388,11 @@ async def put_brand(request: Request) -> Response:
 
 
 async def simulate(request: Request) -> Response:
-    """`POST /api/simulate`: who would win this order? The brand's rules (or `rules`)
-    applied to the touches given, with the receipt."""
+    """`POST /api/simulate`: who would each order of this timeline go to, and why? The
+    brand's rules (or `rules`), run as the product runs them, with each order's receipt."""
     live: Live = request.app.state.live
     await _admin(request, live)
-    ask = _decode(await request.body(), protocol.Simulation)
-    brands = {b.id: b for b in await live.ops.brands()}
-    rules = ask.rules or brands.get(ask.brand, protocol.Brand(ask.brand, ask.brand)).rules
-    now = ask.now or live.ops.clock()
-    touches = [attribution.Touch(t.kind, t.owner, now - round(t.minutes_ago * 60_000), t.room or ask.room) for t in ask.touches]
-    decided = attribution.decide(
-        touches, attribution.Rules(**msgspec.structs.asdict(rules)), now, ask.room, frozenset(ask.self_owners),
-        None if ask.paid_before_minutes is None else now - round(ask.paid_before_minutes * 60_000),
-    )
-    def touch(t: attribution.Touch, verdict: str) -> protocol.ReceiptTouch:
-        return protocol.ReceiptTouch(t.kind, t.owner, t.at, verdict, t.room)
-
-    return _json(protocol.Receipt(decided.rule, touch(decided.winner, "won") if decided.winner else None,
-                                  [touch(j.touch, j.verdict) for j in decided.touches]))
+    return _json(await live.ops.simulate(_decode(await request.body(), protocol.Simulation)))
 
 
 async def ledger_view(request: Request) -> Response:
@@ -462,6 +452,29 @@ async def reassign(request: Request) -> Response:
         raise
     await live.ops.record(room, actor, "reassign", fields, "ok", None)
     return _json(order)
+
+
+async def relay(request: Request) -> Response:
+    """`PUT /api/rooms/{room}/shop` `{"shop": "hz-xihu"}` (or null): the store that relays
+    the live, which gets the orders nobody brought; kept in the room's control log."""
+    live: Live = request.app.state.live
+    claims = await _admin(request, live)
+    room_id = request.path_params["room"]
+    body = _decode(await request.body(), _Relay)
+    actor, fields = Actor(claims.role, claims.sub), {"shop": body.shop or "none"}
+    try:
+        room = await live.ops.set_relay(room_id, body.shop)
+    except RoomNotFound:
+        raise  # no room, no log to keep it in
+    except LiveError as exc:
+        await live.ops.record(room_id, actor, "relay", fields, "refused", exc.code)
+        raise
+    await live.ops.record(room_id, actor, "relay", fields, "ok", None)
+    return _json({"id": room.id, "title": room.title, "brand": room.brand, "shop": room.shop})
+
+
+class _Relay(msgspec.Struct, forbid_unknown_fields=True):
+    shop: protocol.PersonId | None
 
 
 class _Revoke(msgspec.Struct, forbid_unknown_fields=True):

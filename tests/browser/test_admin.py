@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from live.protocol import Brand
+from live.protocol import BindingRules, Brand
 from tests.support import ROOM, test_settings
 
 pytestmark = pytest.mark.browser
@@ -135,26 +137,77 @@ async def test_rules_rates_and_the_simulator(server, pages):
     pages.problems = [p for p in pages.problems if "status of 400" not in p]
     assert [b for b in await store.brands() if b.id == "default"][0].rates == brand.rates  # nothing changed
 
-    sim = admin.locator("#simulate")
-    first = sim.locator("tr.touch").first
-    await first.locator("[name=owner]").fill("g1")
-    await first.locator("[name=minutes_ago]").fill("30")
-    await admin.locator("#add-touch").click()
-    later = sim.locator("tr.touch").nth(1)
-    await later.locator("[name=owner]").fill("g2")
-    await later.locator("[name=minutes_ago]").fill("5")
-    await sim.locator("button[type=submit]").click()
-    await expect(admin.locator("#verdict-winner")).to_have_text("Winner: Tracked link · Mei")  # first click, as saved
-    await expect(admin.locator("#verdict-touches li")).to_have_count(2)
-    await expect(admin.locator('#verdict-touches li[data-verdict="lost"]')).to_contain_text("Lin")
+    await admin.locator("#simulate button[type=submit]").click()  # the example timeline, with the rules as saved
+    await expect(admin.locator("#receipts li.receipt")).to_have_count(3)
+    await expect(admin.locator(".receipt-rule").first).to_have_text("tracked link in this live, first click within 7 days")
 
-    await admin.locator("#add-touch").click()
-    code = sim.locator("tr.touch").nth(2)
-    await code.locator("[name=kind]").select_option("checkout_code")
-    await code.locator("[name=owner]").fill("g2")
+
+SIMULATED = {  # what the admin page says of the example timeline, then of it with a refund
+    "en": {
+        "first": "#1 · day 1 10:05:00 — Winner: Tracked link · Mei",
+        "rule": "tracked link in this live, last click within 7 days",
+        "protected": "Tracked link · Lin (day 2 10:00:00): clicked while the customer was protected for Mei (专属客户)",
+        "uncounted": "not counted: the same link within the hour",
+        "refunded": "Bound customer · Mei (day 1 10:05:00): its order was refunded: it protects nobody",
+        "third": "#3 · day 4 10:00:00 — Winner: Tracked link · Lin",
+        "expired": "Bound customer · Mei (day 1 10:05:00): protection over: paid more than 1 minute before",
+    },
+    "zh-CN": {
+        "first": "#1 · 第1天 10:05:00 — 归属：推广链接 · Mei",
+        "rule": "本场直播的推广链接：7天内最后一次点击",
+        "protected": "推广链接 · Lin (第2天 10:00:00): 点击时客户是Mei的专属客户",
+        "uncounted": "不计：一小时内同一链接",
+        "refunded": "绑定客户 · Mei (第1天 10:05:00): 其订单已退款：不再保护",
+        "third": "#3 · 第4天 10:00:00 — 归属：推广链接 · Lin",
+        "expired": "绑定客户 · Mei (第1天 10:05:00): 保护期已过：下单已超过1分钟",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+async def test_the_simulator_replays_a_whole_timeline_and_shows_each_receipt(server, pages, lang):
+    """Issue 18's case, prefilled: Mei's link and an order on day 1, Lin's click on day
+    2, orders on days 3 and 4: all Mei's, Lin's click came while the customer was hers.
+    A repeat click on Mei's link within the hour is marked as not counted; with Mei's
+    order refunded on day 2, the later orders are Lin's. Every text in the page's
+    language, durations in the largest unit (set LIVE_SCREENSHOTS to a directory to keep
+    a screenshot of each language)."""
+    said = SIMULATED[lang]
+    await server.app.state.live.ops.put_people(*(await _people()))
+    admin = await pages.open(f"/admin?lang={lang}#token={server.token('admin', room='*')}")
+    sim = admin.locator("#simulate")
+    steps = sim.locator("tr.step")
+    await expect(steps).to_have_count(5)
     await sim.locator("button[type=submit]").click()
-    await expect(admin.locator("#verdict-winner")).to_have_text("Winner: Guide code at checkout · Lin")
-    await expect(admin.locator("#verdict-rule")).to_have_text("guide code entered at checkout comes first")
+    receipts = admin.locator("#receipts li.receipt")
+    await expect(receipts).to_have_count(3)
+    await expect(receipts.nth(0).locator(".receipt-winner")).to_have_text(said["first"])
+    await expect(receipts.nth(0).locator(".receipt-rule")).to_have_text(said["rule"])
+    for n in (1, 2):
+        await expect(receipts.nth(n).locator(".receipt-winner")).to_contain_text("Mei")
+    await expect(receipts.nth(2).locator('.receipt-touches li[data-verdict="lost"]')).to_contain_text([said["protected"]])
+
+    await admin.locator("#add-step").click()  # Mei's link again at 10:20: within the hour
+    again = steps.nth(5)
+    await again.locator("[name=time]").fill("10:20:00")
+    await again.locator("[name=who]").fill("g1")
+    await admin.locator("#add-step").click()  # the first order refunded on day 2
+    refund = steps.nth(6)
+    await refund.locator("[name=kind]").select_option("refund")
+    await refund.locator("[name=day]").fill("2")
+    await refund.locator("[name=time]").fill("09:00:00")
+    await refund.locator("[name=order]").select_option("#1")
+    await sim.locator("button[type=submit]").click()
+    await expect(again.locator(".uncounted")).to_have_text(said["uncounted"])
+    await expect(receipts.nth(2).locator(".receipt-winner")).to_have_text(said["third"])
+    await expect(receipts.nth(2).locator(".receipt-touches li")).to_contain_text([said["refunded"]])
+
+    await refund.locator("button").click()  # no refund, but a protection of 60 s: over long before day 3
+    await server.app.state.live.ops.put_brand(Brand("default", "Default", rules=BindingRules(protect_days=60 / 86_400)))
+    await sim.locator("button[type=submit]").click()
+    await expect(receipts.nth(1).locator(".receipt-touches li")).to_contain_text([said["expired"]])
+    if os.environ.get("LIVE_SCREENSHOTS"):
+        await admin.locator("#rules-tab").screenshot(path=Path(os.environ["LIVE_SCREENSHOTS"]) / f"simulator-{lang}.png")
 
 
 async def test_the_ledger_reassigns_pays_out_and_exports(server, pages):

@@ -84,6 +84,7 @@ STAFF_ROUTES = [
     ("GET", "/api/rooms/{room}/review", None),
     ("GET", "/api/rooms/{room}/review?format=csv&table=guides", None),
     ("POST", "/api/rooms/{room}/orders/o1/reassign", b'{"to": "g1", "reason": "mine now"}'),
+    ("PUT", "/api/rooms/{room}/shop", b'{"shop": "s1"}'),
     ("GET", "/api/rooms", None),
     ("GET", "/api/catalog", None),
     ("GET", "/api/people", None),

@@ -261,3 +261,43 @@ async def test_a_new_portal_link_replaces_the_old_ones(server):
     assert (await me(server.token("guide", room="*", sub="g2"))).status_code == 200  # other guides keep theirs
     async with server.http() as http:
         assert (await http.post("/api/people/nobody/portal", headers=admin)).status_code == 404
+
+
+async def test_a_store_set_to_relay_the_live_gets_the_orders_nobody_brought(server):
+    """The store-default rule from outside: an admin names the store that relays the
+    live (`PUT /api/rooms/{room}/shop`); a buyer nobody brought is then its customer.
+    Refusals change nothing; every attempt is in the room's control log."""
+    store = server.app.state.live.ops
+    await store.put_brand(Brand("acme", "Acme"))
+    await store.put_people([Shop("s-acme", "Acme Bund", brand="acme")], [])
+    admin = bearer(server.token("admin", room="*"))
+    async with server.http() as http:
+        for body, headers, status in [
+            ({"shop": "nope"}, admin, 404), ({"shop": "s-acme"}, admin, 403), ({"shop": "s1", "color": 1}, admin, 400),
+            ({}, admin, 400), ({"shop": "s1"}, bearer(server.token("controller")), 403), ({"shop": "s1"}, {}, 401),
+        ]:
+            response = await http.put(f"/api/rooms/{ROOM}/shop", json=body, headers=headers)
+            assert response.status_code == status, (body, response.text)
+            assert (await store.get_room(ROOM)).shop is None
+        assert (await http.put("/api/rooms/nope/shop", json={"shop": "s1"}, headers=admin)).status_code == 404
+        response = await http.put(f"/api/rooms/{ROOM}/shop", json={"shop": "s1"}, headers=admin)
+        assert response.status_code == 200 and response.json()["shop"] == "s1"
+
+    controller = await server.staff()
+    order = await buy(server, controller, None)
+    assert (order["shop"], order["guide"], order["distributor"]) == ("s1", None, None)
+    winner = order["receipt"]["winner"]
+    assert (winner["kind"], winner["owner"], order["receipt"]["rule_code"]) == ("store_default", "s1", "store_default")
+    mei = await link_of(server, "g1")
+    _, cookie = await click(server, mei)
+    assert (await buy(server, controller, cookie, sku="P2"))["guide"] == "g1"  # a guide's click comes first
+
+    async with server.http() as http:
+        response = await http.put(f"/api/rooms/{ROOM}/shop", json={"shop": None}, headers=admin)
+        assert response.status_code == 200 and response.json()["shop"] is None
+    assert (await buy(server, controller, None, sku="P3"))["shop"] is None
+    relays = [(a.summary, a.result, a.code) for a in await store.actions(ROOM) if a.action == "relay"][::-1]
+    assert relays == [
+        ('{"shop":"nope"}', "refused", "not_found"), ('{"shop":"s-acme"}', "refused", "forbidden"),
+        ('{"shop":"s1"}', "ok", None), ('{"shop":"none"}', "ok", None),
+    ]

@@ -292,3 +292,21 @@ async def test_http_api_commands_share_the_websocket_path(server):
         assert (await http.get("/readyz")).status_code == 200
         schema = (await http.get("/api/schema")).json()
         assert "Pin" in schema["$defs"]
+
+
+async def test_the_http_state_shows_the_room_as_a_staff_snapshot_does(server):
+    """Open waves, pushed coupons and products off sale, not only the lineup."""
+    commands = [
+        {"type": "plan_release", "sku": "P1", "quantity": 5},
+        {"type": "create_coupon", "title": "5 off", "kind": "amount", "value": 500, "quantity": 10, "push": True},
+        {"type": "set_on_sale", "sku": "P4", "on_sale": False},
+    ]
+    async with server.http() as http:
+        for command in commands:
+            response = await http.post(f"/api/rooms/{ROOM}/commands", json=command, headers={"Authorization": f"Bearer {server.token()}"})
+            assert response.status_code == 200, response.text
+        state = (await http.get(f"/api/rooms/{ROOM}", headers={"Authorization": f"Bearer {server.token('host')}"})).json()
+    assert [r["sku"] for r in state["room"]["releases"]] == ["P1"]
+    assert [c["title"] for c in state["room"]["coupons"]] == ["5 off"] and state["room"]["off_sale"] == ["P4"]
+    host = await server.staff("host")
+    assert state["room"] == host.welcome["room"]

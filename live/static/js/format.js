@@ -44,3 +44,12 @@ export function fenFromYuan(text) {
 export function newKey() {
   return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
+
+const UNITS = [["day", 86_400_000], ["hour", 3_600_000], ["minute", 60_000], ["second", 1000]];
+
+/** A duration in ms in the largest unit it fills at least once, in the page's
+ * language: "7 days", "1.5 hours" / "7天", "1.5小时" (as the server's English texts). */
+export function duration(ms, lang) {
+  const [unit, size] = UNITS.find(([, size]) => Math.abs(ms) >= size) ?? UNITS[UNITS.length - 1];
+  return new Intl.NumberFormat(lang, { style: "unit", unit, unitDisplay: "long", maximumFractionDigits: 2 }).format(ms / size);
+}

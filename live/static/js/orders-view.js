@@ -2,6 +2,7 @@
 
 import { t } from "./i18n.js";
 import { clock, money } from "./format.js";
+import { ruleText } from "./receipts.js";
 
 function broughtBy(order) {
   return order.guide ?? order.distributor ?? order.shop ?? "";
@@ -29,7 +30,7 @@ export function renderOrders(table, empty, orders, titles) {
     if (order.receipt?.winner) {
       const why = document.createElement("small");
       why.className = "why";
-      why.textContent = order.receipt.rule;
+      why.textContent = ruleText(order.receipt);
       tr.lastElementChild.append(why);
     }
     return tr;

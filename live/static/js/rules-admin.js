@@ -1,13 +1,17 @@
-// A brand's binding rules and commission rates, and the rule simulator: "who would win
-// this order?" for touches typed in, decided by the server with the brand's rules.
+// A brand's binding rules and commission rates, and the rule simulator: a viewer's
+// timeline typed in (clicks, orders with the guide code typed at checkout, refunds),
+// which the server replays with the brand's rules as the product would, answering each
+// order's receipt.
 
 import { notice } from "./page-kit.js";
 import { t } from "./i18n.js";
 import { api, attempt, button, options } from "./admin-kit.js";
+import { ruleText, touchLabel, verdictText } from "./receipts.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("brand");
-const KINDS = ["checkout_code", "link", "binding", "store_default"];
+const STEPS = ["click", "order", "refund"];
+const DAY_MS = 86_400_000;
 const ROLES = ["traffic", "hit", "regular", "margin"];
 let brands = new Map();
 let names = new Map();
@@ -26,7 +30,17 @@ export function renderRules(people, rooms, products) {
   owners.replaceChildren(...[...names].map(([id, name]) => new Option(name, id)));
   $("simulate").append(owners);
   showBrand(brands.get(form.elements.brand.value));
-  if (!$("touches").querySelector("tbody tr")) addTouch("link", "", 10);
+  if (!$("timeline").querySelector("tbody tr")) example([...people.guides, ...people.distributors].map((p) => p.id));
+}
+
+/** Issue 18's case: a purchase through one person, another's click the next day, two
+ * repeat purchases. */
+function example([one = "", other = ""]) {
+  addStep("click", one, 1, "10:00:00");
+  addStep("order", "", 1, "10:05:00");
+  addStep("click", other, 2, "10:00:00");
+  addStep("order", "", 3, "10:00:00");
+  addStep("order", "", 4, "10:00:00");
 }
 
 function showBrand(brand) {
@@ -59,27 +73,76 @@ function rateRow(rate = { scope: "brand", level: 1, bp: 0 }) {
   return tr;
 }
 
-function addTouch(kind = "link", owner = "", minutes = 0) {
+function cell(...nodes) {
+  const td = document.createElement("td");
+  td.append(...nodes);
+  return td;
+}
+
+function addStep(kind = "click", who = "", day = 1, time = "10:00:00") {
   const tr = document.createElement("tr");
-  tr.className = "touch";
+  tr.className = "step";
   const select = document.createElement("select");
   select.name = "kind";
-  options(select, KINDS.map((k) => [k, t(`touch_${k}`)]), false);
+  options(select, STEPS.map((k) => [k, t(`step_${k}`)]), false);
   select.value = kind;
-  const who = Object.assign(document.createElement("input"), { name: "owner", value: owner, required: true, maxLength: 64 });
-  who.setAttribute("list", "touch-owners");
-  const ago = Object.assign(document.createElement("input"), { name: "minutes_ago", type: "number", min: 0, step: "any", value: minutes });
-  for (const node of [select, who, ago, button(t("remove"), () => tr.remove())]) {
-    const td = document.createElement("td");
-    td.append(node);
-    tr.append(td);
+  const dayInput = Object.assign(document.createElement("input"), { name: "day", type: "number", min: 1, max: 365, step: 1, value: day, required: true });
+  const timeInput = Object.assign(document.createElement("input"), { name: "time", type: "time", step: 1, value: time, required: true });
+  const whoCell = cell();
+  tr.append(cell(), cell(dayInput), cell(timeInput), cell(select), whoCell, cell(button(t("remove"), () => { tr.remove(); numberOrders(); })));
+  select.addEventListener("change", () => { fillWho(tr, ""); numberOrders(); });
+  $("timeline").querySelector("tbody").append(tr);
+  fillWho(tr, who);
+  numberOrders();
+}
+
+/** The step's "who": whose link (a click), whose code was typed (an order, optional),
+ * which order (a refund). */
+function fillWho(tr, who) {
+  const kind = tr.querySelector("[name=kind]").value;
+  let node;
+  if (kind === "refund") {
+    node = document.createElement("select");
+    node.name = "order";
+  } else {
+    node = Object.assign(document.createElement("input"), { name: "who", value: who, maxLength: 64, required: kind === "click" });
+    node.placeholder = t(kind === "click" ? "step_whose_link" : "step_code_typed");
+    node.setAttribute("list", "touch-owners");
   }
-  $("touches").querySelector("tbody").append(tr);
+  tr.children[4].replaceChildren(node);
+}
+
+/** Orders are #1, #2... in the order of the list (as the server names them); each
+ * refund chooses among them. */
+function numberOrders() {
+  const rows = [...$("timeline").querySelectorAll("tr.step")];
+  const ids = [];
+  for (const tr of rows) {
+    const order = tr.querySelector("[name=kind]").value === "order";
+    if (order) ids.push(`#${ids.length + 1}`);
+    tr.children[0].textContent = order ? ids[ids.length - 1] : "";
+    delete tr.dataset.uncounted;
+    tr.querySelector(".uncounted")?.remove();
+  }
+  for (const select of $("timeline").querySelectorAll("select[name=order]")) options(select, ids.map((id) => [id, id]));
+}
+
+/** Epoch ms of a step: day 1 is today, in the browser's time zone. */
+function timeOf(tr, start) {
+  const [h, m, s = 0] = tr.querySelector("[name=time]").value.split(":").map(Number);
+  return start + (Number(tr.querySelector("[name=day]").value) - 1) * DAY_MS + ((h * 60 + m) * 60 + s) * 1000;
+}
+
+function when(at, start) {
+  const day = Math.floor((at - start) / DAY_MS) + 1;
+  const d = new Date(at);
+  const time = [d.getHours(), d.getMinutes(), d.getSeconds()].map((v) => String(v).padStart(2, "0")).join(":");
+  return t("step_when", { day, time });
 }
 
 form.elements.brand.addEventListener("change", () => showBrand(brands.get(form.elements.brand.value)));
 $("add-rate").addEventListener("click", () => $("rates").querySelector("tbody").append(rateRow()));
-$("add-touch").addEventListener("click", () => addTouch());
+$("add-step").addEventListener("click", () => addStep());
 
 form.addEventListener("submit", (e) => {
   e.preventDefault();
@@ -109,30 +172,51 @@ form.addEventListener("submit", (e) => {
 
 $("simulate").addEventListener("submit", (e) => {
   e.preventDefault();
-  const touches = [...$("touches").querySelectorAll("tr.touch")].map((tr) => ({
-    kind: tr.querySelector("[name=kind]").value,
-    owner: tr.querySelector("[name=owner]").value.trim(),
-    minutes_ago: Number(tr.querySelector("[name=minutes_ago]").value) || 0,
-  }));
+  const start = new Date().setHours(0, 0, 0, 0);
+  const rows = [...$("timeline").querySelectorAll("tr.step")];
+  const timeline = rows.map((tr) => {
+    const step = { kind: tr.querySelector("[name=kind]").value, at: timeOf(tr, start) };
+    const who = tr.querySelector("[name=who]")?.value.trim();
+    if (step.kind === "click") step.owner = who;
+    if (step.kind === "order" && who) step.code = who;
+    if (step.kind === "refund") step.order = tr.querySelector("[name=order]").value;
+    return step;
+  });
   attempt(async () => {
-    const receipt = await api("/api/simulate", { method: "POST", json: { room: e.target.elements.room.value, brand: form.elements.brand.value, touches } });
-    showReceipt(receipt);
+    const answer = await api("/api/simulate", { method: "POST", json: { room: e.target.elements.room.value, brand: form.elements.brand.value, timeline } });
+    numberOrders();
+    for (const i of answer.uncounted) {
+      rows[i].dataset.uncounted = "";
+      rows[i].children[4].append(Object.assign(document.createElement("small"), { className: "uncounted", textContent: t("step_not_counted") }));
+    }
+    showReceipts(answer.orders, start);
   });
 });
 
-function describe(touch) {
-  return `${t(`touch_${touch.kind}`)} · ${names.get(touch.owner) ?? touch.owner}`;
-}
-
-function showReceipt(receipt) {
+function showReceipts(orders, start) {
   $("verdict").hidden = false;
-  $("verdict-winner").textContent = receipt.winner ? t("winner_is", { who: describe(receipt.winner) }) : t("nobody_wins");
-  $("verdict-rule").textContent = receipt.rule;
-  $("verdict-touches").replaceChildren(
-    ...receipt.touches.map((touch) => {
+  $("receipts").replaceChildren(
+    ...orders.map((order) => {
       const li = document.createElement("li");
-      li.dataset.verdict = touch.verdict === "won" ? "won" : "lost";
-      li.textContent = `${describe(touch)}: ${touch.verdict}`;
+      li.className = "receipt";
+      li.dataset.order = order.id;
+      const { receipt } = order;
+      const head = document.createElement("strong");
+      head.className = "receipt-winner";
+      const winner = receipt.winner ? t("winner_is", { who: touchLabel(receipt.winner, names) }) : t("nobody_wins");
+      head.textContent = `${order.id} · ${when(order.at, start)} — ${winner}`;
+      const rule = Object.assign(document.createElement("p"), { className: "hint-dark receipt-rule", textContent: ruleText(receipt, names) });
+      const touches = document.createElement("ul");
+      touches.className = "receipt-touches";
+      touches.replaceChildren(
+        ...receipt.touches.map((touch) => {
+          const item = document.createElement("li");
+          item.dataset.verdict = touch.verdict_code === "won" ? "won" : "lost";
+          item.textContent = `${touchLabel(touch, names)} (${when(touch.at, start)}): ${verdictText(touch, names)}`;
+          return item;
+        }),
+      );
+      li.append(head, rule, touches);
       return li;
     }),
   );

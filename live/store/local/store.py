@@ -29,6 +29,7 @@ import msgspec
 from ...clock import now_ms
 from ...domain import coupons as coupon_rules
 from ...domain.alerts import Sample
+from ...domain.attribution import counts_click
 from ...domain.releases import decide_claim
 from ...domain.review import Viewership, Visit
 from ...datadir import private_dir, private_file
@@ -552,7 +553,7 @@ class LocalStore(Store):
     async def click(self, ask: ClickAsk) -> bool:
         clicks = self.hot.clicks
         latest = max((score or 0 for _, score in self._find_on_disk(clicks.index("last"), GLOBAL, f"{ask.viewer}\0{ask.link}", "score")), default=None)
-        if latest is not None and ask.click.at - latest < ask.dedupe_ms:
+        if not counts_click(latest, ask.click.at, ask.dedupe_ms):
             return False
         statements: list[Statement] = []
         self._put(self._global, clicks, ask.click.id, ask.click, None, statements)

@@ -4,7 +4,8 @@ The first release kept one SQLite table per kind of record (`rooms`, `releases`,
 `orders`, `clicks`, `bindings`...) and summed history into memory when it started.
 This turns those rows into records of today's tables (`records`, `entries`, `bags`),
 works out what the first release kept only in memory (each room's presence totals
-and order figures, who first paid when, the hints that point at rooms), and drops the
+and order figures, who first paid when, the hints that point at rooms; its bindings
+are the paid orders themselves now), and drops the
 old tables, in the one transaction `database.open_database` runs it in. The record
 shapes are the first release's; the tables they go to are the ops' (`live/ops/tables.py`),
 named here because this conversion is about that one release's data.
@@ -99,7 +100,7 @@ def from_first_release(db: sqlite3.Connection, schema: Schema) -> None:
             w.put(room, table, key, data)
 
     orders = {key: (room, json.loads(data)) for key, room, data in rows("SELECT id, room, data FROM orders")}
-    _people_and_links(w, rows, present, orders)
+    _people_and_links(w, rows, present, orders, {rid: brand or "default" for rid, *_, brand, _shop in rooms})
     _ledger(w, rows, present)
     _pacing(w, rows, present)
     _figures(w, rows, orders)
@@ -109,17 +110,11 @@ def from_first_release(db: sqlite3.Connection, schema: Schema) -> None:
         db.execute(f"DROP TABLE {name}")
 
 
-def _people_and_links(w: _Writer, rows, present: set[str], orders: dict) -> None:
+def _people_and_links(w: _Writer, rows, present: set[str], orders: dict, brands: dict[str, str]) -> None:
     for code, data in rows("SELECT code, data FROM links"):
         w.put(GLOBAL, "links", code, data)
     for cid, code, owner, room, viewer, at in rows("SELECT id, code, owner, room, viewer, at FROM clicks"):
         w.put(GLOBAL, "clicks", str(cid), {"id": str(cid), "link": code, "owner": owner, "room": room, "viewer": viewer, "at": at})
-    for brand, viewer, owner, at, order_id in rows("SELECT brand, viewer, owner, at, order_id FROM bindings"):
-        room = orders.get(order_id, (None,))[0]
-        if room is not None:  # a binding is kept where the payment that made it was
-            key = f"{brand}\0{viewer}"
-            w.put(room, "bindings", key, {"key": key, "owner": owner, "at": at, "order": order_id})
-            w.put(GLOBAL, "hints", f"bound\0{key}\0{room}", {"kind": "bound", "subject": key, "room": room})
     for viewer, owner in rows("SELECT viewer, owner FROM self_viewers"):
         w.put(GLOBAL, "self_viewers", f"{viewer}\0{owner}", {"viewer": viewer, "owner": owner})
     for person, since in rows("SELECT person, since FROM portals"):
@@ -131,6 +126,9 @@ def _people_and_links(w: _Writer, rows, present: set[str], orders: dict) -> None
     for room, order in orders.values():
         if order.get("status") in ("paid", "refunded") and order.get("viewer") and order.get("paid_at") is not None:
             first_paid[order["viewer"]] = min(order["paid_at"], first_paid.get(order["viewer"], order["paid_at"]))
+            # the buyer's later orders find this one (its binding, their history) through the hint
+            subject = f"{brands.get(room, 'default')}\0{order['viewer']}"
+            w.put(GLOBAL, "hints", f"paid\0{subject}\0{room}", {"kind": "paid", "subject": subject, "room": room})
         if order.get("external_id"):
             w.put(GLOBAL, "externals", order["external_id"], {"id": order["external_id"], "room": room})
     for viewer, at in first_paid.items():

@@ -1,7 +1,7 @@
--- The decisions of the hot primitives, as live/domain/releases.py and
--- live/domain/coupons.py make them: Redis must run them inside the script that
--- commits, so they are written twice, and tests/test_claim_rules.py feeds both copies
--- the same cases.
+-- The decisions of the hot primitives, as live/domain/releases.py,
+-- live/domain/coupons.py and live/domain/attribution.py make them: Redis must run them
+-- inside the script that commits, so they are written twice, and
+-- tests/test_claim_rules.py feeds both copies the same cases.
 
 -- live.domain.releases.decide_claim
 local function decide_claim(closed, starts_at, left, now, admitted, qty, limit, in_release, product_limit, of_product)
@@ -23,4 +23,10 @@ local function decide_coupon(now, claim_from, claim_until, admitted, mine, per_v
   if mine >= per_viewer then return 'limit_reached' end
   if claimed >= quantity then return 'gone' end
   return 'claimed'
+end
+
+-- live.domain.attribution.counts_click: a sliding hour (window) from the viewer's last
+-- counted click on the link (nil: none yet)
+local function counts_click(last_counted, now, window)
+  return last_counted == nil or now - last_counted >= window
 end
