@@ -30,6 +30,7 @@ from ..protocol.records import (
     FirstPaid,
     Hint,
     Library,
+    Life,
     PacingRecord,
     Payout,
     PayoutMark,
@@ -91,6 +92,7 @@ PAYOUT_MARKS = Table("payout_marks", PayoutMark, room=False, key=lambda m: m.ent
 # --- per room --------------------------------------------------------------------------
 
 STAGE = Table("stage", Stage, room=True)
+LIFE = Table("life", Life, room=True)
 LIBRARY = Table("library", Library, room=True)
 CONTROL_LOG = Table("control_log", ControlLog, room=True)
 PACING = Table("pacing", PacingRecord, room=True)
@@ -140,7 +142,7 @@ SCHEMA = Schema(
     tables=(
         ROOMS, PRODUCTS, BRANDS, SHOPS, GUIDES, DISTRIBUTORS, LINKS, CLICKS, FIRST_PAID, SELF_VIEWERS, PORTALS, REVOKED,
         EXTERNALS, HINTS, PAYOUTS, PAYOUT_MARKS,
-        STAGE, LIBRARY, CONTROL_LOG, PACING, RELEASES, HOLDS, ORDERS, COUPONS, COUPON_CLAIMS, BINDINGS, LEDGER,
+        STAGE, LIFE, LIBRARY, CONTROL_LOG, PACING, RELEASES, HOLDS, ORDERS, COUPONS, COUPON_CLAIMS, BINDINGS, LEDGER,
     ),
     bags=(FIGURES, OFF_SALE),
 )
