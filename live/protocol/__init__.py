@@ -464,8 +464,10 @@ class Simulation(Struct, forbid_unknown_fields=True):
 
 class LedgerEntry(Struct):
     """One line of the commission ledger: `amount` fen (negative for a refund or a
-    reassignment away) for `who` at `level`. Its state follows from `paid_at` (the
-    order's payment), the brand's after-sales window and `payout`."""
+    reassignment away) for `who` at `level`. Its state follows from `confirm_at` (its
+    order's payment plus the brand's after-sales window when it was earned; fixed
+    then) and `payout`. Entries written before `confirm_at` existed have none: they
+    follow the brand's window as it is now."""
 
     id: str
     order: str
@@ -480,6 +482,7 @@ class LedgerEntry(Struct):
     payout: str | None = None
     note: str | None = None
     shop: str | None = None  # a guide's store for this order, when it was earned: store totals follow it
+    confirm_at: EpochMs | None = None  # frozen until then: fixed when earned (invariant 12)
 
 
 class GuideCard(Struct):

@@ -4,7 +4,7 @@ import { connect, notice, showProduct, staffToken } from "./page-kit.js";
 import { apply, createRoomState } from "./room-state.js";
 import { page, t } from "./i18n.js";
 import { count, countdown, money } from "./format.js";
-import { releaseStatus } from "./room-state.js";
+import { currentWave, releaseStatus } from "./room-state.js";
 import { position } from "./show-clock.js";
 import { fill } from "./prompt-fill.js";
 
@@ -61,9 +61,7 @@ function renderPrompter() {
 /** The release on sale or next: its countdown (or price), units left and sold, large. */
 function renderSale() {
   const now = socket.serverNow();
-  const live = [...state.releases.values()].filter((r) => releaseStatus(r, now) !== "closed");
-  const release =
-    live.find((r) => releaseStatus(r, now) === "open") ?? live.sort((a, b) => a.starts_at - b.starts_at)[0];
+  const release = currentWave(state, now);
   const el = document.getElementById("host-sale");
   el.hidden = !release;
   if (!release) return;

@@ -3,7 +3,7 @@
 
 import { t } from "./i18n.js";
 import { countdown, fenFromYuan, money } from "./format.js";
-import { releaseStatus } from "./room-state.js";
+import { currentWave, releaseStatus } from "./room-state.js";
 
 let names = new Map();
 
@@ -11,14 +11,16 @@ export function renderWaves(el, empty, state, now) {
   names = new Map((state.guides ?? []).map((g) => [g.id, g.name]));
   const waves = [...state.releases.values()].sort((a, b) => b.created_at - a.created_at || b.starts_at - a.starts_at);
   const titles = new Map(state.lineup.map((p) => [p.sku, p.title]));
-  el.replaceChildren(...waves.map((wave) => waveItem(wave, titles.get(wave.sku) ?? wave.sku, now)));
+  const current = currentWave(state, now)?.id;
+  el.replaceChildren(...waves.map((wave) => waveItem(wave, titles.get(wave.sku) ?? wave.sku, now, wave.id === current)));
   empty.hidden = waves.length > 0;
 }
 
-function waveItem(wave, title, now) {
+function waveItem(wave, title, now, current) {
   const status = releaseStatus(wave, now);
   const li = document.createElement("li");
   li.className = `wave status-${status}`;
+  li.classList.toggle("is-current", current);
   li.dataset.release = wave.id;
   const head = document.createElement("div");
   head.className = "wave-head";
@@ -34,6 +36,12 @@ function waveItem(wave, title, now) {
   price.className = "price";
   price.textContent = money(wave.price);
   head.append(name, " ", price, " ", label);
+  if (current) {
+    const badge = document.createElement("span");
+    badge.className = "badge live current";
+    badge.textContent = t("current_wave");
+    head.append(" ", badge);
+  }
   if (status !== "closed") {
     const close = document.createElement("button");
     close.type = "button";

@@ -166,6 +166,25 @@ function upsertOrder(state, order) {
   }
 }
 
+/**
+ * The wave every page shows as current (overlay, host view, control panel alike): of
+ * the pinned product's waves not closed (else of every product's), the open one that
+ * opened first (waves planned together sell in turn), else the next to open, else the
+ * last to sell out. Null when there is none.
+ */
+export function currentWave(state, now) {
+  const live = [...state.releases.values()].filter((r) => releaseStatus(r, now) !== "closed");
+  const pinned = live.filter((r) => r.sku === state.pinned);
+  const pool = pinned.length ? pinned : live;
+  const by = (status) => pool.filter((r) => releaseStatus(r, now) === status);
+  const first = (list, key) => list.sort((a, b) => key(a) - key(b) || (a.id < b.id ? -1 : 1))[0] ?? null;
+  return (
+    first(by("open"), (r) => r.starts_at)
+    ?? first(by("scheduled"), (r) => r.starts_at)
+    ?? first(by("sold_out"), (r) => -(r.sold_out_at ?? r.starts_at))
+  );
+}
+
 /** A release's state now, from its timestamps and counters (never a timer). */
 export function releaseStatus(release, now) {
   if (release.closed_at != null) return "closed";

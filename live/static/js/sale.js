@@ -8,7 +8,7 @@
 
 import { page, t } from "./i18n.js";
 import { countdown, money, newKey } from "./format.js";
-import { releaseStatus } from "./room-state.js";
+import { currentWave, releaseStatus } from "./room-state.js";
 import { couponRule } from "./coupons-view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -37,12 +37,9 @@ export class Shop {
     setInterval(() => this.renderClocks(), 250);
   }
 
-  /** The release to show: the pinned product's, else the newest not closed. */
+  /** The release to show: the current wave, as every page picks it. */
   current(now) {
-    const open = [...this.state.releases.values()].filter((r) => releaseStatus(r, now) !== "closed");
-    const pinned = open.filter((r) => r.sku === this.state.pinned);
-    const pick = (list) => list.sort((a, b) => b.starts_at - a.starts_at)[0];
-    return pick(pinned) ?? pick(open) ?? null;
+    return currentWave(this.state, now);
   }
 
   buy() {
