@@ -1,7 +1,8 @@
 // Host view: the pinned product, large, and the room's numbers, for reading at a distance.
 
 import { connect, notice, showProduct, staffToken } from "./page-kit.js";
-import { apply, createRoomState } from "./room-state.js";
+import { apply, createRoomState, lifeOf } from "./room-state.js";
+import { lifeText } from "./life-view.js";
 import { page, t } from "./i18n.js";
 import { count, countdown, money } from "./format.js";
 import { currentWave, releaseStatus } from "./room-state.js";
@@ -25,6 +26,9 @@ if (!token) {
 }
 
 function render() {
+  const life = lifeOf(state);
+  document.getElementById("life").textContent = lifeText(life);
+  document.getElementById("life").dataset.status = life.status;
   document.getElementById("online").textContent = count(state.online);
   document.getElementById("likes").textContent = count(state.likes);
   document.getElementById("pinned").dataset.empty = state.product ? "false" : "true";

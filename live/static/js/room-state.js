@@ -42,6 +42,13 @@ export function apply(state, message) {
     case "resume":
       if (message.mine) state.mine = message.mine;
       return Boolean(message.mine);
+    case "live":
+      if (state.room) {
+        Object.assign(state.room, {
+          status: message.status, scheduled_at: message.scheduled_at, started_at: message.started_at, ended_at: message.ended_at,
+        });
+      }
+      return true;
     case "pinned":
       state.pinned = message.sku;
       state.product = message.product;
@@ -190,4 +197,13 @@ export function releaseStatus(release, now) {
   if (release.closed_at != null) return "closed";
   if (now < release.starts_at) return "scheduled";
   return release.left === 0 ? "sold_out" : "open";
+}
+
+/** A live's status and the time that goes with it: {status, at} ("scheduled" has the
+ * planned start, if any; "live" its start; "ended" its end). */
+export function lifeOf(state) {
+  const room = state.room ?? {};
+  const status = room.status ?? "live";
+  const at = { scheduled: room.scheduled_at, live: room.started_at, ended: room.ended_at }[status] ?? null;
+  return { status, at };
 }

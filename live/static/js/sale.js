@@ -28,7 +28,10 @@ export class Shop {
     $("guide-code").addEventListener("submit", (e) => {
       e.preventDefault();
       const code = e.target.elements.code.value.trim();
-      if (this.order && code) this.socket.send({ type: "guide_code", order: this.order.id, code });
+      if (this.order && code) {
+        this.codeSent = this.order.id;
+        this.socket.send({ type: "guide_code", order: this.order.id, code });
+      }
     });
     $("coupon-pop-claim").addEventListener("click", () => this.claimCoupon());
     socket.addEventListener("state", (e) => {
@@ -114,6 +117,12 @@ export class Shop {
     $("sheet-cancel").hidden = done;
     $("sheet-code").hidden = done;
     if (order.guide || order.distributor) $("sheet-code").open = false;
+    // Say whether the code the buyer typed counts (its receipt's winning touch), in words.
+    const byCode = order.receipt?.winner?.kind === "checkout_code";
+    const typed = this.codeSent === order.id || byCode;
+    $("sheet-applied").hidden = !typed;
+    if (typed) $("sheet-applied").textContent = t(byCode ? "guide_code_applied" : "guide_code_not_applied");
+    if (byCode) $("sheet-code").hidden = true;
     $("sheet").hidden = false;
     $("sheet").dataset.status = order.status;
     if (done) {
@@ -183,6 +192,8 @@ export class Shop {
     const release = this.current(now);
     const card = $("sale");
     card.hidden = !release;
+    // The pinned product's card leaves its price to the sale card while one of its waves shows.
+    $("pinned").dataset.flash = String(Boolean(release && release.sku === this.state.pinned));
     if (release) {
       const status = releaseStatus(release, now);
       const product = this.state.lineup.find((p) => p.sku === release.sku);
