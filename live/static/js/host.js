@@ -69,6 +69,7 @@ function renderSale() {
   const el = document.getElementById("host-sale");
   el.hidden = !release;
   if (!release) return;
+  el.dataset.release = release.id;
   const status = releaseStatus(release, now);
   const main = document.getElementById("host-sale-main");
   main.classList.toggle("countdown", status === "scheduled");

@@ -108,7 +108,7 @@ export function planFromForm(form, serverNow) {
     sku: f.sku.value,
     quantity: Number(f.quantity.value),
     waves: Number(f.waves.value) || 1,
-    interval_s: (Number(f.interval.value) || 0) * 60,
+    interval_s: Math.round((Number(f.interval.value) || 0) * 60),
     hold_s: Math.max(30, Math.round((Number(f.hold.value) || 5) * 60)),
     audience: audienceOf(form),
   };
