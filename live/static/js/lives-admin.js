@@ -21,7 +21,7 @@ export function renderLives(rooms, products, people) {
   options(form.elements.shop, [["", t("no_store")], ...people.shops.map((s) => [s.id, s.name])]);
   renderPicks();
   fillRows($("catalog"), products, (p) => [p.sku, p.title, money(p.price), t(`role_${p.role}`), p.stock, p.limit ?? "–",
-    button(t("edit"), () => editProduct(p), { edit: p.sku })], (p) => p.sku);
+    secondary(button(t("edit"), () => editProduct(p), { edit: p.sku }))], (p) => p.sku);
 }
 
 function liveItem(room) {
@@ -49,9 +49,14 @@ function liveItem(room) {
     a.rel = "noopener";
     links.append(a);
   }
-  links.append(button(t("copy_live"), () => startCopy(room), { copy: room.id }));
+  links.append(secondary(button(t("copy_live"), () => startCopy(room), { copy: room.id })));
   li.append(head, links);
   return li;
+}
+
+function secondary(b) {
+  b.classList.add("secondary", "small");
+  return b;
 }
 
 // --- a new live, or a copy --------------------------------------------------------------

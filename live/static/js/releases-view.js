@@ -9,9 +9,11 @@ let names = new Map();
 
 export function renderWaves(el, empty, state, now) {
   names = new Map((state.guides ?? []).map((g) => [g.id, g.name]));
-  const waves = [...state.releases.values()].sort((a, b) => b.created_at - a.created_at || b.starts_at - a.starts_at);
-  const titles = new Map(state.lineup.map((p) => [p.sku, p.title]));
   const current = currentWave(state, now)?.id;
+  // The current wave first (what the overlays show), then the newest.
+  const waves = [...state.releases.values()].sort((a, b) => (b.id === current) - (a.id === current)
+    || b.created_at - a.created_at || b.starts_at - a.starts_at);
+  const titles = new Map(state.lineup.map((p) => [p.sku, p.title]));
   el.replaceChildren(...waves.map((wave) => waveItem(wave, titles.get(wave.sku) ?? wave.sku, now, wave.id === current)));
   empty.hidden = waves.length > 0;
 }
