@@ -391,6 +391,10 @@ class LiveReport(Struct):
     gmv: Fen = 0
     links: list[Link] = []
     products: dict[str, str] = {}  # the live's lineup, sku -> title: what a product link can be for
+    status: LiveStatus = "live"  # the live's life, and its times: a guide sends links before it starts
+    scheduled_at: EpochMs | None = None
+    started_at: EpochMs | None = None
+    ended_at: EpochMs | None = None
 
 
 class FollowUp(Struct):
