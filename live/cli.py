@@ -156,6 +156,38 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--to", dest="target", required=True, metavar="URL", help="the empty store to move to")
     migrate.add_argument("--data-dir", type=Path, help="the data dir of a plain 'local' URL (LIVE_DATA_DIR)")
 
+    rooms = commands.add_parser(
+        "rooms", help="create, list, show and copy lives",
+        description="Lives (rooms): create one with its lineup, list them, show one, copy one into next week's. "
+        "Straight into the store (a local one only while no server holds it), or through a running server "
+        "(--server). A refused live (bad id, id taken, unknown sku, bad time) creates nothing.",
+    )
+    rooms_of = rooms.add_subparsers(dest="rooms_action", metavar="ACTION", required=True)
+    create = rooms_of.add_parser("create", help="create a live", description="Create a live, scheduled, with its lineup.")
+    create.add_argument("id", help="the live's id: lowercase letters, digits and dashes (its URLs: /control/ID, /watch/ID)")
+    create.add_argument("--title", required=True)
+    create.add_argument("--brand", default="default")
+    create.add_argument("--shop", help="the store relaying it (its orders' default store)")
+    create.add_argument("--start", help="its scheduled start: 'YYYY-MM-DD HH:MM' in LIVE_TIMEZONE (or --timezone), or epoch ms")
+    create.add_argument("--video", help="the stream's URL (MP4 or HLS .m3u8) the overlay plays beneath it")
+    create.add_argument("--lineup", default="", help="catalog skus, in order, comma-separated")
+    copy = rooms_of.add_parser("copy", help="copy a live into a new one",
+                               description="A new live with the lineup, script library, run-of-show and pacing rules "
+                               "of SOURCE.")
+    copy.add_argument("source")
+    copy.add_argument("id")
+    copy.add_argument("--title")
+    copy.add_argument("--start", help="as for create")
+    rooms_of.add_parser("list", help="every live with its status")
+    show = rooms_of.add_parser("show", help="one live: status, times, lineup")
+    show.add_argument("id")
+    for sub in (create, copy, *[p for n, p in rooms_of.choices.items() if n in ("list", "show")]):
+        sub.add_argument("--data-dir", type=Path, help="the local store's data dir (LIVE_DATA_DIR)")
+        sub.add_argument("--store", help="the store URL (LIVE_STORE)")
+        sub.add_argument("--timezone", help="the zone of --start and of printed times (LIVE_TIMEZONE)")
+        sub.add_argument("--server", help="through a running server at this URL (an admin token is minted with the "
+                         "secret in the data dir or LIVE_SECRET)")
+
     schema = commands.add_parser("schema", help="print the JSON Schema of every wire message",
                                  description="Print the JSON Schema of every wire message.")
     schema.add_argument("--indent", type=int, default=2)
@@ -185,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             return restore_store(args)
         elif args.command == "migrate":
             return migrate_store(args)
+        elif args.command == "rooms":
+            from .rooms_cli import run_rooms
+
+            return run_rooms(args)
         elif args.command == "schema":
             from .protocol import json_schema
 

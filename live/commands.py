@@ -22,6 +22,10 @@ from .metrics import Metrics
 from .protocol import (
     Ack,
     AddScriptLines,
+    AddToLineup,
+    EndLive,
+    RemoveFromLineup,
+    StartLive,
     DeleteScriptLine,
     GuideCode,
     PushBanner,
@@ -112,6 +116,14 @@ class RoomCommands:
                 events = await self.ops.pin(sender.room, sku, sender.actor)
             case SetLineup(skus=skus, ref=ref):
                 events = await self.ops.set_lineup(sender.room, skus, sender.actor)
+            case AddToLineup(sku=sku, at=at, ref=ref):
+                events = await self.ops.add_to_lineup(sender.room, sku, at, sender.actor)
+            case RemoveFromLineup(sku=sku, ref=ref):
+                events = await self.ops.remove_from_lineup(sender.room, sku, sender.actor)
+            case StartLive(ref=ref):
+                events = await self.ops.start_live(sender.room, sender.actor)
+            case EndLive(ref=ref):
+                events = await self.ops.end_live(sender.room, sender.actor)
             case SetOnSale(sku=sku, on_sale=on_sale, ref=ref):
                 events = await self.ops.set_on_sale(sender.room, sku, on_sale, sender.actor)
             case PlanRelease(ref=ref):

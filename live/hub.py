@@ -332,8 +332,7 @@ class Hub:
         numbers, _ = await self.ops.numbers(conn.room)
         pacing = await self.ops.pacing(conn.room)
         now = self.clock()
-        room = protocol.RoomView(
-            state.room.id, state.room.title, state.lineup, state.pinned, state.off_sale,
+        room = state.view(
             [r if conn.is_staff else protocol.release_for_viewers(r) for r in state.releases if conn.sees(r.audience, now)],
             [c for c in state.coupons if conn.sees(c.audience, now)],
         )

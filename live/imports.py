@@ -75,6 +75,19 @@ KINDS = {"shop": "shops", "store": "shops", "门店": "shops", "guide": "guides"
          "distributor": "distributors", "分销员": "distributors"}
 
 
+PERSON_KINDS = {"shops": Shop, "guides": Guide, "distributors": Distributor}
+
+
+def columns_of(group: str) -> str:
+    """What a row of a kind takes, the required columns first: "id, name, shop, code
+    (required); reach" for guides. Guides take no brand: theirs is their store's."""
+    kind = PERSON_KINDS[group]
+    fields = kind.__struct_fields__
+    required = fields[: len(fields) - len(kind.__struct_defaults__)]
+    optional = [f for f in fields if f not in required]
+    return f"{', '.join(required)} (required); {', '.join(optional)}"
+
+
 async def import_people(store: Ops, text: str, fmt: str) -> ImportReport:
     """Stores, guides and distributors from one file: CSV with a `kind` column (shop,
     guide, distributor) or JSON `{"shops": [...], "guides": [...], "distributors": [...]}`.
@@ -116,14 +129,18 @@ async def import_people(store: Ops, text: str, fmt: str) -> ImportReport:
                 report.errors.append(RowError(1, group, f"expected a list of {group}"))
                 continue
             groups[group] = [(i, item) for i, item in enumerate(items, start=1)]
-    kinds = {"shops": Shop, "guides": Guide, "distributors": Distributor}
     parsed: dict[str, list] = {group: [] for group in groups}
     lines: dict[str, list[int]] = {group: [] for group in groups}
     shop_lines: dict[str, int] = {}  # put_people checks guides' and distributors' ids, not a store given twice
     for group, rows in groups.items():
         for line, item in rows:
+            known = PERSON_KINDS[group].__struct_fields__
+            stray = next((name for name in item if name not in known), None) if isinstance(item, dict) else None
+            if stray is not None:  # name what the row's kind takes, not just what it does not
+                report.errors.append(RowError(line, stray, f"{stray!r} is not for {group}: {columns_of(group)}"))
+                continue
             try:
-                person = strict.convert(item, kinds[group])
+                person = strict.convert(item, PERSON_KINDS[group])
                 if group == "shops" and person.id in shop_lines:
                     report.errors.append(RowError(line, "id", f"store {person.id!r} is already on line {shop_lines[person.id]}"))
                     continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from live.domain.ledger import DAY_MS, Rate, commission, payable, rate_for, split, state
+from live.domain.ledger import DAY_MS, Rate, commission, confirm_at, payable, rate_for, split, state
 
 RATES = [Rate("brand", 1, 500), Rate("brand", 2, 100), Rate("role:margin", 1, 800), Rate("sku:TEA", 1, 1000)]
 
@@ -30,9 +30,10 @@ def test_two_levels_at_most():
 
 
 def test_states_follow_time():
-    assert state(0, None, 6 * DAY_MS, 7) == "frozen"
-    assert state(0, None, 7 * DAY_MS, 7) == "confirmed"
-    assert state(0, "p1", 1, 7) == "paid"
+    assert confirm_at(0, 7) == 7 * DAY_MS and confirm_at(5, 0.5) == 5 + DAY_MS // 2
+    assert state(7 * DAY_MS, None, 6 * DAY_MS) == "frozen"
+    assert state(7 * DAY_MS, None, 7 * DAY_MS) == "confirmed"
+    assert state(7 * DAY_MS, "p1", 1) == "paid"
 
 
 def test_a_payout_pays_only_a_positive_confirmed_balance():

@@ -96,6 +96,11 @@ BAD_CSV = {
     "unterminated quote": (HEADER + GOOD_ROWS + 'shop,s4,"Far away,,,,,,\nguide,g4,Yu,,,s4,,YU-004,\n', 4, None, []),
     "stray quote": (HEADER + GOOD_ROWS + 'shop,s4,"Far" away,,,,,,\n', 4, None, []),
     "a store twice": (HEADER + GOOD_ROWS + "shop,s3,Nanjing Road East,,,,,,\n", 4, "id", ["'s3'", "line 2"]),
+    "a guide with a brand": (HEADER + GOOD_ROWS + "guide,g4,Yu,default,,s1,,YU-004,\n", 4, "brand",
+                             ["'brand' is not for guides", "id, name, shop, code (required); reach"]),
+    "a guide without a code": (HEADER + GOOD_ROWS + "guide,g4,Yu,,,s1,,,\n", 4, "code", ["code"]),
+    "a store with a parent": (HEADER + GOOD_ROWS + "shop,s4,Far,,,,d1,,\n", 4, "parent",
+                              ["id, name (required); region, brand"]),
 }
 
 

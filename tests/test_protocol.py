@@ -61,6 +61,10 @@ VALID = {
     "show": [{"type": "show", "action": "start"}, {"type": "show", "action": "extend", "minutes": -1.5}, {"type": "show", "action": "jump", "index": 3}],
     "push_line": [{"type": "push_line", "text": "家人们点点关注"}, {"type": "push_line", "line": "s2", "seconds": 30}],
     "push_banner": [{"type": "push_banner", "text": "8点整放单!", "seconds": 60}],
+    "start_live": [{"type": "start_live"}, {"type": "start_live", "ref": "c1"}],
+    "end_live": [{"type": "end_live", "ref": "c2"}],
+    "add_to_lineup": [{"type": "add_to_lineup", "sku": "TEA-01"}, {"type": "add_to_lineup", "sku": "TEA-01", "at": 0}],
+    "remove_from_lineup": [{"type": "remove_from_lineup", "sku": "TEA-01"}],
 }
 
 
@@ -216,6 +220,7 @@ def test_server_messages_encode_with_their_type_tag():
         protocol.AlertRaised(15, 1, protocol.Alert("cooling", "Room is cooling", 1, {"type": "push_line", "line": "s1"})),
         protocol.ActionLogged(16, 1, protocol.Action(1, "controller", "lily", "pin", '{"sku":"A"}', "ok")),
         protocol.ScriptsChanged(17, 1, [protocol.ScriptLine("s1", "welcome", "hi")]),
+        protocol.LiveChanged(18, 1, "live", "controller:lily", None, 1, None),
     ]
     assert {tag(type(m)) for m in messages} == {tag(cls) for cls in get_args(ServerMessage)}
     for message in messages:

@@ -9,9 +9,15 @@ the opposite (negative) entries; a reassignment writes both. Nothing is ever edi
 the sum of an order's entries is always what it owes now (zero once refunded), and a
 balance may go below zero (a refund after the payout) to be settled by later earnings.
 
-An entry's state follows from time (invariant 3): `frozen` during the after-sales window
-that starts when its order was paid, `confirmed` after it, `paid` once a payout took it.
-A payout takes a beneficiary's confirmed entries only if they add up to more than zero.
+An entry's state follows from time (invariant 3): `frozen` until its confirm time,
+`confirmed` after it, `paid` once a payout took it. The confirm time is fixed when the
+entry is earned, from the rules then in force (DESIGN.md invariant 12): its order's
+payment plus the brand's after-sales window as it stood then. A later change of the
+window applies to later orders only: it neither confirms a frozen entry early (to be
+paid out before the buyer could return the goods) nor freezes a confirmed one again.
+Entries written before entries carried their confirm time follow the brand's window
+as it is now (the only rule there is to read them by). A payout takes a
+beneficiary's confirmed entries only if they add up to more than zero.
 """
 
 from __future__ import annotations
@@ -60,10 +66,16 @@ def split(amount: int, sku: str, role: str, rates: Iterable[Rate], beneficiaries
     return out
 
 
-def state(paid_at: int, payout: str | None, now: int, window_days: float) -> State:
+def confirm_at(paid_at: int, window_days: float) -> int:
+    """When commission earned on a payment at `paid_at` is confirmed, under an
+    after-sales window of `window_days`."""
+    return paid_at + round(window_days * DAY_MS)
+
+
+def state(confirms_at: int, payout: str | None, now: int) -> State:
     if payout is not None:
         return "paid"
-    return "frozen" if now < paid_at + window_days * DAY_MS else "confirmed"
+    return "frozen" if now < confirms_at else "confirmed"
 
 
 def payable(entries: Iterable[tuple[int, State]]) -> int:

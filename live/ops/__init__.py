@@ -10,7 +10,8 @@ Where each rule lives:
 
 | ops module | what | rules from |
 | --- | --- | --- |
-| `rooms.py` | rooms, catalog, lineup, pin, snapshots, history | |
+| `lives.py` | creating, copying, starting and ending a live | `domain/lives.py` |
+| `rooms.py` | rooms, catalog, lineup, pin, snapshots, history | `domain/lives.py` |
 | `releases.py` | on/off sale, releases, the claim, unit moves | `domain/releases.py`, `domain/audience.py` |
 | `orders.py` | checkout, pay, cancel, refund, shop reports, expiry | `domain/pricing.py` |
 | `coupons.py` | coupon campaigns, pushes, claims | `domain/coupons.py` |
@@ -30,6 +31,7 @@ from pathlib import Path
 from ..store import Store, open_store
 from .core import Actor
 from .coupons import Coupons
+from .lives import Lives, LiveSummary
 from .numbers import Figures
 from .orders import OrderReport, Orders
 from .pacing import Pacer
@@ -38,10 +40,10 @@ from .reports import Reports
 from .rooms import RoomHistory, RoomState, Rooms
 from .tables import HOT, SCHEMA
 
-__all__ = ["Actor", "OrderReport", "Ops", "RoomHistory", "RoomState", "open_ops"]
+__all__ = ["Actor", "LiveSummary", "OrderReport", "Ops", "RoomHistory", "RoomState", "open_ops"]
 
 
-class Ops(Rooms, Releases, Orders, Coupons, Pacer, Figures, Reports):
+class Ops(Lives, Rooms, Releases, Orders, Coupons, Pacer, Figures, Reports):
     """The business API of `live` over one store."""
 
     def __init__(self, store: Store) -> None:

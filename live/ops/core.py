@@ -15,13 +15,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import msgspec
+
 from .. import protocol
+from ..domain import lives
 from ..errors import NotFound, ProductNotFound, RoomNotFound, StoreUnavailable
 from ..protocol import Product
-from ..protocol.records import Room, Stage
+from ..protocol.records import Life, Room, Stage
 from ..store.base import Event, Store
 from ..store.tx import Conflicted, Tx
-from .tables import OFF_SALE, PRODUCTS, ROOMS, STAGE
+from .tables import LIFE, OFF_SALE, PRODUCTS, ROOMS, STAGE
 
 T = TypeVar("T")
 ATTEMPTS = 50
@@ -82,6 +85,37 @@ class Base:
     async def stage_of(self, tx: Tx, room_id: str | None = None) -> Stage:
         return await tx.get(STAGE, "stage", room_id) or Stage()
 
+    async def life_of(self, tx: Tx, room_id: str | None = None) -> Life:
+        """The live's life record; a room made before lives had one counts as live
+        since it was created (`live.domain.lives`)."""
+        life = await tx.get(LIFE, "life", room_id)
+        if life is None:
+            room = await self.room_of(tx, room_id or tx.room)
+            life = Life(started_at=room.created_at)
+        return life
+
+    async def open_for(self, tx: Tx, action: str) -> Life:
+        """The life of the change's room, if `action` may still be done in it
+        (`live_ended` once it has ended, for what sells)."""
+        life = await self.life_of(tx)
+        lives.check_open(times(life), action, tx.room)
+        return life
+
+    async def begin_live(self, tx: Tx, actor: Actor) -> None:
+        """Start the change's live now if it is scheduled (`live_ended` if it has
+        ended); a live one is left as it is."""
+        life = await self.life_of(tx)
+        started = lives.start(times(life), tx.now, tx.room)
+        if started.started_at != life.started_at:
+            await self.put_life(tx, msgspec.structs.replace(life, started_at=started.started_at, started_by=actor.label), actor)
+
+    async def put_life(self, tx: Tx, life: Life, actor: Actor) -> None:
+        """Write the live's life and tell everyone (a `live` event)."""
+        (tx.put if await tx.get(LIFE, "life") is not None else tx.insert)(LIFE, life)
+        tx.event("live", "all", protocol.LiveChanged(
+            0, tx.now, lives.status(times(life)), actor.label, life.scheduled_at, life.started_at, life.ended_at,
+        ))
+
     async def product_of(self, tx: Tx, sku: str, path: str = "$.sku") -> Product:
         product = await tx.get(PRODUCTS, sku)
         if product is None:
@@ -105,6 +139,10 @@ class Base:
             await self.room_of(tx, room_id)
             self.rooms_seen.add(room_id)
         return room_id
+
+
+def times(life: Life) -> lives.Times:
+    return lives.Times(life.scheduled_at, life.started_at, life.ended_at)
 
 
 def not_found(what: str, key: str, path: str, mine: bool = False) -> NotFound:

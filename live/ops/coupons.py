@@ -25,6 +25,7 @@ class Coupons(Base):
             raise BadMessage("a cap is for percent coupons", path="$.cap")
 
         async def decide(tx: Tx) -> Coupon:
+            await self.open_for(tx, "create_coupon")
             claim_from = spec.claim_from or tx.now
             if spec.claim_until is not None and spec.claim_until <= claim_from:
                 raise BadMessage("the claim window ends before it starts", path="$.claim_until")
@@ -47,6 +48,7 @@ class Coupons(Base):
         await self.known(room_id)
 
         async def decide(tx: Tx) -> None:
+            await self.open_for(tx, "push_coupon")
             coupon = msgspec.structs.replace(await self.coupon_of(tx, coupon_id), pushed_at=tx.now)
             tx.put(COUPONS, coupon)
             self.coupon_event(tx, coupon)

@@ -35,12 +35,18 @@ class Ledger(Attribution):
     async def on_refunded(self, tx: Tx, order: Order) -> None:
         await self.reverse(tx, order, "refund", None)
 
-    async def earn(self, tx: Tx, order: Order, paid_at: int, reason: str, note: str | None = None) -> None:
+    async def earn(
+        self, tx: Tx, order: Order, paid_at: int, reason: str, note: str | None = None, confirm_at: int | None = None,
+    ) -> None:
+        """The order's commission entries, confirmed at `confirm_at`, by default its
+        payment plus the brand's after-sales window as it stands now: fixed from here on."""
         owner = order.guide or order.distributor
         if owner is None or order.amount <= 0:
             return
         room = await self.room_of(tx, tx.room)
         brand = await self.brand_of(tx, room.brand)
+        if confirm_at is None:
+            confirm_at = ledger.confirm_at(paid_at, brand.after_sales_days)
         product = await tx.get(PRODUCTS, order.sku)
         beneficiaries = [owner] + ([order.parent] if order.parent else [])
         rates = [ledger.Rate(rate.scope, rate.level, rate.bp) for rate in brand.rates]
@@ -50,20 +56,21 @@ class Ledger(Attribution):
             shop = order.shop if kind == "guide" else None
             self._entry(tx, LedgerEntry(
                 await tx.new_id("e"), order.id, tx.room, who, kind, level, fen, paid_at, tx.now, reason, note=note, shop=shop,
+                confirm_at=confirm_at,
             ))
 
     async def reverse(self, tx: Tx, order: Order, reason: str, note: str | None) -> None:
         """Entries that bring each of the order's (who, level) balances to zero."""
-        owed: dict[tuple[str, str, int, str | None], tuple[int, int]] = {}
+        owed: dict[tuple[str, str, int, str | None], tuple[int, int, int | None]] = {}
         for entry in await tx.find(LEDGER.index("order"), order.id):
             key = (entry.who, entry.who_kind, entry.level, entry.shop)
-            total, paid_at = owed.get(key, (0, entry.paid_at))
-            owed[key] = (total + entry.amount, paid_at)
-        for (who, kind, level, shop), (total, paid_at) in owed.items():
-            if total:
+            total, paid_at, confirm_at = owed.get(key, (0, entry.paid_at, entry.confirm_at))
+            owed[key] = (total + entry.amount, paid_at, confirm_at)
+        for (who, kind, level, shop), (total, paid_at, confirm_at) in owed.items():
+            if total:  # confirmed when what it reverses is: the two always in the same state
                 self._entry(tx, LedgerEntry(
                     await tx.new_id("e"), order.id, tx.room, who, kind, level, -total, paid_at, tx.now, reason,
-                    note=note, shop=shop,
+                    note=note, shop=shop, confirm_at=confirm_at,
                 ))
 
     @staticmethod
@@ -92,7 +99,7 @@ class Ledger(Attribution):
             paid = {m.entry: m.payout for m in marks}
             for entry in entries:
                 entry = msgspec.structs.replace(entry, payout=paid.get(entry.id))
-                out.append((entry, ledger.state(entry.paid_at, entry.payout, now, window)))
+                out.append((entry, ledger.state(confirms(entry, window), entry.payout, now)))
         out.sort(key=lambda pair: order_key(pair[0].id))
         return out
 
@@ -132,8 +139,11 @@ class Ledger(Attribution):
             # after-sales window would write commission that is confirmed at once.
             entries = await tx.find(LEDGER.index("order"), order.id)
             marks = {m.entry: m.payout for m in await tx.get_many(PAYOUT_MARKS, [e.id for e in entries])}
-            late = order.paid_at is not None and ledger.state(order.paid_at, None, tx.now, window) != "frozen"
-            if late or any(ledger.state(e.paid_at, marks.get(e.id), tx.now, window) != "frozen" for e in entries):
+            confirm_at = min((confirms(e, window) for e in entries), default=None)
+            if confirm_at is None and order.paid_at is not None:
+                confirm_at = ledger.confirm_at(order.paid_at, window)
+            late = confirm_at is not None and ledger.state(confirm_at, None, tx.now) != "frozen"
+            if late or any(ledger.state(confirms(e, window), marks.get(e.id), tx.now) != "frozen" for e in entries):
                 raise Conflict("the commission of this order is already confirmed; it can no longer move", path="$.order",
                                reason="commission_confirmed", order=order_id)
             note = f"reassigned from {order.guide or order.distributor or 'nobody'} to {to}: {reason}"
@@ -148,9 +158,15 @@ class Ledger(Attribution):
             )
             if order.status == "paid":
                 count_promoter(tx, order, +1)
-                await self.earn(tx, order, order.paid_at or tx.now, "reassign", note)
+                await self.earn(tx, order, order.paid_at or tx.now, "reassign", note, confirm_at)
             tx.put(ORDERS, order)
             self.order_event(tx, order)
             return order
 
         return await self.run(room_id, decide)
+
+
+def confirms(entry: LedgerEntry, window_days: float) -> int:
+    """When an entry is confirmed: as fixed when it was earned, or, for an entry from
+    before entries carried it, its payment plus the brand's window as it is now."""
+    return entry.confirm_at if entry.confirm_at is not None else ledger.confirm_at(entry.paid_at, window_days)

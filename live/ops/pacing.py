@@ -181,6 +181,8 @@ class Pacer(Base):
                 raise BadMessage("the run-of-show has no segments yet", path="$.action", reason="no_segments")
             plan, clock, now = plan_of(show), clock_of(show), tx.now
             segment = record.segment
+            if control.action in ("start", "resume"):
+                await self.begin_live(tx, actor)  # the show's start starts a scheduled live
             try:
                 match control.action:
                     case "start":
@@ -233,6 +235,7 @@ class Pacer(Base):
         await self.known(room_id)
 
         async def decide(tx: Tx) -> None:
+            await self.open_for(tx, "push_banner")
             record = await self._record(tx)
             banner = Banner(text, tx.now, tx.now + seconds * 1000)
             self._write_record(tx, msgspec.structs.replace(record, pacing=msgspec.structs.replace(record.pacing, banner=banner)))

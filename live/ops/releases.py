@@ -58,6 +58,7 @@ class Releases(Base):
         await self.known(room_id)
 
         async def decide(tx: Tx) -> None:
+            await self.open_for(tx, "plan_release")
             product = await self.in_lineup(tx, plan.sku)
             total = plan.quantity * plan.waves
             short = Conflict(
@@ -88,15 +89,17 @@ class Releases(Base):
 
         async def decide(tx: Tx) -> None:
             release = await self.release_of(tx, release_id)
-            if release.closed_at is not None:
-                return
-            tx.expect(tx.counter(RELEASES, release_id, "closed_at"), 0)
-            tx.set(tx.counter(RELEASES, release_id, "closed_at"), tx.now)
-            tx.move(tx.counter(RELEASES, release_id, "left"), "returned", spill=tx.counter(PRODUCTS, release.sku, "stock"))
-            view = msgspec.structs.replace(release, closed_at=tx.now)
-            self.release_event(tx, view, actor.label)
+            if release.closed_at is None:
+                self.close_wave(tx, release, actor.label)
 
         return await self.events_of(room_id, decide)
+
+    def close_wave(self, tx: Tx, release: Release, by: str) -> None:
+        """Close an open release in this change: what is left goes back to stock."""
+        tx.expect(tx.counter(RELEASES, release.id, "closed_at"), 0)
+        tx.set(tx.counter(RELEASES, release.id, "closed_at"), tx.now)
+        tx.move(tx.counter(RELEASES, release.id, "left"), "returned", spill=tx.counter(PRODUCTS, release.sku, "stock"))
+        self.release_event(tx, msgspec.structs.replace(release, closed_at=tx.now), by)
 
     async def releases(self, room_id: str) -> list[Release]:
         """Every release of the room, oldest first."""

@@ -4,8 +4,10 @@ state, their funnel, and the customers they brought who watched but did not buy.
 from __future__ import annotations
 
 from ..domain import ledger
+from ..domain import lives as live_rules
 from ..protocol import Commission, FollowUp, Funnel, Guide, GuideReport, LiveReport
 from ..store.tx import Tx
+from .core import times
 from .ledger import Ledger
 from .tables import CLICKS, FIGURES, LINKS, ORDERS, PRODUCTS, SHOPS, STAGE
 
@@ -36,9 +38,11 @@ class Reports(Ledger):
             lineup = stage.lineup if stage else []
             titles = {p.sku: p.title for p in await tx.get_many(PRODUCTS, lineup)}
             clicks = await tx.totals(CLICKS.sum("per_link"), [link.code for link in mine])
+            life = await self.life_of(tx, room.id)
             lives.append(LiveReport(
                 room.id, room.title, sum(clicks), len({v.viewer for v in visits}), presence.watching if presence else 0,
                 presence.avg_dwell_s(now) if presence else 0, n_orders, n_gmv, mine, titles,
+                live_rules.status(times(life)), life.scheduled_at, life.started_at, life.ended_at,
             ))
             follow_ups += _follow_ups(room.id, visits, room_orders, stage.pinned if stage else None, now)
             if room.brand not in rates_of:

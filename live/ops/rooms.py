@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 import msgspec
 
 from .. import protocol
+from ..domain import lives
 from ..domain.numbers import LiveNumbers
 from ..domain.review import Viewership
 from ..errors import BadMessage, Forbidden, NotFound, ProductNotFound
-from ..protocol import Coupon, CouponClaim, Hold, LedgerEntry, Order, Product, Release
-from ..protocol.records import Room, Stage
+from ..protocol import Coupon, CouponClaim, Hold, LedgerEntry, Order, Product, ProductEdit, Release
+from ..protocol.records import Life, Room, Stage
 from ..store.base import Event, Listener, Subscription
 from ..store.tx import Tx
-from .core import ROOM_ID, Actor, Base
+from .core import ROOM_ID, Actor, Base, times
 from .tables import CLICKS, COUPON_CLAIMS, COUPONS, GUIDES, HOLDS, LEDGER, LINKS, ORDERS, PRODUCTS, RELEASES, ROOMS, SHOPS, STAGE
 
 CLOSED_RELEASES_SHOWN = 5
@@ -34,15 +35,28 @@ class RoomState:
     off_sale: list[str] = field(default_factory=list)
     releases: list[Release] = field(default_factory=list)
     coupons: list[Coupon] = field(default_factory=list)
+    life: Life = field(default_factory=Life)
+
+    def view(self, releases: list[Release] | None = None, coupons: list[Coupon] | None = None) -> protocol.RoomView:
+        """The room as pages see it (with these releases and coupons: the ones the
+        reader may see; none by default)."""
+        life = self.life
+        return protocol.RoomView(
+            self.room.id, self.room.title, self.lineup, self.pinned, self.off_sale, releases or [], coupons or [],
+            lives.status(times(life)), life.scheduled_at, life.started_at, life.ended_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class RoomHistory:
     """Everything a room recorded, for its review: the whole log (not only the resume
     window), its visits summed (`viewership`) and its presence minute by minute, every
-    wave, hold, order, coupon claim, click on a link to it and ledger entry of it."""
+    wave, hold, order, coupon claim, click on a link to it and ledger entry of it; and
+    its life: a live's figures count from `life.started_at` to `life.ended_at` (None:
+    not started, or not ended yet)."""
 
     room: Room
+    life: Life
     events: list[Event]
     viewership: Viewership
     presence: LiveNumbers
@@ -127,7 +141,10 @@ class Rooms(Base):
                     tx.set(tx.counter(PRODUCTS, product.sku, "stock"), product.stock)
 
         await self.run(None, decide)
-        changed = {p.sku for p in products}
+        await self._announce({p.sku for p in products})
+
+    async def _announce(self, changed: set[str]) -> None:
+        """A `lineup` event in every live that shows one of these products."""
         for room in await self.list_rooms():
             async def announce(tx: Tx) -> None:
                 stage = await self.stage_of(tx)
@@ -139,6 +156,29 @@ class Rooms(Base):
     async def list_products(self) -> list[Product]:
         """The catalog, ordered by sku."""
         return sorted(await (await self.store.begin(None)).all(PRODUCTS), key=lambda p: p.sku)
+
+    async def edit_product(self, sku: str, edit: ProductEdit) -> Product:
+        """Change a catalog product's title, price, crossed-out price (0 clears it),
+        stock not yet released or per-viewer limit; what is not given stays. The
+        overlays of lives that show it follow (as `put_products`)."""
+        changes = {name: value for name, value in msgspec.structs.asdict(edit).items() if value is not None}
+        if changes.get("list_price") == 0:
+            changes["list_price"] = None
+
+        async def decide(tx: Tx) -> Product:
+            product = msgspec.structs.replace(await self.product_of(tx, sku), **changes)
+            tx.put(PRODUCTS, product)
+            if edit.stock is not None:  # else the stock stays as releases leave it, never written back
+                tx.set(tx.counter(PRODUCTS, sku, "stock"), edit.stock)
+            return product
+
+        product, _ = await self.run(None, decide)
+        await self._announce({sku})
+        return product
+
+    async def search_catalog(self, query: str, limit: int = lives.SEARCH_RESULTS) -> list[Product]:
+        """Catalog products whose sku or title holds every word of `query`, by sku."""
+        return [p for p in await self.list_products() if lives.matches(query, p.sku, p.title)][:limit]
 
     # --- the lineup and the pin ---------------------------------------------------------
 
@@ -170,10 +210,44 @@ class Rooms(Base):
         await self.known(room_id)
 
         async def decide(tx: Tx) -> None:
+            if sku is not None:
+                await self.open_for(tx, "pin")
             product = await self.in_lineup(tx, sku) if sku is not None else None
             stage = await self.stage_of(tx)
             self._stage(tx, stage, msgspec.structs.replace(stage, pinned=sku))
             tx.event("pinned", "all", protocol.Pinned(0, tx.now, sku, product, actor.label))
+
+        return await self.events_of(room_id, decide)
+
+    async def add_to_lineup(self, room_id: str, sku: str, at: int | None, actor: Actor) -> list[Event]:
+        """Add a catalog product to the lineup (at position `at`, else last); one
+        already in it stays where it is."""
+        await self.known(room_id)
+
+        async def decide(tx: Tx) -> None:
+            await self.product_of(tx, sku)
+            stage = await self.stage_of(tx)
+            lineup = lives.lineup_with(stage.lineup, sku, at)
+            if lineup != stage.lineup:
+                self._stage(tx, stage, msgspec.structs.replace(stage, lineup=lineup))
+                await self._lineup_event(tx, lineup, actor.label)
+
+        return await self.events_of(room_id, decide)
+
+    async def remove_from_lineup(self, room_id: str, sku: str, actor: Actor) -> list[Event]:
+        """Take a product out of the lineup (unpinned if pinned), unless a wave of it is
+        not closed (`product_has_waves`)."""
+        await self.known(room_id)
+
+        async def decide(tx: Tx) -> None:
+            stage = await self.stage_of(tx)
+            waves = sum(1 for r in await tx.all(RELEASES) if r.sku == sku and r.closed_at is None)
+            lineup = lives.lineup_without(stage.lineup, sku, waves, room_id)
+            pinned = None if stage.pinned == sku else stage.pinned
+            self._stage(tx, stage, msgspec.structs.replace(stage, lineup=lineup, pinned=pinned))
+            await self._lineup_event(tx, lineup, actor.label)
+            if stage.pinned == sku:
+                tx.event("pinned", "all", protocol.Pinned(0, tx.now, None, None, actor.label))
 
         return await self.events_of(room_id, decide)
 
@@ -215,7 +289,7 @@ class Rooms(Base):
         ]
         return RoomState(
             seq, room, await tx.get_many(PRODUCTS, stage.lineup), stage.pinned, await self.off_sale_of(tx, stage.lineup),
-            sorted(shown, key=lambda r: r.starts_at), coupons,
+            sorted(shown, key=lambda r: r.starts_at), coupons, await self.life_of(tx),
         )
 
     async def events_after(self, room_id: str, seq: int, limit: int) -> list[Event]:
@@ -247,8 +321,8 @@ class Rooms(Base):
         for link, n in zip(links, await tx.totals(CLICKS.sum("per_link"), [link.code for link in links])):
             clicks[link.owner] = clicks.get(link.owner, 0) + n
         return RoomHistory(
-            room=room, events=events, viewership=viewership, presence=presence.numbers, releases=await tx.all(RELEASES),
-            holds=await tx.all(HOLDS),
+            room=room, life=await self.life_of(tx), events=events, viewership=viewership, presence=presence.numbers,
+            releases=await tx.all(RELEASES), holds=await tx.all(HOLDS),
             orders=await tx.all(ORDERS), coupon_claims=await tx.all(COUPON_CLAIMS),
             clicks=clicks, ledger=await tx.all(LEDGER),
             likes=presence.numbers.likes,

@@ -29,6 +29,7 @@ from ..protocol.records import (
     FirstPaid,
     Hint,
     Library,
+    Life,
     PacingRecord,
     Payout,
     PayoutMark,
@@ -90,6 +91,7 @@ PAYOUT_MARKS = Table("payout_marks", PayoutMark, room=False, key=lambda m: m.ent
 # --- per room --------------------------------------------------------------------------
 
 STAGE = Table("stage", Stage, room=True)
+LIFE = Table("life", Life, room=True)
 LIBRARY = Table("library", Library, room=True)
 CONTROL_LOG = Table("control_log", ControlLog, room=True)
 PACING = Table("pacing", PacingRecord, room=True)
@@ -138,7 +140,7 @@ SCHEMA = Schema(
     tables=(
         ROOMS, PRODUCTS, BRANDS, SHOPS, GUIDES, DISTRIBUTORS, LINKS, CLICKS, FIRST_PAID, SELF_VIEWERS, PORTALS, REVOKED,
         EXTERNALS, HINTS, PAYOUTS, PAYOUT_MARKS,
-        STAGE, LIBRARY, CONTROL_LOG, PACING, RELEASES, HOLDS, ORDERS, COUPONS, COUPON_CLAIMS, LEDGER,
+        STAGE, LIFE, LIBRARY, CONTROL_LOG, PACING, RELEASES, HOLDS, ORDERS, COUPONS, COUPON_CLAIMS, LEDGER,
     ),
     bags=(FIGURES, OFF_SALE),
 )

@@ -192,7 +192,14 @@ class Mine(Struct):
     coupons: list[CouponClaim] = []
 
 
+LiveStatus = Literal["scheduled", "live", "ended"]
+
+
 class RoomView(Struct):
+    """A room as a page first sees it. `status` is the live's life (`scheduled`, then
+    `live` from `started_at`, `ended` from `ended_at`); `scheduled_at` the time it is
+    planned for, if one was given."""
+
     id: RoomId
     title: str
     lineup: list[Product]
@@ -200,6 +207,10 @@ class RoomView(Struct):
     off_sale: list[Sku] = []
     releases: list[Release] = []
     coupons: list[Coupon] = []
+    status: LiveStatus = "live"
+    scheduled_at: EpochMs | None = None
+    started_at: EpochMs | None = None
+    ended_at: EpochMs | None = None
 
 
 class Minute(Struct):
@@ -402,6 +413,10 @@ class LiveReport(Struct):
     gmv: Fen = 0
     links: list[Link] = []
     products: dict[str, str] = {}  # the live's lineup, sku -> title: what a product link can be for
+    status: LiveStatus = "live"  # the live's life, and its times: a guide sends links before it starts
+    scheduled_at: EpochMs | None = None
+    started_at: EpochMs | None = None
+    ended_at: EpochMs | None = None
 
 
 class FollowUp(Struct):
@@ -500,8 +515,10 @@ class SimulationResult(Struct):
 
 class LedgerEntry(Struct):
     """One line of the commission ledger: `amount` fen (negative for a refund or a
-    reassignment away) for `who` at `level`. Its state follows from `paid_at` (the
-    order's payment), the brand's after-sales window and `payout`."""
+    reassignment away) for `who` at `level`. Its state follows from `confirm_at` (its
+    order's payment plus the brand's after-sales window when it was earned; fixed
+    then) and `payout`. Entries written before `confirm_at` existed have none: they
+    follow the brand's window as it is now."""
 
     id: str
     order: str
@@ -516,6 +533,7 @@ class LedgerEntry(Struct):
     payout: str | None = None
     note: str | None = None
     shop: str | None = None  # a guide's store for this order, when it was earned: store totals follow it
+    confirm_at: EpochMs | None = None  # frozen until then: fixed when earned (invariant 12)
 
 
 class GuideCard(Struct):
@@ -897,10 +915,43 @@ class PushBanner(Struct, tag="push_banner", tag_field="type", forbid_unknown_fie
     ref: Ref | None = None
 
 
+class StartLive(Struct, tag="start_live", tag_field="type", forbid_unknown_fields=True):
+    """Start a scheduled live now (the run-of-show's `start` does too). Whoever may
+    drive the show may start the live: the host goes on camera."""
+
+    roles: ClassVar[frozenset[str]] = PACERS
+    ref: Ref | None = None
+
+
+class EndLive(Struct, tag="end_live", tag_field="type", forbid_unknown_fields=True):
+    """End the live, for good: every wave not closed closes, coupons stop being
+    claimable, the run-of-show stops (see `live.domain.lives`)."""
+
+    roles: ClassVar[frozenset[str]] = OPERATORS
+    ref: Ref | None = None
+
+
+class AddToLineup(Struct, tag="add_to_lineup", tag_field="type", forbid_unknown_fields=True):
+    """Add a catalog product to the lineup, at position `at` (from 0; the end if null)."""
+
+    roles: ClassVar[frozenset[str]] = OPERATORS
+    sku: Sku
+    at: Annotated[int, Meta(ge=0, le=500)] | None = None
+    ref: Ref | None = None
+
+
+class RemoveFromLineup(Struct, tag="remove_from_lineup", tag_field="type", forbid_unknown_fields=True):
+    """Take a product out of the lineup (refused while a wave of it is not closed)."""
+
+    roles: ClassVar[frozenset[str]] = OPERATORS
+    sku: Sku
+    ref: Ref | None = None
+
+
 ClientMessage = (
     Hello | Ping | Like | Pin | SetLineup | SetOnSale | PlanRelease | CloseRelease | Claim | Checkout | GuideCode | Pay
     | CancelOrder | CreateCoupon | PushCoupon | ClaimCoupon | AddScriptLines | DeleteScriptLine | SetPacing | SetShow
-    | ShowControl | PushLine | PushBanner
+    | ShowControl | PushLine | PushBanner | StartLive | EndLive | AddToLineup | RemoveFromLineup
 )
 
 # Who may send each client message, by its type: the role table every handler checks.
@@ -1085,9 +1136,22 @@ class ScriptsChanged(Struct, tag="scripts", tag_field="type"):
     scripts: list[ScriptLine]
 
 
+class LiveChanged(Struct, tag="live", tag_field="type"):
+    """The live started or ended (to everyone): its status and times now."""
+
+    seq: Seq
+    ts: EpochMs
+    status: LiveStatus
+    by: str
+    scheduled_at: EpochMs | None = None
+    started_at: EpochMs | None = None
+    ended_at: EpochMs | None = None
+
+
 RoomEvent = (
     Pinned | LineupChanged | ReleaseChanged | SoldOut | Returned | CouponPushed | OrderChanged | TierChanged
     | ShowChanged | SegmentBegan | PromptChanged | BannerPushed | AlertRaised | ActionLogged | ScriptsChanged
+    | LiveChanged
 )
 
 
@@ -1168,7 +1232,7 @@ class Error(Struct, tag="error", tag_field="type"):
 ServerMessage = (
     Snapshot | Resume | Pinned | LineupChanged | ReleaseChanged | SoldOut | Returned | CouponPushed | OrderChanged
     | TierChanged | ShowChanged | SegmentBegan | PromptChanged | BannerPushed | AlertRaised | ActionLogged
-    | ScriptsChanged | Tick | NumbersTick | ClaimResult | CouponResult | OrderResult | Pong | Ack | Error
+    | ScriptsChanged | LiveChanged | Tick | NumbersTick | ClaimResult | CouponResult | OrderResult | Pong | Ack | Error
 )
 
 # --- HTTP API -------------------------------------------------------------------------
@@ -1188,6 +1252,41 @@ class OrderWebhook(Struct, forbid_unknown_fields=True):
     sku: Sku | None = None
     qty: Count = 1
     amount: Fen | None = None
+
+
+class CreateLive(Struct, forbid_unknown_fields=True):
+    """`POST /api/rooms` (admin): a new live. `id` is checked by `live.domain.lives`
+    (so a bad one is `bad_room_id`, not a schema error); `lineup` lists catalog skus
+    in order; `scheduled_at` is when it is planned for (epoch ms)."""
+
+    id: Annotated[str, Meta(max_length=200)]
+    title: Annotated[str, Meta(min_length=1, max_length=120)]
+    brand: PersonId = "default"
+    shop: PersonId | None = None
+    scheduled_at: EpochMs | None = None
+    video_url: Annotated[str, Meta(max_length=2048, pattern=r"^(?:https?://|/)")] | None = None
+    lineup: Annotated[list[Sku], Meta(max_length=500)] = []
+
+
+class CopyLive(Struct, forbid_unknown_fields=True):
+    """`POST /api/rooms/{room}/copy` (admin): a new live with the lineup, script
+    library, run-of-show and pacing rules of `{room}`; title, brand, store and video
+    too unless given."""
+
+    id: Annotated[str, Meta(max_length=200)]
+    title: Annotated[str, Meta(min_length=1, max_length=120)] | None = None
+    scheduled_at: EpochMs | None = None
+
+
+class ProductEdit(Struct, forbid_unknown_fields=True):
+    """`PUT /api/catalog/{sku}` (admin): what changes of a product (the others stay).
+    `stock` sets the units not yet released; `list_price: 0` clears the crossed-out price."""
+
+    title: Annotated[str, Meta(min_length=1, max_length=120)] | None = None
+    price: Fen | None = None
+    list_price: Fen | None = None
+    stock: Annotated[int, Meta(ge=0, le=10_000_000)] | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] | None = None
 
 
 # Close codes a client must understand (docs/protocol.md, "Closing").
@@ -1243,7 +1342,7 @@ def decode_event(data: bytes) -> RoomEvent:
 
 
 # Events that name who did it (`by`) or carry a release's per-guide counts (`present`).
-STAFF_DETAIL = frozenset({"pinned", "lineup", "release"})
+STAFF_DETAIL = frozenset({"pinned", "lineup", "release", "live"})
 
 
 def for_viewers(kind: str, data: bytes) -> bytes:
@@ -1254,7 +1353,7 @@ def for_viewers(kind: str, data: bytes) -> bytes:
     if kind not in STAFF_DETAIL:
         return data
     event = decode_event(data)
-    if isinstance(event, (Pinned, LineupChanged, ReleaseChanged)):
+    if isinstance(event, (Pinned, LineupChanged, ReleaseChanged, LiveChanged)):
         event.by = event.by.partition(":")[0]
     if isinstance(event, ReleaseChanged):
         event.release = release_for_viewers(event.release)

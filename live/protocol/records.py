@@ -35,6 +35,19 @@ class Stage(Struct):
     id: str = "stage"
 
 
+class Life(Struct):
+    """A live's life (`live.domain.lives`): the time it is planned for, when it started
+    and ended, and who started and ended it (`role:subject`). The one `life` record
+    of a room; a room without one counts as live since it was created."""
+
+    scheduled_at: int | None = None
+    started_at: int | None = None
+    ended_at: int | None = None
+    started_by: str | None = None
+    ended_by: str | None = None
+    id: str = "life"
+
+
 class Library(Struct):
     """A room's script library (话术), in order; `next_line` numbers new lines."""
 

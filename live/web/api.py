@@ -85,9 +85,9 @@ async def _command_sender(request: Request, live: Live, room: str) -> Sender:
     return Sender(room, claims.role, claims.sub, claims.exp * 1000)
 
 
-def _json(message: msgspec.Struct | dict) -> Response:
+def _json(message: msgspec.Struct | dict | list, status: int = 200) -> Response:
     return Response(protocol.encode(message) if isinstance(message, msgspec.Struct) else msgspec.json.encode(message),
-                    media_type="application/json")
+                    status_code=status, media_type="application/json")
 
 
 async def healthz(request: Request) -> Response:
@@ -115,8 +115,7 @@ async def room_state(request: Request) -> Response:
     await _claims(request, live, room)
     state = await live.ops.state(room)
     numbers, _ = await live.ops.numbers(room)
-    view = protocol.RoomView(state.room.id, state.room.title, state.lineup, state.pinned, state.off_sale, state.releases,
-                             state.coupons)
+    view = state.view(state.releases, state.coupons)
     return _json({"seq": state.seq, "room": msgspec.to_builtins(view), "numbers": msgspec.to_builtins(numbers)})
 
 
@@ -140,9 +139,57 @@ async def _admin(request: Request, live: Live) -> Claims:
 
 
 async def rooms(request: Request) -> Response:
+    """`GET /api/rooms`: every live with its status and times, oldest first."""
     live: Live = request.app.state.live
     await _admin(request, live)
-    return _json([{"id": r.id, "title": r.title, "created_at": r.created_at} for r in await live.ops.list_rooms()])
+    return _json([summary.as_dict() for summary in await live.ops.lives()])
+
+
+async def create_room(request: Request) -> Response:
+    """`POST /api/rooms` (an admin for every room): a new live, scheduled, with its lineup
+    (`live.protocol.CreateLive`). A refusal (`bad_room_id`, `room_taken`, `bad_time`,
+    `product_not_found`...) creates nothing."""
+    live: Live = request.app.state.live
+    claims = await _admin(request, live)
+    spec = _decode(await request.body(), protocol.CreateLive)
+    room = await live.ops.create_live(spec)
+    await live.ops.record(room.id, Actor(claims.role, claims.sub), "create_live", msgspec.to_builtins(spec), "ok", None)
+    return _json((await live.ops.live(room.id)).as_dict(), status=201)
+
+
+async def copy_room(request: Request) -> Response:
+    """`POST /api/rooms/{room}/copy` (admin): next week's live, with this one's lineup,
+    script library, run-of-show and pacing rules; its run-of-show fires as the admin
+    who copied it."""
+    live: Live = request.app.state.live
+    claims = await _admin(request, live)
+    spec = _decode(await request.body(), protocol.CopyLive)
+    actor = Actor(claims.role, claims.sub)
+    room, dropped = await live.ops.copy_live(request.path_params["room"], spec, actor)
+    fields = {"from": request.path_params["room"], **msgspec.to_builtins(spec)}
+    await live.ops.record(room.id, actor, "copy_live", fields, "ok", None)
+    return _json({**(await live.ops.live(room.id)).as_dict(), "dropped_fires": dropped}, status=201)
+
+
+async def room_catalog(request: Request) -> Response:
+    """`GET /api/rooms/{room}/catalog?q=`: catalog products matching `q` (sku or title
+    words), for the room's controllers to add to its lineup."""
+    live: Live = request.app.state.live
+    room = request.path_params["room"]
+    claims = await _claims(request, live, room)
+    if claims.role not in protocol.OPERATORS:
+        raise Forbidden(f"a {claims.role} may not change the lineup", path="$.role")
+    query = request.query_params.get("q", "")[:80]
+    return _json(await live.ops.search_catalog(query))
+
+
+async def edit_product(request: Request) -> Response:
+    """`PUT /api/catalog/{sku}` (admin): a product's title, price, crossed-out price,
+    stock or limit; the lives that show it follow."""
+    live: Live = request.app.state.live
+    await _admin(request, live)
+    edit = _decode(await request.body(), protocol.ProductEdit)
+    return _json(await live.ops.edit_product(request.path_params["sku"], edit))
 
 
 async def catalog(request: Request) -> Response:

@@ -3,6 +3,7 @@ rules and rates, the rule simulator, and the ledger with reassignment, payout an
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
@@ -235,11 +236,15 @@ async def test_the_ledger_reassigns_pays_out_and_exports(server, pages):
     await admin.locator("#totals-of").select_option("stores")
     await expect(admin.locator('#totals tr[data-key="s2"]')).to_contain_text("Bund")
 
+    # A shorter after-sales window applies to later orders only (invariant 12): Lin's
+    # commission stays frozen, and an order paid now is confirmed at once.
     await store.put_brand(Brand("default", "Default", rates=[_rate(1, 1000)], after_sales_days=0))
+    later = await paid_order_through_a_link(server, "g2")
     await admin.reload()
     lin = admin.locator('#totals tr[data-key="g2"]')
-    await expect(lin.locator("td").nth(2)).to_have_text("¥5.9")  # confirmed
-    await form.locator("[name=order]").fill(order["id"])
+    await expect(lin.locator("td").nth(1)).to_have_text("¥5.9")  # frozen: the first order's, as earned
+    await expect(lin.locator("td").nth(2)).to_have_text("¥5.9")  # confirmed: the later order's
+    await form.locator("[name=order]").fill(later["id"])
     await form.locator("[name=to]").select_option("g1")
     await form.locator("[name=reason]").fill("too late now")
     await form.locator("button[type=submit]").click()
@@ -256,9 +261,10 @@ async def test_the_ledger_reassigns_pays_out_and_exports(server, pages):
     assert data.startswith(b"\xef\xbb\xbf")  # Excel on a Chinese Windows reads UTF-8 only with it
     header, *rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert header[:10] == ["id", "order", "room", "who", "who_kind", "level", "amount_fen", "amount_yuan", "reason", "state"]
-    assert len(rows) == 3 and all(row[1] == order["id"] for row in rows) and "paid" in [row[9] for row in rows]
+    assert len(rows) == 4 and {row[1] for row in rows} == {order["id"], later["id"]}
+    assert [row[9] for row in rows if row[1] == later["id"]] == ["paid"]
     entries = await store.ledger(None, None)
-    assert sorted((row[6], row[7]) for row in rows) == [("-590", "-5.90"), ("590", "5.90"), ("590", "5.90")]
+    assert sorted((row[6], row[7]) for row in rows) == [("-590", "-5.90"), ("590", "5.90"), ("590", "5.90"), ("590", "5.90")]
     # the page's own zone went along: the times are the ones the page shows
     at = {row[0]: row[header.index("at")] for row in rows}
     assert at == {e.id: local(e.at, "America/New_York") for e, _ in entries}
@@ -268,6 +274,27 @@ async def test_the_ledger_reassigns_pays_out_and_exports(server, pages):
         assert local(entries[0][0].at, "Asia/Shanghai") in plain  # without ?tz=, LIVE_TIMEZONE
         bad = await http.get("/api/ledger?format=csv&tz=Mars/Olympus", headers=headers)
         assert (bad.status_code, bad.json()["code"], bad.json()["params"]) == (400, "bad_timezone", {"tz": "Mars/Olympus"})
+
+
+async def test_the_ledger_reads_itself_again_after_a_refused_reassign(server, pages):
+    """A reassign failed on a row still shown as frozen: the commission had been confirmed
+    meanwhile, and the page never said so."""
+    store = server.app.state.live.ops
+    await store.put_people(*(await _people()))
+    await store.put_brand(Brand("default", "Default", rates=[_rate(1, 1000)], after_sales_days=4 / 86_400))  # 4 s
+    order = await paid_order_through_a_link(server, "g1")
+    admin = await pages.open(f"/admin?lang=en#token={server.token('admin', room='*')}")
+    row = admin.locator("#entries tbody tr").first
+    await expect(row).to_contain_text("Frozen")
+    await asyncio.sleep(4.5)  # the entry's confirm time passes; the page has not read the ledger since
+    form = admin.locator("#reassign")
+    await form.locator("[name=order]").fill(order["id"])
+    await form.locator("[name=to]").select_option("g2")
+    await form.locator("[name=reason]").fill("too late now")
+    await form.locator("button[type=submit]").click()
+    await expect(admin.locator("#notice")).to_contain_text("already confirmed")
+    pages.problems = [p for p in pages.problems if "status of 409" not in p]
+    await expect(row).to_contain_text("Confirmed", timeout=3000)  # read again at once, not at the next 30 s
 
 
 def local(epoch_ms: int, zone: str) -> str:

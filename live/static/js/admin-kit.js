@@ -5,7 +5,18 @@ import { t } from "./i18n.js";
 
 export const token = staffToken();
 
-export const api = (path, options) => fetchJson(path, token, options);
+/**
+ * The admin API with the page's token. Whatever a change does (or fails to do: it may
+ * be refused because the state moved on), the page's parts hear `admin:changed` after
+ * it and read again what they show.
+ */
+export async function api(path, options) {
+  try {
+    return await fetchJson(path, token, options);
+  } finally {
+    if (options?.method && options.method !== "GET") document.dispatchEvent(new CustomEvent("admin:changed", { detail: { path } }));
+  }
+}
 
 /** Run `action`; a refusal becomes a notice that says what the server said. */
 export async function attempt(action) {

@@ -1,12 +1,12 @@
-// Admin page: rooms (with staff links) and the catalog, people and their portal links,
+// Admin page: lives (with staff links; new ones, copies) and the catalog, people and their portal links,
 // revoking a staff token by its id,
 // a brand's binding rules and commission rates with the rule simulator, and the
 // commission ledger. Each part is its own module; this one loads what they share.
 
 import { notice } from "./page-kit.js";
 import { t } from "./i18n.js";
-import { money } from "./format.js";
-import { api, attempt, fillRows, showImport, token, upload } from "./admin-kit.js";
+import { api, attempt, showImport, token, upload } from "./admin-kit.js";
+import { renderLives } from "./lives-admin.js";
 import { renderPeople } from "./people-admin.js";
 import { renderRules } from "./rules-admin.js";
 import { loadLedger } from "./ledger-admin.js";
@@ -16,8 +16,7 @@ const $ = (id) => document.getElementById(id);
 export async function load() {
   try {
     const [rooms, products, people] = await Promise.all([api("/api/rooms"), api("/api/catalog"), api("/api/people")]);
-    renderRooms(rooms);
-    fillRows($("catalog"), products, (p) => [p.sku, p.title, money(p.price), t(`role_${p.role}`), p.stock, p.limit ?? "–"], (p) => p.sku);
+    renderLives(rooms, products, people);
     renderPeople(people);
     renderRules(people, rooms, products);
     await loadLedger(people, rooms);
@@ -26,24 +25,15 @@ export async function load() {
   }
 }
 
-function renderRooms(rooms) {
-  $("rooms").replaceChildren(
-    ...rooms.map((room) => {
-      const li = document.createElement("li");
-      const title = document.createElement("strong");
-      title.textContent = `${room.title} `;
-      li.append(title);
-      for (const [page, label] of [["control", "control_panel"], ["host", "host_view"], ["watch", "overlay"], ["review", "review"]]) {
-        const a = document.createElement("a");
-        const path = page === "review" ? `/rooms/${room.id}/review` : `/${page}/${room.id}`;
-        a.href = page === "watch" ? path : `${path}#token=${encodeURIComponent(token)}`;
-        a.textContent = t(label);
-        li.append(" · ", a);
-      }
-      return li;
-    }),
-  );
+/** The lives and the catalog again, after a change made on this page. */
+async function reloadLives() {
+  const [rooms, products, people] = await Promise.all([api("/api/rooms"), api("/api/catalog"), api("/api/people")]);
+  renderLives(rooms, products, people);
 }
+
+document.addEventListener("admin:changed", (e) => {
+  if (/^\/api\/(rooms|catalog)/.test(e.detail.path)) reloadLives().catch(() => {});
+});
 
 $("import").addEventListener("submit", async (e) => {
   e.preventDefault();

@@ -1,13 +1,13 @@
 // Control panel: live numbers and chart, the lineup, stock releases, the order feed,
 // coupons, the guides' board, the script library and the activity log.
 
-import { connect, notice, staffToken } from "./page-kit.js";
-import { apply, createRoomState } from "./room-state.js";
+import { armed, connect, fetchJson, notice, staffToken } from "./page-kit.js";
+import { apply, createRoomState, lifeOf } from "./room-state.js";
 import { page, t } from "./i18n.js";
 import { clock, count, dwell, money } from "./format.js";
 import { LiveChart } from "./chart.js";
 import { renderGuidesBoard } from "./guides-board.js";
-import { enableDrag, renderLineup } from "./lineup-editor.js";
+import { enableDrag, renderCatalogResults, renderLineup } from "./lineup-editor.js";
 import { fillRules, renderAlerts, renderTier, rulesFromForm } from "./pacing-view.js";
 import { addRow, fillEditor, renderShow, showFromEditor } from "./show-view.js";
 import { bannerText, exportLines, fillProductChoices, importLines, linesFromPaste, renderLibrary } from "./scripts-editor.js";
@@ -16,6 +16,7 @@ import { position } from "./show-clock.js";
 import { fillAudiences, fillProducts, planFromForm, renderWaves } from "./releases-view.js";
 import { renderOrders } from "./orders-view.js";
 import { couponFromForm, renderCoupons } from "./coupons-view.js";
+import { lifeText } from "./life-view.js";
 
 const $ = (id) => document.getElementById(id);
 const state = createRoomState();
@@ -65,7 +66,45 @@ $("lineup").addEventListener("click", (e) => {
     planner.elements.sku.value = sku;
     planner.elements.quantity.focus();
   }
+  if (button.dataset.action === "remove") command({ type: "remove_from_lineup", sku });
 });
+
+// --- the live's life, and products from the catalog --------------------------------
+
+$("start-live").addEventListener("click", () => command({ type: "start_live" }));
+$("end-live").addEventListener("click", (e) => armed(e.currentTarget, () => command({ type: "end_live" })));
+
+let searchTimer = null;
+let lastFound = [];
+$("catalog-search").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(searchCatalog, 250);
+});
+$("lineup-add").addEventListener("toggle", (e) => e.target.open && searchCatalog());
+$("catalog-results").addEventListener("click", (e) => {
+  const add = e.target.closest("button[data-add]");
+  if (add) command({ type: "add_to_lineup", sku: add.dataset.add });
+});
+
+async function searchCatalog() {
+  const q = $("catalog-search").value.trim();
+  try {
+    lastFound = await fetchJson(`/api/rooms/${encodeURIComponent(page.room)}/catalog?q=${encodeURIComponent(q)}`, token);
+    renderCatalogResults($("catalog-results"), lastFound, state.lineup);
+  } catch (error) {
+    notice(t("error", { message: error.message }));
+  }
+}
+
+function renderLife() {
+  const life = lifeOf(state);
+  const el = $("life");
+  el.dataset.status = life.status;
+  el.textContent = lifeText(life);
+  $("start-live").hidden = life.status !== "scheduled";
+  $("end-live").hidden = life.status !== "live";
+  document.body.dataset.life = life.status;
+}
 enableDrag($("lineup"), (skus) => command({ type: "set_lineup", skus }));
 $("unpin").addEventListener("click", () => command({ type: "pin", sku: null }));
 
@@ -158,7 +197,7 @@ $("scripts").addEventListener("click", (e) => {
   const banner = e.target.closest("button[data-banner]");
   const remove = e.target.closest("button[data-delete]");
   if (push) command({ type: "push_line", line: push.dataset.push });
-  if (remove) command({ type: "delete_script_line", line: remove.dataset.delete });
+  if (remove) armed(remove, () => command({ type: "delete_script_line", line: remove.dataset.delete }));
   if (banner) {
     const line = state.scripts.find((l) => l.id === banner.dataset.banner);
     const now = socket.serverNow();
@@ -187,8 +226,11 @@ function render(message) {
   if (type === "snapshot" || type === "scripts") renderLibrary($("scripts"), state.scripts);
   if (type === "snapshot" || type === "action") renderLog();
   if (["snapshot", "show_changed", "prompt"].includes(type)) renderClocks();
+  if (type === "snapshot" || type === "live") renderLife();
   if (["snapshot", "lineup", "pinned"].includes(type) || (type === "numbers" && message.stockChanged)) {
     renderLineup($("lineup"), state);
+    $("lineup-empty").hidden = state.lineup.length > 0;
+    if (type === "lineup") renderCatalogResults($("catalog-results"), lastFound, state.lineup);
     $("unpin").disabled = state.pinned === null;
     fillProducts(planner.elements.sku, state.lineup);
   }

@@ -5,6 +5,7 @@
 import { fetchJson, notice, staffToken } from "./page-kit.js";
 import { t } from "./i18n.js";
 import { clock, count, dwell, money } from "./format.js";
+import { lifeOfListed, lifeText } from "./life-view.js";
 
 const $ = (id) => document.getElementById(id);
 const token = staffToken();
@@ -66,7 +67,7 @@ function renderFunnel(f) {
 function renderLives(lives) {
   const cards = lives.map((l) => {
     const li = document.querySelector(`#lives li.live-card[data-room="${CSS.escape(l.room)}"]`) ?? newCard(l);
-    li.querySelector("h3").textContent = l.title;
+    li.querySelector("h3").textContent = `${l.title} · ${lifeText(lifeOfListed(l))}`;
     const values = { clicks: count(l.clicks), brought: count(l.viewers), watching_now: count(l.watching),
       avg_dwell: dwell(l.avg_dwell_s, t), orders: count(l.orders), gmv: money(l.gmv) };
     for (const dd of li.querySelectorAll("dd[data-number]")) dd.textContent = values[dd.dataset.number];

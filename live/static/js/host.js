@@ -1,10 +1,11 @@
 // Host view: the pinned product, large, and the room's numbers, for reading at a distance.
 
 import { connect, notice, showProduct, staffToken } from "./page-kit.js";
-import { apply, createRoomState } from "./room-state.js";
+import { apply, createRoomState, lifeOf } from "./room-state.js";
+import { lifeText } from "./life-view.js";
 import { page, t } from "./i18n.js";
 import { count, countdown, money } from "./format.js";
-import { releaseStatus } from "./room-state.js";
+import { currentWave, releaseStatus } from "./room-state.js";
 import { position } from "./show-clock.js";
 import { fill } from "./prompt-fill.js";
 
@@ -25,6 +26,9 @@ if (!token) {
 }
 
 function render() {
+  const life = lifeOf(state);
+  document.getElementById("life").textContent = lifeText(life);
+  document.getElementById("life").dataset.status = life.status;
   document.getElementById("online").textContent = count(state.online);
   document.getElementById("likes").textContent = count(state.likes);
   document.getElementById("pinned").dataset.empty = state.product ? "false" : "true";
@@ -61,12 +65,11 @@ function renderPrompter() {
 /** The release on sale or next: its countdown (or price), units left and sold, large. */
 function renderSale() {
   const now = socket.serverNow();
-  const live = [...state.releases.values()].filter((r) => releaseStatus(r, now) !== "closed");
-  const release =
-    live.find((r) => releaseStatus(r, now) === "open") ?? live.sort((a, b) => a.starts_at - b.starts_at)[0];
+  const release = currentWave(state, now);
   const el = document.getElementById("host-sale");
   el.hidden = !release;
   if (!release) return;
+  el.dataset.release = release.id;
   const status = releaseStatus(release, now);
   const main = document.getElementById("host-sale-main");
   main.classList.toggle("countdown", status === "scheduled");

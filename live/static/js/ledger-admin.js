@@ -30,7 +30,15 @@ function render() {
   $("totals-empty").hidden = rows.length > 0;
   const entries = [...ledger.entries].sort((a, b) => b.at - a.at);
   fillRows($("entries"), entries, (e) => [clock(e.at), orderLink(e), names.get(e.who) ?? e.who, e.level, money(e.amount),
-    t(`reason_${e.reason}`), t(`commission_${e.state}`)], (e) => e.id);
+    t(`reason_${e.reason}`), stateText(e)], (e) => e.id);
+}
+
+/** An entry's state; a frozen one says until when (fixed when it was earned). */
+function stateText(entry) {
+  const state = t(`commission_${entry.state}`);
+  if (entry.state !== "frozen" || entry.confirm_at == null) return state;
+  const until = new Date(entry.confirm_at).toLocaleString(document.documentElement.lang, { dateStyle: "short", timeStyle: "short" });
+  return t("frozen_until", { state, until });
 }
 
 function orderLink(entry) {
@@ -49,11 +57,15 @@ async function reload() {
   render();
 }
 
+// After every change made on this page (refused ones too: the ledger may have moved on
+// meanwhile), and as time passes (frozen entries become confirmed), read it again.
+document.addEventListener("admin:changed", () => reload().catch(() => {}));
+setInterval(() => reload().catch(() => {}), 30_000);
+
 function payOut(who) {
   attempt(async () => {
     const paid = await api("/api/ledger/payouts", { method: "POST", json: { who } });
     notice(t("paid_out", { who: last.names.get(who) ?? who, amount: money(paid.amount) }));
-    await reload();
   });
 }
 
@@ -67,7 +79,6 @@ $("reassign").addEventListener("submit", (e) => {
     const order = await api(path, { method: "POST", json: { to: form.elements.to.value, reason: form.elements.reason.value } });
     notice(t("reassigned", { order: order.id, who: last.names.get(form.elements.to.value) ?? form.elements.to.value }));
     form.reset();
-    await reload();
   });
 });
 

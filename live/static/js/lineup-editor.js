@@ -1,5 +1,6 @@
-// The lineup on the control panel: pin, take off or put on sale, release stock, and
-// reorder by dragging (the new order goes to the server as one set_lineup).
+// The lineup on the control panel: pin, take off or put on sale, release stock, take
+// out of the lineup, and reorder by dragging (the new order goes to the server as one
+// set_lineup); and products from the catalog to add to it.
 
 import { t } from "./i18n.js";
 import { money } from "./format.js";
@@ -47,6 +48,7 @@ export function renderLineup(el, state) {
       button(pinned ? t("pinned") : t("pin"), { action: "pin", sku: product.sku }, pinned ? "pinned" : ""),
       button(t("release_stock"), { action: "release", sku: product.sku }, "secondary"),
       button(off ? t("put_on") : t("take_off"), { action: off ? "on" : "off", sku: product.sku }, "secondary"),
+      button(t("remove_from_lineup"), { action: "remove", sku: product.sku }, "secondary"),
     );
     li.append(img, text, actions);
     return li;
@@ -89,4 +91,29 @@ export function enableDrag(el, onReorder) {
     dragged = null;
     onReorder([...el.querySelectorAll("li.lineup-item")].map((li) => li.dataset.sku));
   });
+}
+
+/** Catalog products found by a search, each with Add (or "in the lineup"). */
+export function renderCatalogResults(el, products, lineup) {
+  const inLineup = new Set(lineup.map((p) => p.sku));
+  el.replaceChildren(...products.map((product) => {
+    const li = document.createElement("li");
+    li.dataset.sku = product.sku;
+    const text = document.createElement("span");
+    text.textContent = `${product.title} `;
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    meta.textContent = `${product.sku} · ${money(product.price)} · ${t("stock_units", { n: product.stock })}`;
+    text.append(meta);
+    const add = button(inLineup.has(product.sku) ? t("in_lineup") : t("add_to_lineup"), { add: product.sku }, "small");
+    add.disabled = inLineup.has(product.sku);
+    li.append(text, " ", add);
+    return li;
+  }));
+  if (!products.length) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = t("no_products_found");
+    el.append(li);
+  }
 }

@@ -102,3 +102,26 @@ export function showProduct(prefix, product, emptyText = "") {
     image.hidden = true;
   }
 }
+
+/**
+ * A button that asks before it acts, in the page rather than in a browser dialog: the
+ * first click arms it (its text becomes `data-confirm`, or `confirmText`), a second
+ * within 5 s runs `action`; otherwise it disarms.
+ */
+export function armed(button, action, confirmText = button.dataset.confirm) {
+  if (button.dataset.armed === "true") {
+    clearTimeout(button.armTimer);
+    disarm(button);
+    action();
+    return;
+  }
+  button.dataset.label = button.textContent;
+  button.dataset.armed = "true";
+  button.textContent = confirmText;
+  button.armTimer = setTimeout(() => disarm(button), 5000);
+}
+
+function disarm(button) {
+  button.dataset.armed = "false";
+  if (button.dataset.label) button.textContent = button.dataset.label;
+}

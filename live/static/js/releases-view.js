@@ -3,22 +3,26 @@
 
 import { t } from "./i18n.js";
 import { countdown, fenFromYuan, money } from "./format.js";
-import { releaseStatus } from "./room-state.js";
+import { currentWave, releaseStatus } from "./room-state.js";
 
 let names = new Map();
 
 export function renderWaves(el, empty, state, now) {
   names = new Map((state.guides ?? []).map((g) => [g.id, g.name]));
-  const waves = [...state.releases.values()].sort((a, b) => b.created_at - a.created_at || b.starts_at - a.starts_at);
+  const current = currentWave(state, now)?.id;
+  // The current wave first (what the overlays show), then the newest.
+  const waves = [...state.releases.values()].sort((a, b) => (b.id === current) - (a.id === current)
+    || b.created_at - a.created_at || b.starts_at - a.starts_at);
   const titles = new Map(state.lineup.map((p) => [p.sku, p.title]));
-  el.replaceChildren(...waves.map((wave) => waveItem(wave, titles.get(wave.sku) ?? wave.sku, now)));
+  el.replaceChildren(...waves.map((wave) => waveItem(wave, titles.get(wave.sku) ?? wave.sku, now, wave.id === current)));
   empty.hidden = waves.length > 0;
 }
 
-function waveItem(wave, title, now) {
+function waveItem(wave, title, now, current) {
   const status = releaseStatus(wave, now);
   const li = document.createElement("li");
   li.className = `wave status-${status}`;
+  li.classList.toggle("is-current", current);
   li.dataset.release = wave.id;
   const head = document.createElement("div");
   head.className = "wave-head";
@@ -34,6 +38,12 @@ function waveItem(wave, title, now) {
   price.className = "price";
   price.textContent = money(wave.price);
   head.append(name, " ", price, " ", label);
+  if (current) {
+    const badge = document.createElement("span");
+    badge.className = "badge live current";
+    badge.textContent = t("current_wave");
+    head.append(" ", badge);
+  }
   if (status !== "closed") {
     const close = document.createElement("button");
     close.type = "button";
@@ -100,7 +110,7 @@ export function planFromForm(form, serverNow) {
     sku: f.sku.value,
     quantity: Number(f.quantity.value),
     waves: Number(f.waves.value) || 1,
-    interval_s: (Number(f.interval.value) || 0) * 60,
+    interval_s: Math.round((Number(f.interval.value) || 0) * 60),
     hold_s: Math.max(30, Math.round((Number(f.hold.value) || 5) * 60)),
     audience: audienceOf(form),
   };

@@ -42,6 +42,13 @@ export function apply(state, message) {
     case "resume":
       if (message.mine) state.mine = message.mine;
       return Boolean(message.mine);
+    case "live":
+      if (state.room) {
+        Object.assign(state.room, {
+          status: message.status, scheduled_at: message.scheduled_at, started_at: message.started_at, ended_at: message.ended_at,
+        });
+      }
+      return true;
     case "pinned":
       state.pinned = message.sku;
       state.product = message.product;
@@ -166,9 +173,37 @@ function upsertOrder(state, order) {
   }
 }
 
+/**
+ * The wave every page shows as current (overlay, host view, control panel alike): of
+ * the pinned product's waves not closed (else of every product's), the open one that
+ * opened first (waves planned together sell in turn), else the next to open, else the
+ * last to sell out. Null when there is none.
+ */
+export function currentWave(state, now) {
+  const live = [...state.releases.values()].filter((r) => releaseStatus(r, now) !== "closed");
+  const pinned = live.filter((r) => r.sku === state.pinned);
+  const pool = pinned.length ? pinned : live;
+  const by = (status) => pool.filter((r) => releaseStatus(r, now) === status);
+  const first = (list, key) => list.sort((a, b) => key(a) - key(b) || (a.id < b.id ? -1 : 1))[0] ?? null;
+  return (
+    first(by("open"), (r) => r.starts_at)
+    ?? first(by("scheduled"), (r) => r.starts_at)
+    ?? first(by("sold_out"), (r) => -(r.sold_out_at ?? r.starts_at))
+  );
+}
+
 /** A release's state now, from its timestamps and counters (never a timer). */
 export function releaseStatus(release, now) {
   if (release.closed_at != null) return "closed";
   if (now < release.starts_at) return "scheduled";
   return release.left === 0 ? "sold_out" : "open";
+}
+
+/** A live's status and the time that goes with it: {status, at} ("scheduled" has the
+ * planned start, if any; "live" its start; "ended" its end). */
+export function lifeOf(state) {
+  const room = state.room ?? {};
+  const status = room.status ?? "live";
+  const at = { scheduled: room.scheduled_at, live: room.started_at, ended: room.ended_at }[status] ?? null;
+  return { status, at };
 }

@@ -8,7 +8,7 @@
 
 import { page, t } from "./i18n.js";
 import { countdown, money, newKey } from "./format.js";
-import { releaseStatus } from "./room-state.js";
+import { currentWave, releaseStatus } from "./room-state.js";
 import { couponRule } from "./coupons-view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -28,7 +28,10 @@ export class Shop {
     $("guide-code").addEventListener("submit", (e) => {
       e.preventDefault();
       const code = e.target.elements.code.value.trim();
-      if (this.order && code) this.socket.send({ type: "guide_code", order: this.order.id, code });
+      if (this.order && code) {
+        this.codeSent = this.order.id;
+        this.socket.send({ type: "guide_code", order: this.order.id, code });
+      }
     });
     $("coupon-pop-claim").addEventListener("click", () => this.claimCoupon());
     socket.addEventListener("state", (e) => {
@@ -37,12 +40,9 @@ export class Shop {
     setInterval(() => this.renderClocks(), 250);
   }
 
-  /** The release to show: the pinned product's, else the newest not closed. */
+  /** The release to show: the current wave, as every page picks it. */
   current(now) {
-    const open = [...this.state.releases.values()].filter((r) => releaseStatus(r, now) !== "closed");
-    const pinned = open.filter((r) => r.sku === this.state.pinned);
-    const pick = (list) => list.sort((a, b) => b.starts_at - a.starts_at)[0];
-    return pick(pinned) ?? pick(open) ?? null;
+    return currentWave(this.state, now);
   }
 
   buy() {
@@ -117,6 +117,12 @@ export class Shop {
     $("sheet-cancel").hidden = done;
     $("sheet-code").hidden = done;
     if (order.guide || order.distributor) $("sheet-code").open = false;
+    // Say whether the code the buyer typed counts (its receipt's winning touch), in words.
+    const byCode = order.receipt?.winner?.kind === "checkout_code";
+    const typed = this.codeSent === order.id || byCode;
+    $("sheet-applied").hidden = !typed;
+    if (typed) $("sheet-applied").textContent = t(byCode ? "guide_code_applied" : "guide_code_not_applied");
+    if (byCode) $("sheet-code").hidden = true;
     $("sheet").hidden = false;
     $("sheet").dataset.status = order.status;
     if (done) {
@@ -186,6 +192,8 @@ export class Shop {
     const release = this.current(now);
     const card = $("sale");
     card.hidden = !release;
+    // The pinned product's card leaves its price to the sale card while one of its waves shows.
+    $("pinned").dataset.flash = String(Boolean(release && release.sku === this.state.pinned));
     if (release) {
       const status = releaseStatus(release, now);
       const product = this.state.lineup.find((p) => p.sku === release.sku);

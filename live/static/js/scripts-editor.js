@@ -44,13 +44,13 @@ export function renderLibrary(el, lines) {
         tag.textContent = line.sku ?? t(`role_${line.product_role}`);
         li.append(" ", tag);
       }
-      for (const [action, label, title] of [["push", "▶", "push_to_host"], ["banner", "▭", "push_banner"], ["delete", "✕", "delete"]]) {
+      for (const [action, icon, label] of [["push", "▶", "push_to_host"], ["banner", "▭", "push_banner"], ["delete", "✕", "delete"]]) {
         const b = document.createElement("button");
         b.type = "button";
         b.className = `secondary small line-${action}`;
         b.dataset[action] = line.id;
-        b.title = t(title);
-        b.textContent = label;
+        b.textContent = `${icon} ${t(label)}`;
+        if (action === "delete") b.dataset.confirm = t("delete_line_confirm");
         li.append(" ", b);
       }
       ul.append(li);

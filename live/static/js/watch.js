@@ -2,8 +2,9 @@
 // likes (taps batched into one message every 400 ms), and the video beneath if given.
 
 import { connect, showProduct } from "./page-kit.js";
-import { apply, createRoomState } from "./room-state.js";
-import { count } from "./format.js";
+import { apply, createRoomState, lifeOf } from "./room-state.js";
+import { count, countdown } from "./format.js";
+import { lifeText } from "./life-view.js";
 import { t } from "./i18n.js";
 import { Shop } from "./sale.js";
 
@@ -26,6 +27,22 @@ socket.start();
 
 // A banner from the controller, until its expiry (on the server's clock).
 setInterval(renderBanner, 250);
+setInterval(renderLife, 1000);
+
+/** Before the live: when it starts (and in how long); after it: that it ended. */
+function renderLife() {
+  if (!state.room) return;
+  const life = lifeOf(state);
+  const pill = document.getElementById("life");
+  pill.hidden = life.status === "live";
+  if (life.status === "scheduled") {
+    const left = life.at ? life.at - socket.serverNow() : 0;
+    pill.textContent = left > 0 ? `${lifeText(life)} · ${t("starts_in", { countdown: countdown(left) })}` : t("starting_soon");
+  } else pill.textContent = lifeText(life);
+  pill.dataset.status = life.status;
+  document.getElementById("ended").hidden = life.status !== "ended";
+  document.body.dataset.life = life.status;
+}
 
 function renderBanner() {
   const banner = state.banner;
@@ -37,11 +54,12 @@ function renderBanner() {
 
 function render(message) {
   if (message.type === "banner" || message.type === "snapshot") renderBanner();
+  if (message.type === "live" || message.type === "snapshot") renderLife();
   document.getElementById("online").textContent = count(state.online);
   showLikes();
   const hadProduct = !card.hidden;
   const invited = state.product ? null : state.lineup.find((p) => p.sku === invitedSku) ?? null;
-  const shown = state.product ?? invited;
+  const shown = lifeOf(state).status === "ended" ? null : state.product ?? invited;
   card.hidden = !shown;
   card.dataset.invited = String(Boolean(invited));
   document.getElementById("pinned-badge").textContent = t(invited ? "shared_with_you" : "now_explaining");
